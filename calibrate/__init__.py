@@ -1,0 +1,30 @@
+"""calibrate: post-hoc calibration of classifier outputs.
+
+Fit a small calibration map on a model's validation logits (or probabilities)
+and apply it to new outputs, with scikit-learn compatible estimators.
+
+>>> import calibrate
+>>> sorted(calibrate.CALIBRATORS)
+['matrix', 'platt', 'temperature', 'vector']
+"""
+
+__version__ = "0.1.0"
+
+from calibrate.calibrators import (  # noqa: E402
+    CALIBRATORS,
+    MatrixScaling,
+    PlattScaling,
+    TemperatureScaling,
+    VectorScaling,
+)
+from calibrate.exceptions import CalibrationWarning  # noqa: E402
+
+__all__ = [
+    "CALIBRATORS",
+    "CalibrationWarning",
+    "MatrixScaling",
+    "PlattScaling",
+    "TemperatureScaling",
+    "VectorScaling",
+    "__version__",
+]

@@ -1,0 +1,472 @@
+"""Input checks: the one place where bad input becomes a clear error.
+
+Every public entry point validates once, through these functions, and then
+calls private kernels that trust their input.  Errors are ``ValueError`` (bad
+values or shapes) or ``TypeError`` (bad types) and quote the offending value and
+where it sits.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+
+from calibrate._special import PROBA_FLOOR, probs_to_logits
+from calibrate.exceptions import CalibrationWarning
+
+__all__ = [
+    "INPUT_TYPES",
+    "TASKS",
+    "check_input_type",
+    "check_labels",
+    "check_sample_weight",
+    "check_scores",
+    "infer_task",
+    "proba_sum_tolerance",
+]
+
+INPUT_TYPES = ("logits", "probs", "log_probs")
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+def check_input_type(input_type):
+    """Return ``input_type`` if it is one of :data:`INPUT_TYPES`, else raise.
+
+    Parameters
+    ----------
+    input_type : str
+        How scores are to be read.
+
+    Returns
+    -------
+    str
+        The same value.
+
+    Examples
+    --------
+    >>> check_input_type("probs")
+    'probs'
+    """
+    if not isinstance(input_type, str) or input_type not in INPUT_TYPES:
+        raise ValueError(
+            f"input_type must be one of {INPUT_TYPES}, got {input_type!r}. "
+            "It is declared, never guessed: say whether the scores are logits, "
+            "probabilities or log-probabilities."
+        )
+    return input_type
+
+
+def proba_sum_tolerance(dtype, n_columns):
+    """Absolute tolerance on a probability row summing to 1.
+
+    Summing ``n_columns`` values rounded to ``dtype`` can be off by about
+    ``n_columns * eps``; we allow eight times that, and never less than 1e-6 so
+    that probabilities saved with a few printed digits fewer still pass.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        Floating dtype of the probabilities.
+    n_columns : int
+        Number of classes summed per row.
+
+    Returns
+    -------
+    float
+        The tolerance.
+
+    Examples
+    --------
+    >>> proba_sum_tolerance(np.float64, 10)
+    1e-06
+    """
+    eps = np.finfo(dtype).eps if np.issubdtype(dtype, np.floating) else 0.0
+    return max(1e-6, 8.0 * n_columns * float(eps))
+
+
+def _as_numeric_array(X, name):
+    """Return ``X`` as an ndarray of float32/float64 without copying floats."""
+    if isinstance(X, np.ndarray):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+    kind = arr.dtype.kind
+    if kind in "fiu":
+        if kind != "f" or arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)
+        return arr
+    what = {
+        "b": "boolean",
+        "c": "complex",
+        "O": "object",
+        "U": "string",
+        "S": "bytes",
+        "M": "datetime",
+        "m": "timedelta",
+        "V": "structured",
+    }.get(kind, str(arr.dtype))
+    raise TypeError(
+        f"{name} must hold real numbers (float32, float64 or integers); got an "
+        f"array of {what} dtype {arr.dtype}."
+    )
+
+
+def _first_index(mask):
+    """Return the index tuple of the first True entry of ``mask`` as ints."""
+    return tuple(int(i) for i in np.unravel_index(np.argmax(mask), mask.shape))
+
+
+def _where(index):
+    return (
+        f"row {index[0]}" if len(index) == 1 else f"row {index[0]}, column {index[1]}"
+    )
+
+
+def _check_finite(X, name, *, allow_neg_inf=False):
+    # One float64 accumulation over the array detects any NaN or inf without a
+    # boolean temporary of the array's size; the element-wise search that names
+    # the culprit only runs when something is wrong.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(X, dtype=np.float64)
+    if np.isfinite(total):
+        return
+    nan = np.isnan(X)
+    if nan.any():
+        idx = _first_index(nan)
+        raise ValueError(
+            f"{name} contains NaN ({int(nan.sum())} entries; first at {_where(idx)})."
+        )
+    bad = np.isposinf(X) if allow_neg_inf else np.isinf(X)
+    if bad.any():
+        idx = _first_index(bad)
+        raise ValueError(
+            f"{name} contains infinite values ({int(bad.sum())} entries; first at "
+            f"{_where(idx)}: {X[idx]})."
+        )
+    # Only finite values (and allowed -inf) whose float64 sum overflowed.
+
+
+def check_scores(X, *, input_type="logits", task, name="X"):
+    """Validate scores and return them as logits.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_columns)
+        Scores, already two-dimensional (a binary ``(n,)`` input is reshaped to
+        ``(n, 1)`` by the caller).
+    input_type : {"logits", "probs", "log_probs"}, default="logits"
+        How to read ``X``.  Logits are returned as they are (float32 stays
+        float32 and is not copied).  Probabilities and log-probabilities are
+        checked (in [0, 1], or <= 0; multiclass rows summing to 1 within
+        :func:`proba_sum_tolerance`) and converted to float64 logits: for
+        multiclass ``log(max(p, tiny))``, for binary and multilabel columns
+        the log-odds with ``p`` and ``1 - p`` both floored at ``tiny``.  A
+        log-probability of ``-inf`` is a probability of 0 and is floored the
+        same way.  Flooring emits a :class:`CalibrationWarning`.
+    task : {"binary", "multiclass", "multilabel"}
+        Whether rows are categorical distributions (multiclass) or columns are
+        independent events (binary, multilabel).
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_columns)
+        Logits (log-odds for binary and multilabel).
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not an array of real numbers (object, string, boolean,
+        complex).
+    ValueError
+        If ``X`` is empty, not two-dimensional, contains NaN or infinite
+        values, or violates what ``input_type`` declares.
+
+    Examples
+    --------
+    >>> check_scores(np.array([[0.25, 0.75]]), input_type="probs", task="multiclass")
+    array([[-1.38629436, -0.28768207]])
+    """
+    check_input_type(input_type)
+    X = _as_numeric_array(X, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be two-dimensional here; got shape {X.shape}.")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); need at least one row.")
+    _check_finite(X, name, allow_neg_inf=input_type == "log_probs")
+    if input_type == "logits":
+        return X
+
+    binary = task != "multiclass"
+    if input_type == "probs":
+        outside = (X < 0) | (X > 1)
+        if outside.any():
+            idx = _first_index(outside)
+            raise ValueError(
+                f"{name} was declared input_type='probs' but holds values outside "
+                f"[0, 1] ({int(outside.sum())} entries; first at {_where(idx)}: "
+                f"{X[idx]!r}). Pass input_type='logits' if these are logits."
+            )
+        if not binary:
+            _check_rows_normalised(X, np.sum(X, axis=1, dtype=np.float64), name, 1.0)
+        logits, n_saturated = probs_to_logits(X, binary=binary)
+    else:
+        positive = X > 0
+        if positive.any():
+            idx = _first_index(positive)
+            raise ValueError(
+                f"{name} was declared input_type='log_probs' but holds positive "
+                f"values ({int(positive.sum())} entries; first at {_where(idx)}: "
+                f"{X[idx]!r}). Log-probabilities are <= 0."
+            )
+        logits, n_saturated = _log_probs_to_logits(X, binary=binary, name=name)
+    if n_saturated:
+        warnings.warn(
+            f"{name}: {n_saturated} probabilities are exactly 0 or 1; they were "
+            f"floored at {PROBA_FLOOR:.3g} before taking logs, which caps those "
+            f"logits at {np.log(PROBA_FLOOR):.1f}.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
+    return logits
+
+
+def _check_rows_normalised(X, sums, name, target):
+    tol = proba_sum_tolerance(X.dtype, X.shape[1])
+    off = np.abs(sums - target) > tol
+    if off.any():
+        row = int(np.argmax(off))
+        what = "sum to 1" if target == 1.0 else "have logsumexp 0"
+        value = sums[row]
+        raise ValueError(
+            f"{name}: rows of multiclass probabilities must {what} (within "
+            f"{tol:.1e}); {int(off.sum())} rows do not, first row {row} gives "
+            f"{value!r}."
+        )
+
+
+def _log_probs_to_logits(X, *, binary, name):
+    X = np.asarray(X, dtype=np.float64)
+    log_floor = np.log(PROBA_FLOOR)
+    low = X < log_floor
+    n_saturated = int(np.count_nonzero(low))
+    if not binary:
+        from scipy.special import logsumexp
+
+        with np.errstate(divide="ignore"):
+            _check_rows_normalised(X, logsumexp(X, axis=1), name, 0.0)
+        return np.maximum(X, log_floor), n_saturated
+    # log P(y = 0) = log(1 - exp(lp)), floored like the probabilities.
+    neg = -np.expm1(X)
+    n_saturated += int(np.count_nonzero(neg < PROBA_FLOOR))
+    return np.maximum(X, log_floor) - np.log(np.maximum(neg, PROBA_FLOOR)), n_saturated
+
+
+def infer_task(X_shape, y):
+    """Read the task from the shapes of the scores and the targets.
+
+    Parameters
+    ----------
+    X_shape : tuple of int
+        Shape of the scores after reshaping ``(n,)`` to ``(n, 1)``.
+    y : ndarray
+        Targets as given.
+
+    Returns
+    -------
+    {"binary", "multiclass", "multilabel"}
+        ``"binary"`` for one score column, ``"multilabel"`` for a ``(n, K)``
+        target matrix matching ``K >= 2`` score columns, ``"multiclass"`` for
+        ``K >= 2`` score columns and one label per row.
+
+    Examples
+    --------
+    >>> infer_task((4, 1), np.array([0, 1, 1, 0]))
+    'binary'
+    >>> infer_task((4, 3), np.array([0, 2, 1, 0]))
+    'multiclass'
+    """
+    y_2d = np.ndim(y) == 2 and np.shape(y)[1] > 1
+    if X_shape[1] == 1:
+        if y_2d:
+            raise ValueError(
+                f"X has one score column (binary) but y has shape {np.shape(y)}; "
+                "binary targets are one label per row."
+            )
+        return "binary"
+    if y_2d:
+        if np.shape(y)[1] != X_shape[1]:
+            raise ValueError(
+                f"y is a {np.shape(y)} indicator matrix but X has {X_shape[1]} "
+                "columns; multilabel targets need one column per score column."
+            )
+        return "multilabel"
+    return "multiclass"
+
+
+def check_labels(y, *, task, n_columns, n_samples):
+    """Validate targets and encode them against the score columns.
+
+    The mapping between labels and columns is never guessed from counts alone:
+
+    * multiclass: integer labels index the columns of ``X`` directly
+      (``classes_ = arange(K)``), so a class missing from ``y`` keeps its
+      column.  Non-integer labels (strings, booleans) must all occur, and
+      column ``j`` is the ``j``-th label in sorted order, as in scikit-learn.
+    * binary: labels ``{0, 1}`` (or a subset) or booleans give
+      ``classes_ = [0, 1]`` / ``[False, True]``; any other pair of labels is
+      sorted and the second is the positive class, as in scikit-learn.
+    * multilabel: a 0/1 indicator matrix; ``classes_ = arange(K)``.
+
+    Parameters
+    ----------
+    y : array_like
+        Targets.
+    task : {"binary", "multiclass", "multilabel"}
+        The task, from :func:`infer_task`.
+    n_columns : int
+        Number of score columns of ``X``.
+    n_samples : int
+        Number of rows of ``X``.
+
+    Returns
+    -------
+    y_encoded : ndarray
+        ``int64`` column indices (multiclass), ``float64`` 0/1 (binary), or a
+        ``float64`` ``(n_samples, K)`` indicator (multilabel).
+    classes : ndarray
+        ``classes_`` for the estimator.
+
+    Examples
+    --------
+    >>> y, classes = check_labels(["no", "yes", "no"], task="binary",
+    ...                           n_columns=1, n_samples=3)
+    >>> y, classes
+    (array([0., 1., 0.]), array(['no', 'yes'], dtype='<U3'))
+    """
+    y = np.asarray(y)
+    if y.dtype.kind == "O":
+        try:
+            y = (
+                y.astype(np.float64)
+                if all(isinstance(v, (int, float, np.number)) for v in y.ravel())
+                else y.astype(str)
+            )
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"y could not be read as labels: {exc}") from exc
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X and y have different numbers of rows: X has {n_samples}, y has "
+            f"{y.shape[0]}."
+        )
+    if task == "multilabel":
+        return _check_indicator(y), np.arange(n_columns)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be one label per row; got shape {y.shape}.")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinite labels.")
+    check_classification_targets(y)
+
+    integral = y.dtype.kind in "iu" or (
+        y.dtype.kind == "f" and np.array_equal(y, np.round(y))
+    )
+    if task == "binary":
+        uniques = np.unique(y)
+        if integral and np.isin(uniques, (0, 1)).all():
+            return y.astype(np.float64), np.array([0, 1])
+        if y.dtype.kind == "b":
+            return y.astype(np.float64), np.array([False, True])
+        if uniques.size != 2:
+            raise ValueError(
+                "Binary scores (X has one column) need labels 0/1, booleans, or "
+                f"exactly two distinct labels; y has {uniques.size}: "
+                f"{_preview(uniques)}."
+            )
+        return (y == uniques[1]).astype(np.float64), uniques
+
+    if integral:
+        y_int = y.astype(np.int64)
+        bad = (y_int < 0) | (y_int >= n_columns)
+        if bad.any():
+            value = y[np.argmax(bad)]
+            raise ValueError(
+                f"y contains label {value!r}, but X has {n_columns} columns: "
+                f"integer labels index the columns of X and must lie in "
+                f"[0, {n_columns})."
+            )
+        return y_int, np.arange(n_columns)
+    uniques, encoded = np.unique(y, return_inverse=True)
+    if uniques.size != n_columns:
+        raise ValueError(
+            f"y has {uniques.size} distinct non-integer labels "
+            f"({_preview(uniques)}) but X has {n_columns} columns. Column j is "
+            "matched to the j-th label in sorted order, so every class must occur; "
+            "use integer labels 0..K-1 to index columns directly."
+        )
+    return encoded.astype(np.int64), uniques
+
+
+def _check_indicator(y):
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"Multilabel y must be a 0/1 indicator matrix; got {y.dtype}.")
+    y = y.astype(np.float64)
+    bad = (y != 0) & (y != 1)
+    if bad.any():
+        idx = _first_index(bad)
+        raise ValueError(
+            "Multilabel y must be a 0/1 indicator matrix; found "
+            f"{y[idx]!r} at {_where(idx)}."
+        )
+    return y
+
+
+def _preview(values, limit=10):
+    shown = ", ".join(
+        repr(v.item() if hasattr(v, "item") else v) for v in values[:limit]
+    )
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Validate sample weights; ``None`` means equal weights.
+
+    Parameters
+    ----------
+    sample_weight : array_like of shape (n_samples,) or None
+        Non-negative, finite weights, not all zero.
+    n_samples : int
+        Expected length.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), dtype float64
+        The weights (ones when ``sample_weight`` is None).
+
+    Examples
+    --------
+    >>> check_sample_weight(None, 3)
+    array([1., 1., 1.])
+    """
+    if sample_weight is None:
+        return np.ones(n_samples)
+    w = _as_numeric_array(sample_weight, "sample_weight").astype(np.float64)
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},); got {w.shape}."
+        )
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight contains NaN or infinite values.")
+    if (w < 0).any():
+        i = int(np.argmax(w < 0))
+        raise ValueError(
+            f"sample_weight must be non-negative; sample {i} has weight {w[i]!r}."
+        )
+    if not (w > 0).any():
+        raise ValueError("sample_weight is zero for every sample.")
+    return w

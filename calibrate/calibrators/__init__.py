@@ -1,0 +1,29 @@
+"""Calibrators: scikit-learn classifiers over a model's scores.
+
+Each method lives in its own private module; :data:`CALIBRATORS` maps the short
+name used by the CLI and the report to the class.
+"""
+
+from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._matrix import MatrixScaling
+from calibrate.calibrators._platt import PlattScaling
+from calibrate.calibrators._temperature import TemperatureScaling
+from calibrate.calibrators._vector import VectorScaling
+
+__all__ = [
+    "CALIBRATORS",
+    "BaseCalibrator",
+    "MatrixScaling",
+    "PlattScaling",
+    "TemperatureScaling",
+    "VectorScaling",
+]
+
+#: Short name -> calibrator class; the CLI, the report and :mod:`calibrate.io`
+#: read this registry.
+CALIBRATORS = {
+    "temperature": TemperatureScaling,
+    "vector": VectorScaling,
+    "matrix": MatrixScaling,
+    "platt": PlattScaling,
+}

@@ -1,0 +1,433 @@
+"""What every calibrator shares: input handling, prediction and the NLL kernels.
+
+A calibrator maps scores ``Z`` (logits, shape ``(n, K)``; binary input is
+reshaped to ``(n, 1)``) to calibrated logits ``S = f(Z)``.  Subclasses implement
+``_fit(Z, y, w)`` and ``_calibrated_logits(Zc)``; this module turns ``S`` into
+probabilities, log-probabilities, labels and transformed scores for the three
+tasks, and provides the chunked float64 objectives that the fits minimise.
+"""
+
+import warnings
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.sparse import issparse
+from scipy.special import log_expit, logsumexp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from calibrate._special import iter_chunks, log_softmax
+from calibrate._validation import (
+    _as_numeric_array,
+    _preview,
+    check_input_type,
+    check_labels,
+    check_sample_weight,
+    check_scores,
+    infer_task,
+)
+from calibrate.exceptions import CalibrationWarning
+
+__all__ = ["BaseCalibrator"]
+
+
+class BaseCalibrator(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class for calibrators: a scikit-learn classifier over scores.
+
+    Not for direct use.  Subclasses set ``_supported_tasks`` and
+    ``_fitted_parameters`` (the names :mod:`calibrate.io` saves besides the
+    common ``classes_``, ``n_features_in_``, ``n_iter_`` and ``task_``) and
+    implement ``_fit`` and ``_calibrated_logits``.
+    """
+
+    _supported_tasks = ("binary", "multiclass", "multilabel")
+    _fitted_parameters = ()
+
+    # ------------------------------------------------------------------ input
+    def _scores_2d(self, X, *, reset):
+        """Return ``X`` as a 2-D numeric array and whether it came in 1-D."""
+        if issparse(X):
+            raise TypeError(
+                f"{type(self).__name__} needs dense scores; got a sparse matrix. "
+                "Convert it with X.toarray()."
+            )
+        arr = _as_numeric_array(X, "X")
+        one_d = arr.ndim == 1
+        if one_d:
+            arr = arr.reshape(-1, 1)
+        elif arr.ndim != 2:
+            raise ValueError(
+                f"X must be of shape (n_samples,) or (n_samples, n_columns); got "
+                f"shape {arr.shape}."
+            )
+        # Feature names and the column count are checked the scikit-learn way;
+        # the array itself was converted above without copying float input.
+        validate_data(self, X if not one_d else arr, reset=reset, skip_check_array=True)
+        return arr, one_d
+
+    def _validate_fit_data(self, X, y, sample_weight):
+        check_input_type(self.input_type)
+        X, _ = self._scores_2d(X, reset=True)
+        if X.shape[0] == 0:
+            raise ValueError(f"X is empty (shape {X.shape}); need at least one row.")
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, got None."
+            )
+        task = infer_task(X.shape, y)
+        if task not in self._supported_tasks:
+            raise ValueError(
+                f"{type(self).__name__} supports {', '.join(self._supported_tasks)} "
+                f"input; got {task} input (X of shape {X.shape}, y of shape "
+                f"{np.shape(y)})."
+            )
+        y_enc, classes = check_labels(
+            y, task=task, n_columns=X.shape[1], n_samples=X.shape[0]
+        )
+        Z = check_scores(X, input_type=self.input_type, task=task)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        self.classes_ = classes
+        self.task_ = task
+        return Z, y_enc, w / w.sum()
+
+    def _validate_predict_data(self, X):
+        check_is_fitted(self)
+        X, one_d = self._scores_2d(X, reset=False)
+        return check_scores(X, input_type=self.input_type, task=self.task_), one_d
+
+    def _absent_columns(self, y, w):
+        """Boolean mask of score columns whose fit data cannot identify them.
+
+        A multiclass class with no (positively weighted) label, or a multilabel
+        column that is constant, would drive its own parameters to infinity;
+        calibrators keep those parameters at their starting values and warn.
+        """
+        name = type(self).__name__
+        if self.task_ == "multiclass":
+            absent = np.bincount(y, weights=w, minlength=len(self.classes_)) <= 0
+            what = f"classes {_preview(self.classes_[absent])} never occur in y"
+        else:
+            # Binary and multilabel: a column whose targets are all 0 or all 1.
+            Y = y.reshape(len(y), -1)
+            absent = np.all(Y == Y[:1], axis=0)
+            if self.task_ == "binary":
+                what = f"only class {self.classes_[int(Y[0, 0] > 0)]!r} occurs in y"
+            else:
+                what = f"labels {_preview(np.flatnonzero(absent))} are constant in y"
+        if absent.any():
+            warnings.warn(
+                f"{name}: {what}; their columns are kept, and parameters that only "
+                "they determine stay at their starting values.",
+                CalibrationWarning,
+                stacklevel=4,
+            )
+        return absent
+
+    # -------------------------------------------------------------- interface
+    def fit(self, X, y, sample_weight=None):
+        """Fit the calibration map on validation scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,), (n_samples, 1) or (n_samples, n_classes)
+            Validation scores of the model, read as ``input_type`` says.
+            One column means binary; ``n_classes`` columns with one label per
+            row mean multiclass; with an ``(n_samples, n_classes)`` 0/1
+            indicator ``y`` they mean multilabel.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            True labels.  Integer multiclass labels index the columns of ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None means equal weights.
+
+        Returns
+        -------
+        self : object
+            The fitted calibrator.
+        """
+        Z, y, w = self._validate_fit_data(X, y, sample_weight)
+        self._fit(Z, y, w)
+        return self
+
+    def _decision(self, X):
+        """Calibrated logits of ``X`` as float64 ``(n, K)``, and input layout."""
+        Z, one_d = self._validate_predict_data(X)
+        out = np.empty(Z.shape, dtype=np.float64)
+        for rows in iter_chunks(*Z.shape):
+            out[rows] = self._calibrated_logits(Z[rows].astype(np.float64))
+        return out, one_d
+
+    def transform(self, X):
+        """Return calibrated logits in the layout of the input.
+
+        Multiclass: normalised logits (log-probabilities), so that
+        ``softmax(transform(X)) == predict_proba(X)``.  Binary and multilabel:
+        calibrated log-odds, shape ``(n,)`` or ``(n, 1)`` as ``X`` was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, n_columns)
+            Scores, read as ``input_type`` says.
+
+        Returns
+        -------
+        ndarray of float64, same shape as ``X``
+            Calibrated logits.
+        """
+        S, one_d = self._decision(X)
+        if self.task_ == "multiclass":
+            return log_softmax(S)
+        return S[:, 0] if one_d else S
+
+    def predict_log_proba(self, X):
+        """Return log-probabilities, computed in log space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, n_columns)
+            Scores, read as ``input_type`` says.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Multiclass: ``log P(class j)``.  Binary: two columns,
+            ``log P(classes_[0])`` and ``log P(classes_[1])``.  Multilabel:
+            ``log P(label j is on)`` for each label.
+        """
+        S, _ = self._decision(X)
+        if self.task_ == "multiclass":
+            return log_softmax(S)
+        if self.task_ == "binary":
+            return np.column_stack([log_expit(-S[:, 0]), log_expit(S[:, 0])])
+        return log_expit(S)
+
+    def predict_proba(self, X):
+        """Return calibrated probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, n_columns)
+            Scores, read as ``input_type`` says.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Multiclass and binary: rows sum to 1 (binary gives two columns, as
+            scikit-learn does).  Multilabel: the probability of each label.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """Return the predicted class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, n_columns)
+            Scores, read as ``input_type`` says.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            ``classes_[argmax]`` for multiclass; the positive class where the
+            calibrated probability exceeds 0.5 for binary; a 0/1 indicator
+            matrix for multilabel.
+        """
+        S, _ = self._decision(X)
+        if self.task_ == "multiclass":
+            return self.classes_[np.argmax(S, axis=1)]
+        if self.task_ == "binary":
+            return self.classes_[(S[:, 0] > 0).astype(np.intp)]
+        return (S > 0).astype(np.int64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = "binary" in self._supported_tasks
+        tags.classifier_tags.multi_label = "multilabel" in self._supported_tasks
+        # Scores are the model's logits, not features: generic data scores poorly.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    # ------------------------------------------------------------ subclasses
+    @abstractmethod
+    def _fit(self, Z, y, w):
+        """Set the fitted parameters from logits ``Z``, encoded ``y``, weights ``w``."""
+
+    @abstractmethod
+    def _calibrated_logits(self, Zc):
+        """Map a float64 chunk of logits to calibrated logits (float64)."""
+
+
+# ---------------------------------------------------------------- objectives
+def softmax_nll_and_dlogits(S, y, w):
+    """Weighted softmax NLL of logits ``S`` and its gradient with respect to ``S``.
+
+    Parameters
+    ----------
+    S : ndarray of shape (m, K), float64
+        Logits (overwritten with the gradient to save a temporary).
+    y : ndarray of shape (m,), int
+        Column index of the true class.
+    w : ndarray of shape (m,)
+        Weights (normalised over the whole data set).
+
+    Returns
+    -------
+    loss : float
+        ``sum_i w_i (logsumexp(S_i) - S_i,y_i)``.
+    G : ndarray of shape (m, K)
+        ``w_i (softmax(S_i) - onehot(y_i))``, stored in ``S``.
+    """
+    rows = np.arange(S.shape[0])
+    lse = logsumexp(S, axis=1)
+    loss = float(w @ (lse - S[rows, y]))
+    S -= lse[:, None]
+    np.exp(S, out=S)
+    S[rows, y] -= 1.0
+    S *= w[:, None]
+    return loss, S
+
+
+def sigmoid_nll_and_dlogits(S, Y, w):
+    """Weighted binary cross-entropy of log-odds ``S`` against targets ``Y``.
+
+    Parameters
+    ----------
+    S : ndarray of shape (m, K), float64
+        Log-odds, one independent binary problem per column (overwritten).
+    Y : ndarray of shape (m, K)
+        Targets in [0, 1] (soft targets allowed).
+    w : ndarray of shape (m,)
+        Weights (normalised over the whole data set).
+
+    Returns
+    -------
+    loss : float
+        ``sum_i w_i sum_k (log(1 + exp(S_ik)) - Y_ik S_ik)``.
+    G : ndarray of shape (m, K)
+        ``w_i (sigmoid(S_ik) - Y_ik)``, stored in ``S``.
+    """
+    loss = float(w @ (np.logaddexp(0.0, S) - Y * S).sum(axis=1))
+    np.exp(log_expit(S), out=S)
+    S -= Y
+    S *= w[:, None]
+    return loss, S
+
+
+def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name):
+    """Minimise ``fun`` (returning value and gradient) with L-BFGS-B.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(theta) -> (value, gradient)``.
+    x0 : ndarray
+        Starting point; parameters where ``fixed`` is True stay there.
+    fixed : ndarray of bool
+        Parameters to hold constant (equal lower and upper bounds).
+    tol : float
+        Stop when the largest projected gradient component is below ``tol``.
+    max_iter : int
+        Iteration budget.
+    name : str
+        Estimator name for the warning.
+
+    Returns
+    -------
+    theta : ndarray
+        The minimiser.
+    n_iter : int
+        Iterations used.
+    """
+    bounds = [(v, v) if f else (None, None) for v, f in zip(x0, fixed, strict=True)]
+    # ftol of a few hundred float64 eps: stop once the objective no longer
+    # moves at the precision it can be computed to.
+    res = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds if fixed.any() else None,
+        options={"maxiter": max_iter, "gtol": tol, "ftol": 256 * np.finfo(float).eps},
+    )
+    if res.status == 1 or (not res.success and np.max(np.abs(res.jac)) > 1e3 * tol):
+        warnings.warn(
+            f"{name} did not converge: {res.message} (largest gradient component "
+            f"{np.max(np.abs(res.jac)):.2e} after {res.nit} iterations). Increase "
+            "max_iter or check the scores.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return res.x, int(res.nit)
+
+
+def chunked_objective(Z, y, w, *, forward, backward, dlogits):
+    """Sum a per-chunk loss and gradient over the rows of ``Z`` in float64.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, K)
+        Logits (float32 or float64); each chunk is converted to float64.
+    y : ndarray or targets object
+        Labels (softmax) or targets with a ``dense(rows)`` method (sigmoid).
+    w : ndarray of shape (n,)
+        Weights summing to 1.
+    forward : callable
+        ``forward(Zc) -> S``, the calibrated logits of a chunk.
+    backward : callable
+        ``backward(Zc, G) -> gradient`` of the parameters given ``dL/dS``.
+    dlogits : callable
+        :func:`softmax_nll_and_dlogits` or :func:`sigmoid_nll_and_dlogits`.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray
+    """
+    loss, grad = 0.0, None
+    for rows in iter_chunks(*Z.shape):
+        Zc = Z[rows].astype(np.float64)
+        chunk_loss, G = dlogits(forward(Zc), target_chunk(y, rows, len(Zc)), w[rows])
+        loss += chunk_loss
+        g = backward(Zc, G)
+        grad = g if grad is None else grad + g
+    return loss, grad
+
+
+def target_chunk(y, rows, m):
+    """Targets of ``rows``: labels for softmax, a dense ``(m, K)`` block for sigmoid."""
+    if hasattr(y, "dense"):
+        return y.dense(rows)
+    if y.dtype.kind in "iu":
+        return y[rows]
+    return y[rows].reshape(m, -1)
+
+
+def subsample(y, stride):
+    """Every ``stride``-th row of labels or of a targets object."""
+    return y.every(stride) if hasattr(y, "every") else y[::stride]
+
+
+class OneVsRestTargets:
+    """Dense one-vs-rest targets of multiclass labels, built one chunk at a time.
+
+    Column ``k`` is ``hi[k]`` where the label is ``k`` and ``lo[k]`` elsewhere
+    (1 and 0 for plain targets), so an ``(n, K)`` matrix is never stored.
+    """
+
+    def __init__(self, labels, lo, hi):
+        self.labels, self.lo, self.hi = labels, lo, hi
+
+    def __len__(self):
+        return len(self.labels)
+
+    def dense(self, rows):
+        """Return the ``(m, K)`` float64 targets of ``rows``."""
+        labels = self.labels[rows]
+        Y = np.broadcast_to(self.lo, (len(labels), len(self.lo))).copy()
+        Y[np.arange(len(labels)), labels] = self.hi[labels]
+        return Y
+
+    def every(self, stride):
+        """Return the targets of every ``stride``-th row."""
+        return OneVsRestTargets(self.labels[::stride], self.lo, self.hi)

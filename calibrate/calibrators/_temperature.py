@@ -1,0 +1,271 @@
+"""Temperature scaling (Guo et al. 2017): one positive scalar for all classes."""
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from calibrate._special import iter_chunks
+from calibrate.calibrators._base import BaseCalibrator, subsample, target_chunk
+from calibrate.exceptions import CalibrationWarning
+
+__all__ = ["TemperatureScaling", "fit_temperature"]
+
+# T is kept in [1e-3, 1e3]: beyond these the calibrated model is a hard argmax
+# or uniform to float64 precision, reached only with separable or uninformative
+# validation data, where the optimum is at infinity and a warning is due.
+_T_BOUNDS = (1e-3, 1e3)
+# The warm start runs on at most this many score values (rows x columns), a
+# small fraction of a large input, so that the full-data passes start close
+# enough to the optimum for Newton's quadratic convergence to finish in 2-3.
+_WARM_START_ELEMENTS = 2**20
+# A Newton step shorter than this (in log T) is taken without a further pass:
+# the error after it is of order step**2, far below float64 noise of the NLL.
+_STEP_ACCEPT = 1e-6
+# |d NLL / d log T| below this is converged (the mean NLL is O(1)).
+_GTOL = 1e-12
+
+
+def _derivatives(Z, y, w, beta, task):
+    """First and second derivative of the weighted mean NLL with respect to beta.
+
+    ``beta = 1 / T``.  Multiclass rows are shifted by their maximum (softmax is
+    shift invariant) so that the variance ``E[z^2] - E[z]^2`` is formed from
+    small numbers for confident rows.
+    """
+    d1 = d2 = 0.0
+    multiclass = task == "multiclass"
+    for rows in iter_chunks(*Z.shape):
+        Zc = Z[rows].astype(np.float64)
+        wc = w[rows]
+        if multiclass:
+            Zc -= Zc.max(axis=1, keepdims=True)
+            E = np.multiply(Zc, beta)
+            np.exp(E, out=E)
+            s0 = E.sum(axis=1)
+            E *= Zc
+            mean = E.sum(axis=1) / s0
+            second = np.einsum("ij,ij->i", E, Zc) / s0
+            z_true = Zc[np.arange(len(Zc)), y[rows]]
+            d1 += wc @ (mean - z_true)
+            d2 += wc @ np.maximum(second - mean * mean, 0.0)
+        else:
+            Yc = target_chunk(y, rows, len(Zc))
+            P = np.multiply(Zc, beta)
+            # sigmoid via tanh: exact to float64 rounding for any |z|.
+            np.multiply(P, 0.5, out=P)
+            np.tanh(P, out=P)
+            np.multiply(P, 0.5, out=P)
+            P += 0.5
+            d1 += wc @ np.einsum("ij,ij->i", P - Yc, Zc)
+            P *= 1.0 - P
+            d2 += wc @ np.einsum("ij,ij,ij->i", P, Zc, Zc)
+    return d1, d2
+
+
+def fit_temperature(Z, y, w, task, *, t0=0.0, max_iter=100):
+    """Minimise the weighted mean NLL over ``t = log T``; safeguarded Newton.
+
+    The NLL is convex in ``beta = 1 / T``, so its derivative has one sign
+    change in ``t``: every evaluation shrinks a bracket around the root, a
+    Newton step (exact first and second derivatives) is taken when it stays
+    inside the bracket and bisection otherwise.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, K)
+        Logits (float32 or float64; read in float64 chunks).
+    y : ndarray
+        Encoded targets (see :func:`calibrate._validation.check_labels`).
+    w : ndarray of shape (n,)
+        Weights summing to 1.
+    task : {"binary", "multiclass", "multilabel"}
+        Softmax (multiclass) or sigmoid per column (binary, multilabel).
+    t0 : float, default=0.0
+        Starting value of ``log T``.
+    max_iter : int, default=100
+        Passes over ``Z`` allowed.
+
+    Returns
+    -------
+    t : float
+        ``log T`` at the optimum (or on a bound).
+    n_iter : int
+        Passes over ``Z`` used.
+    status : {"converged", "lower", "upper", "flat", "max_iter"}
+        How the iteration ended.
+    """
+    lo, hi = np.log(_T_BOUNDS[0]), np.log(_T_BOUNDS[1])
+    lo_seen = hi_seen = False
+    t = float(np.clip(t0, lo, hi))
+    for n_iter in range(1, max_iter + 1):
+        beta = np.exp(-t)
+        d1, d2 = _derivatives(Z, y, w, beta, task)
+        # Chain rule from beta = exp(-t) to t.
+        g = -beta * d1
+        h = beta * beta * d2 + beta * d1
+        if d2 == 0.0 and d1 == 0.0:
+            return 0.0, n_iter, "flat"
+        if abs(g) <= _GTOL:
+            return t, n_iter, "converged"
+        if g < 0:  # optimum at larger t
+            if t >= np.log(_T_BOUNDS[1]):
+                return t, n_iter, "upper"
+            lo, lo_seen = t, True
+        else:
+            if t <= np.log(_T_BOUNDS[0]):
+                return t, n_iter, "lower"
+            hi, hi_seen = t, True
+        step = -g / h if h > 0 else np.copysign(np.inf, -g)
+        t_new = t + step
+        if lo < t_new < hi:
+            if abs(step) <= _STEP_ACCEPT:
+                return t_new, n_iter, "converged"
+        elif t_new >= hi and not hi_seen:
+            t_new = hi  # try the bound itself before bisecting towards it
+        elif t_new <= lo and not lo_seen:
+            t_new = lo
+        else:
+            t_new = 0.5 * (lo + hi)
+        if hi - lo <= 1e-14:
+            return t_new, n_iter, "converged"
+        t = t_new
+    return t, max_iter, "max_iter"
+
+
+def warm_started_temperature(Z, y, w, task, *, max_iter=100):
+    """Fit ``log T`` on a strided subsample, then finish on all rows.
+
+    Returns ``(t, n_iter, status)`` as :func:`fit_temperature` does for the
+    full-data stage (``n_iter`` counts full passes only).
+    """
+    n, k = Z.shape
+    t0 = 0.0
+    stride = int(np.ceil(n * k / _WARM_START_ELEMENTS))
+    if stride > 1:
+        # A strided subsample is deterministic and needs no random state; it is
+        # only a starting point, the answer is the full-data optimum.
+        w_sub = w[::stride]
+        if w_sub.sum() > 0:
+            t0, _, status = fit_temperature(
+                Z[::stride],
+                subsample(y, stride),
+                w_sub / w_sub.sum(),
+                task,
+                max_iter=max_iter,
+            )
+            if status not in ("converged",):
+                t0 = 0.0
+    return fit_temperature(Z, y, w, task, t0=t0, max_iter=max_iter)
+
+
+class TemperatureScaling(BaseCalibrator):
+    """Temperature scaling: divide every logit by one fitted temperature ``T``.
+
+    The calibrated probabilities are ``softmax(z / T)`` for multiclass scores,
+    ``sigmoid(z / T)`` for binary scores and for each column of multilabel
+    scores (one ``T`` shared by all labels).  ``T`` minimises the (weighted)
+    negative log-likelihood on the validation data.  ``T > 1`` softens an
+    over-confident model, ``T < 1`` sharpens an under-confident one; accuracy
+    is unchanged because the argmax is.
+
+    The optimum is exact: the NLL is convex in ``1 / T``, and a safeguarded
+    Newton iteration on ``log T`` with analytic first and second derivatives
+    (bisection whenever Newton would leave the bracket) runs on a strided
+    subsample first, then finishes on all rows, typically in two or three
+    passes.  Rows are read in float64 chunks, so float32 input is neither
+    copied whole nor computed in float32: float32 and float64 copies of the
+    same logits give the same ``T``.
+
+    Parameters
+    ----------
+    input_type : {"logits", "probs", "log_probs"}, default="logits"
+        How ``X`` is to be read; declared, never guessed.  Probabilities are
+        turned into logits as ``log(max(p, tiny))`` (float64 ``tiny``), with a
+        :class:`~calibrate.exceptions.CalibrationWarning` when that floor is hit.
+    max_iter : int, default=100
+        Passes over the data allowed for the Newton iteration.
+
+    Attributes
+    ----------
+    temperature_ : float
+        The fitted temperature ``T`` (the map is ``z / T``), within
+        ``[1e-3, 1e3]``; a :class:`~calibrate.exceptions.CalibrationWarning` says
+        when it sits on a bound (for example perfectly separated validation
+        data), and when the NLL does not depend on ``T`` at all (every row's
+        logits constant), in which case ``T = 1``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels; column ``j`` of ``X`` is class ``classes_[j]``.
+    task_ : {"binary", "multiclass", "multilabel"}
+        The task read from the shapes of ``X`` and ``y``.
+    n_features_in_ : int
+        Number of score columns seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` had string column names.
+    n_iter_ : int
+        Full passes over the validation data used by the Newton iteration.
+
+    See Also
+    --------
+    VectorScaling : A temperature and a bias per class.
+    MatrixScaling : A full affine map of the logits.
+
+    References
+    ----------
+    C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of Modern
+    Neural Networks", ICML 2017.
+
+    Examples
+    --------
+    >>> from calibrate import TemperatureScaling
+    >>> from calibrate.datasets import make_miscalibrated
+    >>> data = make_miscalibrated(20_000, 5, temperature=2.0, random_state=0)
+    >>> cal = TemperatureScaling().fit(data.logits, data.labels)
+    >>> round(cal.temperature_, 1)
+    2.0
+    >>> cal.predict_proba(data.logits[:2]).sum(axis=1)
+    array([1., 1.])
+    """
+
+    _fitted_parameters = ("temperature_",)
+
+    def __init__(self, *, input_type="logits", max_iter=100):
+        self.input_type = input_type
+        self.max_iter = max_iter
+
+    def _fit(self, Z, y, w):
+        self._absent_columns(y, w)
+        t, self.n_iter_, status = warm_started_temperature(
+            Z, y, w, self.task_, max_iter=self.max_iter
+        )
+        self.temperature_ = float(np.exp(t))
+        name = type(self).__name__
+        if status == "flat":
+            warnings.warn(
+                f"{name}: the NLL does not depend on the temperature (every row's "
+                "logits are constant), so T = 1 is kept and the fit is the identity.",
+                CalibrationWarning,
+                stacklevel=3,
+            )
+        elif status in ("lower", "upper"):
+            warnings.warn(
+                f"{name}: the optimal temperature lies beyond the {status} bound; "
+                f"T = {self.temperature_:.3g} is the bound. This happens when the "
+                "validation data are perfectly separated (T -> 0) or the logits "
+                "carry no information about y (T -> inf).",
+                CalibrationWarning,
+                stacklevel=3,
+            )
+        elif status == "max_iter":
+            warnings.warn(
+                f"{name} did not converge in max_iter={self.max_iter} passes; "
+                f"T = {self.temperature_:.6g}.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _parameter_shapes(self):
+        return {"temperature_": ()}
+
+    def _calibrated_logits(self, Zc):
+        return Zc / self.temperature_
