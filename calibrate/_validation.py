@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
-from calibrate._special import PROBA_FLOOR, probs_to_logits
+from calibrate._special import PROBA_FLOOR, logsumexp_rows, probs_to_logits
 from calibrate.exceptions import CalibrationWarning
 
 __all__ = [
@@ -144,7 +144,7 @@ def _check_finite(X, name, *, allow_neg_inf=False):
         idx = _first_index(bad)
         raise ValueError(
             f"{name} contains infinite values ({int(bad.sum())} entries; first at "
-            f"{_where(idx)}: {X[idx]})."
+            f"{_where(idx)}: {X[idx].item()})."
         )
     # Only finite values (and allowed -inf) whose float64 sum overflowed.
 
@@ -209,7 +209,7 @@ def check_scores(X, *, input_type="logits", task, name="X"):
             raise ValueError(
                 f"{name} was declared input_type='probs' but holds values outside "
                 f"[0, 1] ({int(outside.sum())} entries; first at {_where(idx)}: "
-                f"{X[idx]!r}). Pass input_type='logits' if these are logits."
+                f"{X[idx].item()!r}). Pass input_type='logits' if these are logits."
             )
         if not binary:
             _check_rows_normalised(X, np.sum(X, axis=1, dtype=np.float64), name, 1.0)
@@ -221,7 +221,7 @@ def check_scores(X, *, input_type="logits", task, name="X"):
             raise ValueError(
                 f"{name} was declared input_type='log_probs' but holds positive "
                 f"values ({int(positive.sum())} entries; first at {_where(idx)}: "
-                f"{X[idx]!r}). Log-probabilities are <= 0."
+                f"{X[idx].item()!r}). Log-probabilities are <= 0."
             )
         logits, n_saturated = _log_probs_to_logits(X, binary=binary, name=name)
     if n_saturated:
@@ -237,11 +237,11 @@ def check_scores(X, *, input_type="logits", task, name="X"):
 
 def _check_rows_normalised(X, sums, name, target):
     tol = proba_sum_tolerance(X.dtype, X.shape[1])
-    off = np.abs(sums - target) > tol
+    off = ~(np.abs(sums - target) <= tol)  # NaN sums are off too
     if off.any():
         row = int(np.argmax(off))
         what = "sum to 1" if target == 1.0 else "have logsumexp 0"
-        value = sums[row]
+        value = float(sums[row])
         raise ValueError(
             f"{name}: rows of multiclass probabilities must {what} (within "
             f"{tol:.1e}); {int(off.sum())} rows do not, first row {row} gives "
@@ -255,10 +255,10 @@ def _log_probs_to_logits(X, *, binary, name):
     low = X < log_floor
     n_saturated = int(np.count_nonzero(low))
     if not binary:
-        from scipy.special import logsumexp
-
-        with np.errstate(divide="ignore"):
-            _check_rows_normalised(X, logsumexp(X, axis=1), name, 0.0)
+        # -inf entries (probability 0) contribute exp(-inf) = 0; a row of only
+        # -inf gives NaN, which the check reports.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            _check_rows_normalised(X, logsumexp_rows(X), name, 0.0)
         return np.maximum(X, log_floor), n_saturated
     # log P(y = 0) = log(1 - exp(lp)), floored like the probabilities.
     neg = -np.expm1(X)
@@ -394,7 +394,7 @@ def check_labels(y, *, task, n_columns, n_samples):
         y_int = y.astype(np.int64)
         bad = (y_int < 0) | (y_int >= n_columns)
         if bad.any():
-            value = y[np.argmax(bad)]
+            value = y[np.argmax(bad)].item()
             raise ValueError(
                 f"y contains label {value!r}, but X has {n_columns} columns: "
                 f"integer labels index the columns of X and must lie in "
@@ -421,7 +421,7 @@ def _check_indicator(y):
         idx = _first_index(bad)
         raise ValueError(
             "Multilabel y must be a 0/1 indicator matrix; found "
-            f"{y[idx]!r} at {_where(idx)}."
+            f"{y[idx].item()!r} at {_where(idx)}."
         )
     return y
 
@@ -465,7 +465,8 @@ def check_sample_weight(sample_weight, n_samples):
     if (w < 0).any():
         i = int(np.argmax(w < 0))
         raise ValueError(
-            f"sample_weight must be non-negative; sample {i} has weight {w[i]!r}."
+            f"sample_weight must be non-negative; sample {i} has weight "
+            f"{w[i].item()!r}."
         )
     if not (w > 0).any():
         raise ValueError("sample_weight is zero for every sample.")

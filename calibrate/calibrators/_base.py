@@ -13,12 +13,13 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 from scipy.optimize import minimize
 from scipy.sparse import issparse
-from scipy.special import log_expit, logsumexp
+from scipy.special import log_expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
-from calibrate._special import iter_chunks, log_softmax
+from calibrate._special import iter_chunks, log_softmax, logsumexp_rows
 from calibrate._validation import (
     _as_numeric_array,
     _preview,
@@ -279,7 +280,7 @@ def softmax_nll_and_dlogits(S, y, w):
         ``w_i (softmax(S_i) - onehot(y_i))``, stored in ``S``.
     """
     rows = np.arange(S.shape[0])
-    lse = logsumexp(S, axis=1)
+    lse = logsumexp_rows(S)
     loss = float(w @ (lse - S[rows, y]))
     S -= lse[:, None]
     np.exp(S, out=S)
@@ -342,14 +343,23 @@ def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name):
     bounds = [(v, v) if f else (None, None) for v, f in zip(x0, fixed, strict=True)]
     # ftol of a few hundred float64 eps: stop once the objective no longer
     # moves at the precision it can be computed to.
-    res = minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds if fixed.any() else None,
-        options={"maxiter": max_iter, "gtol": tol, "ftol": 256 * np.finfo(float).eps},
-    )
+    # One BLAS thread: L-BFGS-B's many tiny vector operations run several
+    # times slower when OpenBLAS wakes its thread pool for each of them.
+    # (threadpoolctl is a requirement of scikit-learn; the limit is undone on
+    # exit, no global state is left changed.)
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds if fixed.any() else None,
+            options={
+                "maxiter": max_iter,
+                "gtol": tol,
+                "ftol": 256 * np.finfo(float).eps,
+            },
+        )
     if res.status == 1 or (not res.success and np.max(np.abs(res.jac)) > 1e3 * tol):
         warnings.warn(
             f"{name} did not converge: {res.message} (largest gradient component "

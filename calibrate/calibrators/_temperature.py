@@ -19,37 +19,44 @@ _T_BOUNDS = (1e-3, 1e3)
 # small fraction of a large input, so that the full-data passes start close
 # enough to the optimum for Newton's quadratic convergence to finish in 2-3.
 _WARM_START_ELEMENTS = 2**20
-# A Newton step shorter than this (in log T) is taken without a further pass:
-# the error after it is of order step**2, far below float64 noise of the NLL.
-_STEP_ACCEPT = 1e-6
+# Newton converges quadratically: once two successive steps give the constant
+# C = |step| / |previous step|**2, the error left after a step is about
+# C * step**2.  A step is taken without a further pass when that predicted
+# error (in log T) is below this, far below anything a user of T can see.
+_XTOL = 1e-10
 # |d NLL / d log T| below this is converged (the mean NLL is O(1)).
 _GTOL = 1e-12
 
 
-def _derivatives(Z, y, w, beta, task):
+def _derivatives(Z, y, w, beta, task, *, coarse=False):
     """First and second derivative of the weighted mean NLL with respect to beta.
 
     ``beta = 1 / T``.  Multiclass rows are shifted by their maximum (softmax is
     shift invariant) so that the variance ``E[z^2] - E[z]^2`` is formed from
-    small numbers for confident rows.
+    small numbers for confident rows.  With ``coarse=True`` the chunk is
+    exponentiated in float32 (about twice as fast; sums still in float64):
+    good to about 1e-7 relative, enough for a first Newton step from a warm
+    start, never used to declare convergence.
     """
     d1 = d2 = 0.0
     multiclass = task == "multiclass"
+    dtype = np.float32 if coarse else np.float64
     for rows in iter_chunks(*Z.shape):
-        Zc = Z[rows].astype(np.float64)
+        Zc = Z[rows].astype(dtype)
         wc = w[rows]
         if multiclass:
             Zc -= Zc.max(axis=1, keepdims=True)
-            E = np.multiply(Zc, beta)
+            E = np.multiply(Zc, dtype(beta))
             np.exp(E, out=E)
-            s0 = E.sum(axis=1)
+            s0 = E.sum(axis=1, dtype=np.float64)
             E *= Zc
-            mean = E.sum(axis=1) / s0
-            second = np.einsum("ij,ij->i", E, Zc) / s0
-            z_true = Zc[np.arange(len(Zc)), y[rows]]
+            mean = E.sum(axis=1, dtype=np.float64) / s0
+            second = np.einsum("ij,ij->i", E, Zc, dtype=np.float64) / s0
+            z_true = Zc[np.arange(len(Zc)), y[rows]].astype(np.float64)
             d1 += wc @ (mean - z_true)
             d2 += wc @ np.maximum(second - mean * mean, 0.0)
         else:
+            Zc = Zc.astype(np.float64, copy=False)
             Yc = target_chunk(y, rows, len(Zc))
             P = np.multiply(Zc, beta)
             # sigmoid via tanh: exact to float64 rounding for any |z|.
@@ -63,7 +70,7 @@ def _derivatives(Z, y, w, beta, task):
     return d1, d2
 
 
-def fit_temperature(Z, y, w, task, *, t0=0.0, max_iter=100):
+def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
     """Minimise the weighted mean NLL over ``t = log T``; safeguarded Newton.
 
     The NLL is convex in ``beta = 1 / T``, so its derivative has one sign
@@ -75,7 +82,7 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, max_iter=100):
     ----------
     Z : ndarray of shape (n, K)
         Logits (float32 or float64; read in float64 chunks).
-    y : ndarray
+    y : ndarray or targets object
         Encoded targets (see :func:`calibrate._validation.check_labels`).
     w : ndarray of shape (n,)
         Weights summing to 1.
@@ -83,6 +90,9 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, max_iter=100):
         Softmax (multiclass) or sigmoid per column (binary, multilabel).
     t0 : float, default=0.0
         Starting value of ``log T``.
+    coarse_first : bool, default=False
+        Compute the first pass in float32 (only a step from ``t0``; the bracket
+        and the convergence test use float64 passes only).
     max_iter : int, default=100
         Passes over ``Z`` allowed.
 
@@ -95,38 +105,56 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, max_iter=100):
     status : {"converged", "lower", "upper", "flat", "max_iter"}
         How the iteration ended.
     """
-    lo, hi = np.log(_T_BOUNDS[0]), np.log(_T_BOUNDS[1])
+    t_min, t_max = np.log(_T_BOUNDS[0]), np.log(_T_BOUNDS[1])
+    lo, hi = t_min, t_max
     lo_seen = hi_seen = False
     t = float(np.clip(t0, lo, hi))
+    previous_step = None
     for n_iter in range(1, max_iter + 1):
+        coarse = coarse_first and n_iter == 1
         beta = np.exp(-t)
-        d1, d2 = _derivatives(Z, y, w, beta, task)
+        d1, d2 = _derivatives(Z, y, w, beta, task, coarse=coarse)
         # Chain rule from beta = exp(-t) to t.
         g = -beta * d1
         h = beta * beta * d2 + beta * d1
+        if coarse:
+            step = -g / h if h > 0 else 0.0
+            if lo < t + step < hi:
+                t, previous_step = t + step, step
+            continue
         if d2 == 0.0 and d1 == 0.0:
             return 0.0, n_iter, "flat"
         if abs(g) <= _GTOL:
             return t, n_iter, "converged"
         if g < 0:  # optimum at larger t
-            if t >= np.log(_T_BOUNDS[1]):
+            if t >= t_max:
                 return t, n_iter, "upper"
             lo, lo_seen = t, True
         else:
-            if t <= np.log(_T_BOUNDS[0]):
+            if t <= t_min:
                 return t, n_iter, "lower"
             hi, hi_seen = t, True
         step = -g / h if h > 0 else np.copysign(np.inf, -g)
         t_new = t + step
         if lo < t_new < hi:
-            if abs(step) <= _STEP_ACCEPT:
+            predicted_error = (
+                abs(step)
+                if previous_step is None
+                else step * step / max(abs(previous_step) ** 2, 1e-300) * abs(step)
+            )
+            if previous_step is not None and abs(step) >= abs(previous_step):
+                predicted_error = abs(step)  # not in the quadratic regime yet
+            if min(abs(step), predicted_error) <= _XTOL:
                 return t_new, n_iter, "converged"
-        elif t_new >= hi and not hi_seen:
-            t_new = hi  # try the bound itself before bisecting towards it
-        elif t_new <= lo and not lo_seen:
-            t_new = lo
+            previous_step = step
         else:
-            t_new = 0.5 * (lo + hi)
+            previous_step = None  # bisection: no Newton error estimate
+            if t_new >= hi and not hi_seen:
+                t_new = hi  # try the bound itself before bisecting towards it
+            elif t_new <= lo and not lo_seen:
+                t_new = lo
+            else:
+                t_new = 0.5 * (lo + hi)
         if hi - lo <= 1e-14:
             return t_new, n_iter, "converged"
         t = t_new
@@ -156,7 +184,9 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
             )
             if status not in ("converged",):
                 t0 = 0.0
-    return fit_temperature(Z, y, w, task, t0=t0, max_iter=max_iter)
+    return fit_temperature(
+        Z, y, w, task, t0=t0, coarse_first=stride > 1, max_iter=max_iter
+    )
 
 
 class TemperatureScaling(BaseCalibrator):

@@ -1,0 +1,764 @@
+"""Save and load fitted calibrators as versioned JSON documents; never pickle.
+
+A saved calibrator is a plain JSON object::
+
+    {
+      "format": "calibrate.calibrator",
+      "format_version": 1,
+      "library_version": "0.1.0",
+      "class": "TemperatureScaling",
+      "params": {"input_type": "logits", "max_iter": 100},
+      "fitted": {
+        "classes_": {"dtype": "int64", "shape": [3], "data": [0, 1, 2]},
+        "n_features_in_": 3,
+        "n_iter_": 2,
+        "task_": "multiclass",
+        "temperature_": 1.8731529271457152
+      }
+    }
+
+``params`` is ``get_params(deep=False)``.  ``fitted`` holds the attributes
+every calibrator has (``classes_``, ``n_features_in_``, ``n_iter_``, ``task_``,
+and ``feature_names_in_`` when it was fitted on a DataFrame) and the class's
+own ``_fitted_parameters``.  Arrays are ``{"dtype", "shape", "data"}`` with
+``data`` as nested lists; parameters that are scalars are plain numbers.
+Python writes every float as the shortest text that reads back to the same
+float64, so a loaded calibrator predicts bit-for-bit what the saved one did.
+
+Loading reads the file with :func:`json.load` only (no pickle, no ``eval``,
+no import by name): the class must be one of the registry
+:data:`calibrate.calibrators.CALIBRATORS`, and every field is checked (type,
+dtype, shape against the class's own parameter shapes, finiteness) before an
+estimator is built, so a truncated or tampered file is a ``ValueError`` naming
+the file and the problem.
+"""
+
+import contextlib
+import json
+import math
+import os
+import secrets
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+import calibrate
+from calibrate._validation import INPUT_TYPES, TASKS
+from calibrate.calibrators import CALIBRATORS
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "calibrator_from_dict",
+    "calibrator_to_dict",
+    "load_calibrator",
+    "save_calibrator",
+]
+
+#: Value of the ``"format"`` field of a saved calibrator.
+FORMAT = "calibrate.calibrator"
+#: The newest ``"format_version"`` this library writes and reads.
+FORMAT_VERSION = 1
+
+_TOP_LEVEL_KEYS = (
+    "format",
+    "format_version",
+    "library_version",
+    "class",
+    "params",
+    "fitted",
+)
+_COMMON_FITTED = ("classes_", "n_features_in_", "n_iter_", "task_")
+_OPTIONAL_FITTED = ("feature_names_in_",)
+# Fitted parameters that must be strictly positive for the map to make sense.
+_POSITIVE_PARAMETERS = ("temperature_",)
+
+# Label dtypes that can be written as JSON numbers, booleans or strings and
+# read back exactly.  Integer labels of any width keep their dtype (binary
+# labels such as {3, 8} stored as uint8 come back as uint8).
+_INTEGER_DTYPES = (
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+)
+_CLASSES_DTYPES = ("bool", *_INTEGER_DTYPES, "float64", "str")
+_PARAMETER_DTYPES = ("float64",)
+_NAMES_DTYPES = ("str",)
+
+
+class _Malformed(ValueError):
+    """A problem with a document; the public functions add where it came from."""
+
+
+# ------------------------------------------------------------------ writing
+def calibrator_to_dict(calibrator):
+    """Return a fitted calibrator as a JSON-ready dictionary.
+
+    The pure core of :func:`save_calibrator`: the result holds only ``dict``,
+    ``list``, ``str``, ``int``, ``float`` and ``bool``, so it can be embedded in
+    another JSON document (a report) and turned back into a calibrator with
+    :func:`calibrator_from_dict`.
+
+    Parameters
+    ----------
+    calibrator : estimator
+        A fitted instance of a class in :data:`calibrate.calibrators.CALIBRATORS`.
+
+    Returns
+    -------
+    dict
+        The document described in :mod:`calibrate.io`.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``calibrator`` is not fitted.
+    TypeError
+        If ``calibrator`` is not a registered calibrator, or a parameter or
+        fitted attribute has a type that cannot be saved (for example class
+        labels of an unsupported dtype).
+    ValueError
+        If a fitted attribute holds NaN or infinite values or has a shape its
+        class does not expect.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calibrate import TemperatureScaling
+    >>> from calibrate.io import calibrator_to_dict
+    >>> rng = np.random.default_rng(0)
+    >>> logits = rng.normal(size=(300, 3)) * 3
+    >>> labels = (logits / 2 + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    >>> doc = calibrator_to_dict(TemperatureScaling().fit(logits, labels))
+    >>> doc["class"], doc["format_version"], doc["fitted"]["task_"]
+    ('TemperatureScaling', 1, 'multiclass')
+    >>> doc["fitted"]["classes_"]
+    {'dtype': 'int64', 'shape': [3], 'data': [0, 1, 2]}
+    """
+    cls = type(calibrator)
+    if cls not in CALIBRATORS.values():
+        raise TypeError(
+            f"Only the registered calibrators ({', '.join(_known_names())}) can be "
+            f"saved; got an instance of {cls.__module__}.{cls.__qualname__}."
+        )
+    check_is_fitted(calibrator)
+    name = cls.__name__
+
+    params = {}
+    for key, value in calibrator.get_params(deep=False).items():
+        params[key] = _encode_param(value, f"{name} parameter {key!r}")
+
+    fitted = {
+        "classes_": _encode_array(
+            calibrator.classes_, f"{name}.classes_", _CLASSES_DTYPES
+        ),
+        "n_features_in_": _encode_int(
+            calibrator.n_features_in_, f"{name}.n_features_in_"
+        ),
+        "n_iter_": _encode_int(calibrator.n_iter_, f"{name}.n_iter_"),
+        "task_": str(calibrator.task_),
+    }
+    if hasattr(calibrator, "feature_names_in_"):
+        fitted["feature_names_in_"] = _encode_array(
+            calibrator.feature_names_in_, f"{name}.feature_names_in_", _NAMES_DTYPES
+        )
+    shapes = calibrator._parameter_shapes()
+    for key in cls._fitted_parameters:
+        value, what = getattr(calibrator, key), f"{name}.{key}"
+        if shapes[key] == ():
+            fitted[key] = _encode_float(value, what)
+            continue
+        if np.shape(value) != shapes[key]:
+            raise ValueError(
+                f"{what} has shape {np.shape(value)} but a fitted {name} with "
+                f"task_={calibrator.task_!r} and n_features_in_="
+                f"{calibrator.n_features_in_} has shape {shapes[key]}."
+            )
+        fitted[key] = _encode_array(value, what, _PARAMETER_DTYPES)
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": calibrate.__version__,
+        "class": name,
+        "params": params,
+        "fitted": fitted,
+    }
+
+
+def save_calibrator(calibrator, path, *, overwrite=False):
+    """Save a fitted calibrator to a JSON file.
+
+    The document is written to a temporary file in the same directory, flushed
+    to disk, then renamed over ``path`` with :func:`os.replace`, so ``path``
+    holds either the previous content or the whole new document, never a
+    partial one; the temporary file is removed if anything fails.
+
+    Parameters
+    ----------
+    calibrator : estimator
+        A fitted instance of a class in :data:`calibrate.calibrators.CALIBRATORS`.
+    path : str or os.PathLike
+        Destination file (conventionally ``*.json``); its directory must exist.
+    overwrite : bool, default=False
+        Replace ``path`` if it exists.  Without it an existing file is left
+        untouched and :class:`FileExistsError` is raised.  (The check happens
+        before writing; a file created by another process in between is
+        replaced.)
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``calibrator`` is not fitted.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    TypeError, ValueError
+        As :func:`calibrator_to_dict` raises them.
+
+    See Also
+    --------
+    load_calibrator : Read the file back.
+    calibrator_to_dict : The same document as a dictionary.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from calibrate import TemperatureScaling
+    >>> from calibrate.io import load_calibrator, save_calibrator
+    >>> rng = np.random.default_rng(0)
+    >>> logits = rng.normal(size=(300, 3)) * 3
+    >>> labels = (logits / 2 + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    >>> cal = TemperatureScaling().fit(logits, labels)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "model.json")
+    ...     save_calibrator(cal, path)
+    ...     loaded = load_calibrator(path)
+    >>> loaded.temperature_ == cal.temperature_
+    True
+    >>> np.array_equal(loaded.predict_proba(logits), cal.predict_proba(logits))
+    True
+    """
+    text = json.dumps(calibrator_to_dict(calibrator), indent=2, allow_nan=False)
+    _write_atomic(path, text + "\n", overwrite=overwrite)
+
+
+def _write_atomic(path, text, *, overwrite):
+    path = os.fsdecode(os.fspath(path))
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(
+            f"{path} already exists; pass overwrite=True to replace it."
+        )
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+    # O_EXCL: never reuse a file someone else created; mode 0o666 lets the
+    # umask decide the permissions, as for any newly created file.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _encode_param(value, what):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return _encode_float(value, what)
+    raise TypeError(
+        f"{what} is {value!r} ({type(value).__name__}); only None, booleans, "
+        "numbers and strings can be saved."
+    )
+
+
+def _encode_float(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{what} must be a real number; got {value!r}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{what} is {value!r}; only finite numbers can be saved.")
+    return value
+
+
+def _encode_int(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer; got {value!r}.")
+    return int(value)
+
+
+def _encode_array(value, what, dtypes):
+    arr = np.asarray(value)
+    if arr.dtype.kind in "UO" and all(isinstance(v, str) for v in arr.flat):
+        dtype, data = "str", np.vectorize(str, otypes=[object])(arr).tolist()
+    else:
+        dtype, data = arr.dtype.name, arr.tolist()
+    if dtype not in dtypes:
+        raise TypeError(
+            f"{what} has dtype {arr.dtype}, which cannot be saved; supported: "
+            f"{', '.join(dtypes)}."
+        )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{what} contains NaN or infinite values; cannot save it.")
+    return {"dtype": dtype, "shape": list(arr.shape), "data": data}
+
+
+# ------------------------------------------------------------------ reading
+def load_calibrator(path):
+    """Load a calibrator saved by :func:`save_calibrator`.
+
+    The file is parsed with :func:`json.load` and nothing else; see
+    :func:`calibrator_from_dict` for what is checked.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file.
+
+    Returns
+    -------
+    estimator
+        A fitted calibrator that predicts exactly what the saved one did.
+
+    Raises
+    ------
+    FileNotFoundError, OSError
+        If the file cannot be opened.
+    ValueError
+        If the file is not UTF-8 JSON (for example truncated), contains NaN or
+        infinite numbers or duplicate keys, or is not a valid saved calibrator.
+        The message names the file and the problem.
+
+    See Also
+    --------
+    save_calibrator : Write the file.
+    calibrator_from_dict : The same check on a dictionary.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from calibrate.io import load_calibrator
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "model.json")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write('{"format": "calibrate.calibrator", "format_version": 9}')
+    ...     load_calibrator(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../model.json: format_version 9 is newer than ... supports (1)...
+    """
+    source = os.fsdecode(os.fspath(path))
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(
+                f, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+            )
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{source}: not a valid JSON document ({exc}); the file may be "
+            "truncated, or is not a saved calibrator."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{source}: not UTF-8 text ({exc}); a saved calibrator is a JSON file."
+        ) from None
+    except RecursionError:
+        raise ValueError(
+            f"{source}: JSON nested too deeply to be a saved calibrator."
+        ) from None
+    except _Malformed as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    return calibrator_from_dict(doc, source=source)
+
+
+def _reject_constant(name):
+    raise _Malformed(
+        f"the JSON contains {name}; a saved calibrator holds finite numbers only."
+    )
+
+
+def _unique_keys(pairs):
+    doc = {}
+    for key, value in pairs:
+        if key in doc:
+            raise _Malformed(f"the JSON repeats the key {key!r} in one object.")
+        doc[key] = value
+    return doc
+
+
+def calibrator_from_dict(doc, *, source="<dict>"):
+    """Build a fitted calibrator from a dictionary made by :func:`calibrator_to_dict`.
+
+    Nothing is imported or called by name: the class is looked up among the
+    registered calibrators, the parameters must be ones the class accepts, and
+    every fitted attribute is checked before the estimator is built.
+
+    Parameters
+    ----------
+    doc : dict
+        The document, for example from ``json.load``.
+    source : str, default="<dict>"
+        Where ``doc`` came from, to start error messages with (a file name).
+
+    Returns
+    -------
+    estimator
+        The fitted calibrator.
+
+    Raises
+    ------
+    ValueError
+        ``"<source>: <problem>"`` when ``doc`` is not a valid saved calibrator:
+        not an object; a missing or wrong ``format``; a ``format_version`` that
+        is not an integer or is newer than :data:`FORMAT_VERSION`; a ``class``
+        that is not registered; ``params`` the class does not accept or of the
+        wrong kind, or an invalid ``input_type``; ``fitted`` with missing or
+        unexpected attributes; an array with a dtype outside those allowed for
+        it, data that do not match its shape, or NaN/infinite values; a
+        ``task_`` the class does not support; ``n_features_in_`` or
+        ``n_iter_`` that are not non-negative integers or do not fit the task;
+        ``classes_`` or ``feature_names_in_`` of the wrong length; parameters
+        whose shapes differ from the class's; a temperature that is not
+        positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calibrate import PlattScaling
+    >>> from calibrate.io import calibrator_from_dict, calibrator_to_dict
+    >>> rng = np.random.default_rng(0)
+    >>> logits = rng.normal(size=200) * 3
+    >>> labels = np.where(logits / 2 + rng.logistic(size=200) > 0, "spam", "ham")
+    >>> cal = PlattScaling().fit(logits, labels)
+    >>> copy = calibrator_from_dict(calibrator_to_dict(cal))
+    >>> copy.classes_
+    array(['ham', 'spam'], dtype='<U4')
+    >>> bool(np.array_equal(copy.predict(logits), cal.predict(logits)))
+    True
+    >>> calibrator_from_dict({**calibrator_to_dict(cal), "class": "os.system"})
+    Traceback (most recent call last):
+    ...
+    ValueError: <dict>: unknown calibrator class 'os.system'; known classes: ...
+    """
+    try:
+        return _decode(doc)
+    except _Malformed as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def _decode(doc):
+    if not isinstance(doc, dict):
+        raise _Malformed(
+            f"the top level is {_json_kind(doc)}, not a JSON object; this is not "
+            "a saved calibrator."
+        )
+    if "format" not in doc:
+        raise _Malformed(
+            f"no 'format' field; this is not a saved calibrator ({FORMAT!r})."
+        )
+    if doc["format"] != FORMAT:
+        raise _Malformed(
+            f"'format' is {doc['format']!r}, expected {FORMAT!r}; this is not a "
+            "saved calibrator."
+        )
+    version = doc.get("format_version")
+    if not _is_int(version):
+        raise _Malformed(f"format_version must be an integer; got {version!r}.")
+    if version > FORMAT_VERSION:
+        raise _Malformed(
+            f"format_version {version} is newer than this version of calibrate "
+            f"supports ({FORMAT_VERSION}); it was written by calibrate "
+            f"{doc.get('library_version')!r}, this is {calibrate.__version__}. "
+            "Upgrade calibrate to load it."
+        )
+    if version < 1:
+        raise _Malformed(f"format_version {version} is not a valid version (>= 1).")
+    _check_keys(doc, _TOP_LEVEL_KEYS, (), "the document")
+    if not isinstance(doc["library_version"], str):
+        raise _Malformed(
+            f"library_version must be a string; got {doc['library_version']!r}."
+        )
+
+    cls = _resolve_class(doc["class"])
+    params = _decode_params(cls, doc["params"])
+    # input_type changes what predict does with its input, so it is checked
+    # here; the other parameters only matter to a later refit, which checks them.
+    if "input_type" in params and params["input_type"] not in INPUT_TYPES:
+        raise _Malformed(
+            f"parameter 'input_type' must be one of {INPUT_TYPES}; got "
+            f"{params['input_type']!r}."
+        )
+    calibrator = cls(**params)
+    for key, value in _decode_fitted(calibrator, doc["fitted"]).items():
+        setattr(calibrator, key, value)
+    return calibrator
+
+
+def _known_names():
+    return sorted(cls.__name__ for cls in CALIBRATORS.values())
+
+
+def _resolve_class(name):
+    by_name = {cls.__name__: cls for cls in CALIBRATORS.values()}
+    if not isinstance(name, str) or name not in by_name:
+        raise _Malformed(
+            f"unknown calibrator class {name!r}; known classes: "
+            f"{', '.join(_known_names())}."
+        )
+    return by_name[name]
+
+
+def _decode_params(cls, params):
+    if not isinstance(params, dict):
+        raise _Malformed(f"'params' must be a JSON object; got {_json_kind(params)}.")
+    defaults = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise _Malformed(
+            f"{cls.__name__} has no parameter {', '.join(map(repr, unknown))}; its "
+            f"parameters are {', '.join(sorted(defaults))}."
+        )
+    # Parameters missing from the document keep their defaults, so a file
+    # written before a parameter was added still loads as it was fitted.
+    for key, value in params.items():
+        kind = _param_kind(value)
+        # A parameter whose default is None may hold any JSON scalar.
+        expected = (
+            _param_kind(defaults[key])
+            if defaults[key] is not None
+            else "a boolean, number, string or null"
+        )
+        if kind is None or (defaults[key] is not None and kind != expected):
+            raise _Malformed(
+                f"parameter {key!r} of {cls.__name__} must be {expected}; got "
+                f"{value!r}."
+            )
+        if kind == "a number" and not math.isfinite(value):
+            raise _Malformed(f"parameter {key!r} is {value!r}, not a finite number.")
+    return params
+
+
+def _param_kind(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return None
+
+
+def _decode_fitted(calibrator, fitted):
+    cls = type(calibrator)
+    if not isinstance(fitted, dict):
+        raise _Malformed(f"'fitted' must be a JSON object; got {_json_kind(fitted)}.")
+    _check_keys(
+        fitted,
+        _COMMON_FITTED + tuple(cls._fitted_parameters),
+        _OPTIONAL_FITTED,
+        f"'fitted' of {cls.__name__}",
+    )
+
+    task = fitted["task_"]
+    if task not in TASKS:
+        raise _Malformed(f"task_ must be one of {TASKS}; got {task!r}.")
+    if task not in cls._supported_tasks:
+        raise _Malformed(
+            f"{cls.__name__} supports {', '.join(cls._supported_tasks)} input; "
+            f"task_ is {task!r}."
+        )
+    n_features = _non_negative_int(fitted, "n_features_in_")
+    n_iter = _non_negative_int(fitted, "n_iter_")
+    if (task == "binary") != (n_features == 1) or n_features == 0:
+        raise _Malformed(
+            f"n_features_in_={n_features} does not fit task_={task!r} (binary "
+            "scores have one column, multiclass and multilabel scores at least two)."
+        )
+    values = {"task_": task, "n_features_in_": n_features, "n_iter_": n_iter}
+
+    classes = _decode_array(fitted["classes_"], "classes_", _CLASSES_DTYPES, ndim=1)
+    n_classes = 2 if task == "binary" else n_features
+    if len(classes) != n_classes:
+        raise _Malformed(
+            f"classes_ has {len(classes)} labels, but a {task} calibrator with "
+            f"n_features_in_={n_features} has {n_classes}."
+        )
+    if len(np.unique(classes)) != len(classes):
+        raise _Malformed(f"classes_ repeats a label: {classes.tolist()!r}.")
+    values["classes_"] = classes
+
+    if "feature_names_in_" in fitted:
+        names = _decode_array(
+            fitted["feature_names_in_"], "feature_names_in_", _NAMES_DTYPES, ndim=1
+        )
+        if len(names) != n_features:
+            raise _Malformed(
+                f"feature_names_in_ has {len(names)} names but n_features_in_ is "
+                f"{n_features}."
+            )
+        # scikit-learn stores column names as an object array of str.
+        values["feature_names_in_"] = names.astype(object)
+
+    # The expected shapes depend on the task and the number of columns.
+    calibrator.task_, calibrator.n_features_in_ = task, n_features
+    shapes = calibrator._parameter_shapes()
+    for key in cls._fitted_parameters:
+        shape = shapes[key]
+        if shape == ():
+            value = _decode_number(fitted[key], key)
+        else:
+            value = _decode_array(fitted[key], key, _PARAMETER_DTYPES, ndim=len(shape))
+            if value.shape != shape:
+                raise _Malformed(
+                    f"{key} has shape {value.shape}, but a {cls.__name__} with "
+                    f"task_={task!r} and n_features_in_={n_features} needs {shape}."
+                )
+        if key in _POSITIVE_PARAMETERS and not value > 0:
+            raise _Malformed(f"{key} must be > 0; got {value!r}.")
+        values[key] = value
+    return values
+
+
+def _check_keys(obj, required, optional, what):
+    missing = [key for key in required if key not in obj]
+    unexpected = sorted(set(obj) - set(required) - set(optional))
+    if missing or unexpected:
+        problems = []
+        if missing:
+            problems.append(f"missing {', '.join(map(repr, missing))}")
+        if unexpected:
+            problems.append(f"unexpected {', '.join(map(repr, unexpected))}")
+        optional = f"; optional: {', '.join(optional)}" if optional else ""
+        raise _Malformed(
+            f"{what} has {' and '.join(problems)} (expected: "
+            f"{', '.join(required)}{optional})."
+        )
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _non_negative_int(fitted, key):
+    value = fitted[key]
+    if not _is_int(value) or value < 0:
+        raise _Malformed(f"{key} must be a non-negative integer; got {value!r}.")
+    return value
+
+
+def _decode_number(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed(f"{what} must be a number; got {value!r}.")
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range
+        value = math.inf
+    if not math.isfinite(value):
+        raise _Malformed(f"{what} is {value!r}, not a finite number.")
+    return value
+
+
+def _decode_array(entry, what, dtypes, *, ndim):
+    if not isinstance(entry, dict):
+        raise _Malformed(
+            f"{what} must be an array entry, an object with 'dtype', 'shape' and "
+            f"'data'; got {_json_kind(entry)}."
+        )
+    _check_keys(entry, ("dtype", "shape", "data"), (), what)
+    dtype, shape = entry["dtype"], entry["shape"]
+    if dtype not in dtypes:
+        raise _Malformed(f"{what} has dtype {dtype!r}; allowed: {', '.join(dtypes)}.")
+    if (
+        not isinstance(shape, (list, tuple))
+        or not all(_is_int(n) and n >= 0 for n in shape)
+        or len(shape) != ndim
+    ):
+        raise _Malformed(
+            f"{what} shape must be a list of {ndim} non-negative integers; got "
+            f"{shape!r}."
+        )
+    check = _leaf_check(dtype)
+    flat = []
+    _flatten(entry["data"], tuple(shape), (), flat, check, what)
+    return np.array(flat, dtype=str if dtype == "str" else dtype).reshape(shape)
+
+
+def _flatten(data, shape, index, out, check, what):
+    """Append the leaves of nested lists ``data`` to ``out``, checking ``shape``."""
+    depth = len(index)
+    if depth == len(shape):
+        problem = check(data)
+        if problem:
+            raise _Malformed(f"{what} data{list(index)} is {data!r}; {problem}.")
+        out.append(data)
+        return
+    if not isinstance(data, (list, tuple)) or len(data) != shape[depth]:
+        got = f"length {len(data)}" if isinstance(data, (list, tuple)) else repr(data)
+        raise _Malformed(
+            f"{what} data do not match the declared shape {list(shape)}: at "
+            f"{list(index)} expected a list of length {shape[depth]}, got {got}."
+        )
+    for i, item in enumerate(data):
+        _flatten(item, shape, (*index, i), out, check, what)
+
+
+def _leaf_check(dtype):
+    """Return ``check(value) -> problem or None`` for one element of ``dtype``."""
+    if dtype == "str":
+        return lambda v: None if isinstance(v, str) else "expected a string"
+    if dtype == "bool":
+        return lambda v: None if isinstance(v, bool) else "expected true or false"
+    if dtype in _INTEGER_DTYPES:
+        info = np.iinfo(dtype)
+
+        def check_int(v):
+            if not _is_int(v):
+                return "expected an integer"
+            if not info.min <= v <= info.max:
+                return f"outside the range of {dtype}"
+            return None
+
+        return check_int
+
+    def check_float(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return "expected a number"
+        try:
+            finite = math.isfinite(float(v))
+        except OverflowError:
+            finite = False
+        return None if finite else "expected a finite number"
+
+    return check_float
+
+
+def _json_kind(value):
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "null"
+    return f"a {type(value).__name__}"
