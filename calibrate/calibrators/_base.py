@@ -315,7 +315,7 @@ def sigmoid_nll_and_dlogits(S, Y, w):
     return loss, S
 
 
-def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name):
+def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name, scale=None):
     """Minimise ``fun`` (returning value and gradient) with L-BFGS-B.
 
     Parameters
@@ -332,6 +332,10 @@ def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name):
         Iteration budget.
     name : str
         Estimator name for the warning.
+    scale : ndarray or None, default=None
+        Diagonal preconditioner: the optimiser works on ``theta * scale``.
+        Pass the square root of each parameter's penalty curvature so that
+        strong regularisation does not make the problem ill-conditioned.
 
     Returns
     -------
@@ -340,6 +344,13 @@ def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name):
     n_iter : int
         Iterations used.
     """
+    if scale is not None:
+        inner, x0 = fun, x0 * scale
+
+        def fun(x):
+            value, grad = inner(x / scale)
+            return value, grad / scale
+
     bounds = [(v, v) if f else (None, None) for v, f in zip(x0, fixed, strict=True)]
     # ftol of a few hundred float64 eps: stop once the objective no longer
     # moves at the precision it can be computed to.
@@ -368,7 +379,8 @@ def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name):
             ConvergenceWarning,
             stacklevel=3,
         )
-    return res.x, int(res.nit)
+    theta = res.x if scale is None else res.x / scale
+    return theta, int(res.nit)
 
 
 def chunked_objective(Z, y, w, *, forward, backward, dlogits):

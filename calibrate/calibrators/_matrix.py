@@ -1,5 +1,7 @@
 """Matrix scaling with ODIR regularisation (Kull et al. 2019)."""
 
+import numbers
+
 import numpy as np
 
 from calibrate.calibrators._base import (
@@ -112,7 +114,8 @@ class MatrixScaling(BaseCalibrator):
     def _fit(self, Z, y, w):
         for name in ("reg_lambda", "reg_mu"):
             value = getattr(self, name)
-            if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not (number and np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
         absent = self._absent_columns(y, w)
         k = Z.shape[1]
@@ -139,6 +142,12 @@ class MatrixScaling(BaseCalibrator):
             return loss, grad
 
         fixed = np.concatenate([np.repeat(absent, k), absent])
+        # Precondition by the penalty's curvature: with a strong penalty the
+        # off-diagonal directions would otherwise be many orders stiffer than
+        # the others and L-BFGS-B would stop far from the optimum.
+        scale = np.sqrt(
+            1.0 + 2.0 * np.concatenate([lam * off_diagonal.ravel(), np.full(k, mu)])
+        )
         theta, self.n_iter_ = minimize_lbfgs(
             fun,
             x0,
@@ -146,6 +155,7 @@ class MatrixScaling(BaseCalibrator):
             tol=self.tol,
             max_iter=self.max_iter,
             name=type(self).__name__,
+            scale=scale,
         )
         self.coef_ = theta[: k * k].reshape(k, k).copy()
         self.intercept_ = theta[k * k :].copy()

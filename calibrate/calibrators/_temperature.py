@@ -26,6 +26,9 @@ _WARM_START_ELEMENTS = 2**20
 _XTOL = 1e-10
 # |d NLL / d log T| below this is converged (the mean NLL is O(1)).
 _GTOL = 1e-12
+# A second derivative in log T below this at a vanishing gradient means the
+# NLL is flat there (real optima have curvature of order 0.01 to 1).
+_FLAT_CURVATURE = 1e-9
 
 
 def _derivatives(Z, y, w, beta, task, *, coarse=False):
@@ -68,6 +71,27 @@ def _derivatives(Z, y, w, beta, task, *, coarse=False):
             P *= 1.0 - P
             d2 += wc @ np.einsum("ij,ij,ij->i", P, Zc, Zc)
     return d1, d2
+
+
+def _separable(Z, y, w, task):
+    """True when every weighted row is classified correctly with a margin.
+
+    Then the NLL decreases to 0 as ``T -> 0`` and the optimum is the lower
+    bound; its derivatives underflow long before, so this is checked directly.
+    """
+    for rows in iter_chunks(*Z.shape):
+        Zc, keep = Z[rows], w[rows] > 0
+        if task == "multiclass":
+            top = Zc.max(axis=1)
+            unique_top = (Zc == top[:, None]).sum(axis=1) == 1
+            correct = Zc[np.arange(len(Zc)), y[rows]] == top
+            ok = unique_top & correct
+        else:
+            Yc = target_chunk(y, rows, len(Zc))
+            ok = (((Yc == 1) & (Zc > 0)) | ((Yc == 0) & (Zc < 0))).all(axis=1)
+        if not ok[keep].all():
+            return False
+    return True
 
 
 def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
@@ -122,9 +146,15 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
             if lo < t + step < hi:
                 t, previous_step = t + step, step
             continue
-        if d2 == 0.0 and d1 == 0.0:
-            return 0.0, n_iter, "flat"
-        if abs(g) <= _GTOL:
+        if abs(g) <= _GTOL or (d1 == 0.0 and d2 == 0.0):
+            # A vanishing gradient with (almost) no curvature is either
+            # separable data, whose derivatives underflow on the way to T -> 0,
+            # or logits that do not depend on T at all.
+            if h <= _FLAT_CURVATURE:
+                if _separable(Z, y, w, task):
+                    return t_min, n_iter, "lower"
+                if d1 == 0.0 and d2 == 0.0:
+                    return 0.0, n_iter, "flat"
             return t, n_iter, "converged"
         if g < 0:  # optimum at larger t
             if t >= t_max:

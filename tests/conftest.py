@@ -1,0 +1,28 @@
+"""Fixtures shared by the test modules: seeds and the real logits beside the repo."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def rng():
+    """A fresh, seeded generator for each test."""
+    return np.random.default_rng(20261123)
+
+
+@pytest.fixture
+def shared_data():
+    """Load ``../shared/data/<name>.npz``, skipping the test when it is absent."""
+
+    def load(name):
+        path = SHARED_DATA / f"{name}.npz"
+        if not path.exists():
+            pytest.skip(f"real data not available: {path}")
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+
+    return load

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+from scipy.special import log_softmax, softmax
+from sklearn.metrics import log_loss
+
+from calibrate import MatrixScaling, TemperatureScaling, VectorScaling
+from calibrate.datasets import make_miscalibrated
+
+
+def draw_labels(u, rng):
+    return np.argmax(u + rng.gumbel(size=u.shape), axis=1)
+
+
+def centre(W, b):
+    """Remove what softmax cannot see: a common shift of the rows' outputs."""
+    return W - W.mean(axis=0), b - b.mean()
+
+
+def odir_objective(W, b, z, y, lam, mu):
+    """NLL + ODIR penalty of Kull et al. 2019, written independently."""
+    k = W.shape[0]
+    nll = -np.mean(log_softmax(z @ W.T + b, axis=1)[np.arange(len(y)), y])
+    off = W[~np.eye(k, dtype=bool)]
+    return nll + lam * np.sum(off**2) / (k * (k - 1)) + mu * np.sum(b**2) / k
+
+
+def test_recovers_a_known_affine_map_without_regularisation(rng):
+    W = np.array([[1.2, 0.4, 0.0], [-0.3, 0.8, 0.2], [0.1, -0.5, 1.5]])
+    b = np.array([0.2, -0.4, 0.1])
+    z = rng.normal(size=(150_000, 3)) * 1.5
+    y = draw_labels(z @ W.T + b, rng)
+    cal = MatrixScaling(reg_lambda=0.0, reg_mu=0.0).fit(z, y)
+    W_hat, b_hat = centre(cal.coef_, cal.intercept_)
+    W_true, b_true = centre(W, b)
+    np.testing.assert_allclose(W_hat, W_true, atol=0.05)
+    np.testing.assert_allclose(b_hat, b_true, atol=0.05)
+
+
+@pytest.mark.parametrize("lam, mu", [(0.0, 0.0), (0.3, 0.1), (5.0, 2.0)])
+def test_fit_is_a_stationary_point_of_the_odir_objective(rng, lam, mu):
+    z = rng.normal(size=(1_500, 3)) * 2
+    y = draw_labels(z / 1.5 + [0.3, 0.0, -0.2], rng)
+    cal = MatrixScaling(reg_lambda=lam, reg_mu=mu).fit(z, y)
+    theta = np.concatenate([cal.coef_.ravel(), cal.intercept_])
+
+    def J(th):
+        return odir_objective(th[:9].reshape(3, 3), th[9:], z, y, lam, mu)
+
+    eps = 1e-6
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = eps
+        assert abs((J(theta + e) - J(theta - e)) / (2 * eps)) < 1e-6
+
+
+def test_strong_off_diagonal_penalty_gives_vector_scaling(rng):
+    z = rng.normal(size=(3_000, 4)) * 2
+    y = draw_labels(z * [0.5, 1.0, 0.7, 1.2] + [0.1, 0.0, -0.3, 0.2], rng)
+    ms = MatrixScaling(reg_lambda=1e9, reg_mu=0.0).fit(z, y)
+    vs = VectorScaling().fit(z, y)
+    off = ms.coef_[~np.eye(4, dtype=bool)]
+    assert np.abs(off).max() < 1e-5
+    np.testing.assert_allclose(np.diag(ms.coef_), vs.coef_, atol=1e-4)
+    np.testing.assert_allclose(
+        ms.intercept_ - ms.intercept_.mean(),
+        vs.intercept_ - vs.intercept_.mean(),
+        atol=1e-4,
+    )
+
+
+def test_penalty_shrinks_off_diagonal_weights(rng):
+    z = rng.normal(size=(2_000, 4)) * 2
+    W = np.eye(4) + 0.3 * rng.normal(size=(4, 4))
+    y = draw_labels(z @ W.T, rng)
+    norms = [
+        np.abs(MatrixScaling(reg_lambda=lam).fit(z, y).coef_[~np.eye(4, dtype=bool)])
+        .sum()
+        for lam in (0.0, 1.0, 10.0, 100.0)
+    ]
+    assert all(a > b for a, b in zip(norms, norms[1:], strict=False))
+
+
+def test_nested_family_never_worse_than_temperature_scaling():
+    data = make_miscalibrated(5_000, 6, temperature=2.5, random_state=1)
+    z, y = data.logits, data.labels
+    ts_nll = log_loss(y, TemperatureScaling().fit(z, y).predict_proba(z))
+    for params in ({}, {"reg_lambda": 0.0, "reg_mu": 0.0}, {"reg_lambda": 100.0}):
+        ms = MatrixScaling(**params).fit(z, y)
+        assert log_loss(y, ms.predict_proba(z)) <= ts_nll
+
+
+def test_real_logits_improve_on_the_uncalibrated_model(shared_data):
+    data = shared_data("mukhoti_c10_resnet110_brier")
+    ms = MatrixScaling().fit(data["val_logits"], data["val_labels"])
+    zt, yt = data["test_logits"], data["test_labels"]
+    assert log_loss(yt, ms.predict_proba(zt)) < log_loss(yt, softmax(zt, axis=1))
+
+
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf, "strong"])
+def test_rejects_bad_regularisation(rng, bad):
+    z = rng.normal(size=(30, 3))
+    with pytest.raises((ValueError, TypeError), match="reg_lambda"):
+        MatrixScaling(reg_lambda=bad).fit(z, np.arange(30) % 3)

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+from scipy.special import log_softmax, softmax
+from sklearn.metrics import log_loss
+
+from calibrate import CalibrationWarning, TemperatureScaling, VectorScaling
+from calibrate.datasets import make_miscalibrated
+
+
+def draw_labels(u, rng):
+    """Labels drawn from softmax(u) with the Gumbel-max trick."""
+    return np.argmax(u + rng.gumbel(size=u.shape), axis=1)
+
+
+def test_recovers_a_known_vector_map(rng):
+    # The true probabilities are softmax(w * z + b): fitting must find w and b
+    # (b up to a common shift, which softmax ignores).
+    n, w, b = 100_000, np.array([0.5, 1.0, 2.0, 1.5]), np.array([0.3, -0.2, 0.0, 0.5])
+    z = rng.normal(size=(n, 4)) * 2.0
+    y = draw_labels(w * z + b, rng)
+    cal = VectorScaling().fit(z, y)
+    np.testing.assert_allclose(cal.coef_, w, atol=0.05)
+    np.testing.assert_allclose(
+        cal.intercept_ - cal.intercept_.mean(), b - b.mean(), atol=0.05
+    )
+
+
+def test_gradient_vanishes_at_the_fit(rng):
+    z = rng.normal(size=(2_000, 3)) * 2.0
+    y = draw_labels(z / 1.5 + [0.2, 0.0, -0.3], rng)
+    cal = VectorScaling().fit(z, y)
+
+    def nll(w, b):
+        return -np.mean(log_softmax(w * z + b, axis=1)[np.arange(len(y)), y])
+
+    eps = 1e-6
+    for i in range(3):
+        e = np.zeros(3)
+        e[i] = eps
+        dw = (nll(cal.coef_ + e, cal.intercept_) - nll(cal.coef_ - e, cal.intercept_))
+        db = (nll(cal.coef_, cal.intercept_ + e) - nll(cal.coef_, cal.intercept_ - e))
+        assert abs(dw / (2 * eps)) < 1e-6
+        assert abs(db / (2 * eps)) < 1e-6
+
+
+def test_nested_family_never_worse_than_temperature_scaling():
+    data = make_miscalibrated(5_000, 10, temperature=1.8, random_state=0)
+    z, y = data.logits, data.labels
+    ts = TemperatureScaling().fit(z, y)
+    vs = VectorScaling().fit(z, y)
+    assert log_loss(y, vs.predict_proba(z)) <= log_loss(y, ts.predict_proba(z))
+
+
+def test_real_logits_nested_and_accuracy_preserved_on_test(shared_data):
+    data = shared_data("mukhoti_c10_resnet110_brier")
+    zv, yv = data["val_logits"], data["val_labels"]
+    ts = TemperatureScaling().fit(zv, yv)
+    vs = VectorScaling().fit(zv, yv)
+    assert log_loss(yv, vs.predict_proba(zv)) <= log_loss(yv, ts.predict_proba(zv))
+    # Test NLL improves on the uncalibrated model.
+    zt, yt = data["test_logits"], data["test_labels"]
+    assert log_loss(yt, vs.predict_proba(zt)) < log_loss(yt, softmax(zt, axis=1))
+
+
+def test_absent_class_parameters_stay_at_the_temperature_solution(rng):
+    z = rng.normal(size=(1_000, 4)) * 2
+    y = draw_labels(z[:, :3] / 2, rng)  # class 3 never occurs
+    with pytest.warns(CalibrationWarning, match=r"classes \[3\] never occur"):
+        cal = VectorScaling().fit(z, y)
+    with pytest.warns(CalibrationWarning):
+        ts = TemperatureScaling().fit(z, y)
+    assert cal.coef_[3] == pytest.approx(1 / ts.temperature_, rel=1e-6)
+    assert cal.intercept_[3] == 0.0
+    assert np.isfinite(cal.predict_log_proba(z)).all()
+
+
+def test_rejects_binary_and_multilabel_input():
+    with pytest.raises(ValueError, match="supports multiclass"):
+        VectorScaling().fit(np.array([0.1, -0.3, 2.0]), [0, 1, 1])
+    with pytest.raises(ValueError, match="supports multiclass"):
+        VectorScaling().fit(np.zeros((2, 3)), np.array([[0, 1, 1], [1, 0, 0]]))
+
+
+def test_softmax_of_transform_is_predict_proba(rng):
+    z = rng.normal(size=(200, 5)) * 3
+    y = draw_labels(z / 2, rng)
+    cal = VectorScaling().fit(z, y)
+    np.testing.assert_allclose(softmax(cal.transform(z), axis=1), cal.predict_proba(z))
+    np.testing.assert_allclose(
+        cal.predict_proba(z), softmax(cal.coef_ * z + cal.intercept_, axis=1)
+    )
