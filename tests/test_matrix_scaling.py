@@ -73,8 +73,9 @@ def test_penalty_shrinks_off_diagonal_weights(rng):
     W = np.eye(4) + 0.3 * rng.normal(size=(4, 4))
     y = draw_labels(z @ W.T, rng)
     norms = [
-        np.abs(MatrixScaling(reg_lambda=lam).fit(z, y).coef_[~np.eye(4, dtype=bool)])
-        .sum()
+        np.abs(
+            MatrixScaling(reg_lambda=lam).fit(z, y).coef_[~np.eye(4, dtype=bool)]
+        ).sum()
         for lam in (0.0, 1.0, 10.0, 100.0)
     ]
     assert all(a > b for a, b in zip(norms, norms[1:], strict=False))

@@ -79,7 +79,9 @@ def test_multiclass_smoothed_one_vs_rest_matches_scikit_learn_sigmoid(rng):
     z = rng.normal(size=(3_000, 4)) * 2
     y = np.argmax(z / 1.5 + rng.gumbel(size=z.shape), axis=1)
     model = LogitModel().fit(z, y)
-    sk = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid", ensemble=False)
+    sk = CalibratedClassifierCV(
+        FrozenEstimator(model), method="sigmoid", ensemble=False
+    )
     sk.fit(z, y)
     cal = PlattScaling(target_smoothing=True).fit(z, y)
     np.testing.assert_allclose(cal.predict_proba(z), sk.predict_proba(z), atol=1e-4)

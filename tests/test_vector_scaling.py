@@ -37,8 +37,8 @@ def test_gradient_vanishes_at_the_fit(rng):
     for i in range(3):
         e = np.zeros(3)
         e[i] = eps
-        dw = (nll(cal.coef_ + e, cal.intercept_) - nll(cal.coef_ - e, cal.intercept_))
-        db = (nll(cal.coef_, cal.intercept_ + e) - nll(cal.coef_, cal.intercept_ - e))
+        dw = nll(cal.coef_ + e, cal.intercept_) - nll(cal.coef_ - e, cal.intercept_)
+        db = nll(cal.coef_, cal.intercept_ + e) - nll(cal.coef_, cal.intercept_ - e)
         assert abs(dw / (2 * eps)) < 1e-6
         assert abs(db / (2 * eps)) < 1e-6
 

@@ -74,7 +74,7 @@ def _derivatives(Z, y, w, beta, task, *, coarse=False):
 
 
 def _separable(Z, y, w, task):
-    """True when every weighted row is classified correctly with a margin.
+    """Return True when every weighted row is classified correctly with a margin.
 
     Then the NLL decreases to 0 as ``T -> 0`` and the optimum is the lower
     bound; its derivatives underflow long before, so this is checked directly.
