@@ -23,20 +23,10 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from calibrate import MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
 
 CALIBRATORS = (TemperatureScaling, VectorScaling, MatrixScaling, PlattScaling)
-
-
-@pytest.fixture(autouse=True)
-def _single_blas_thread():
-    # L-BFGS-B does dense algebra on a few dozen parameters per iteration; with
-    # OpenBLAS threads on a busy machine each iteration took 40x longer (7.7 ms
-    # against 0.2 ms measured here), tripling this file's run time.
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 # --------------------------------------------------------------------------
@@ -114,7 +104,7 @@ def _expected_failed_checks(estimator):
         failed.update(_MULTILABEL_WIDTH)
     if isinstance(estimator, TemperatureScaling):
         failed["check_classifiers_one_label"] = (
-            "y holds only label 1 on 10 columns; absent classes keep their "
+            "y holds only label 1 on 3 columns; absent classes keep their "
             "columns and T keeps the logits' argmax, which predict returns"
         )
     if isinstance(estimator, (VectorScaling, MatrixScaling)):
@@ -122,10 +112,11 @@ def _expected_failed_checks(estimator):
             "one score column is a binary task, which this multiclass-only "
             "calibrator refuses"
         )
-    if isinstance(estimator, VectorScaling):
         failed["check_sample_weight_equivalence_on_dense_data"] = (
-            "15 rows, 30 columns, 3 labels: separable, the unregularised NLL "
-            "optimum is at infinity and L-BFGS stops at a rounding-dependent point"
+            "15 rows of 30 random columns, 3 of 30 classes present: nearly "
+            "separable, the optimum is at infinity (vector) or pinned only by the "
+            "weak ODIR penalty (matrix), so weighted and repeated fits agree to "
+            "about 1e-6, not the check's 1e-7"
         )
     return failed
 
