@@ -112,11 +112,11 @@ def _expected_failed_checks(estimator):
             "one score column is a binary task, which this multiclass-only "
             "calibrator refuses"
         )
+    if isinstance(estimator, VectorScaling):
         failed["check_sample_weight_equivalence_on_dense_data"] = (
-            "15 rows of 30 random columns, 3 of 30 classes present: nearly "
-            "separable, the optimum is at infinity (vector) or pinned only by the "
-            "weak ODIR penalty (matrix), so weighted and repeated fits agree to "
-            "about 1e-6, not the check's 1e-7"
+            "15 rows of 30 random columns, 3 of 30 classes present: separable, "
+            "the NLL optimum is at infinity and weighted and repeated fits stop "
+            "at different finite points"
         )
     return failed
 
@@ -174,10 +174,7 @@ MULTICLASS = [cls for cls, task in CASES if task == "multiclass"]
 
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "transform")
 
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
+# The seeded generator is the ``rng`` fixture of conftest.py.
 
 
 def _softmax(z):
@@ -350,15 +347,16 @@ def test_array_likes_fit_like_arrays(rng, cls, task):
     sample_weight = rng.uniform(0.5, 2.0, size=len(y))
     reference = cls().fit(X, y, sample_weight=sample_weight)
     from_lists = cls().fit(X.tolist(), y.tolist(), sample_weight=sample_weight.tolist())
-    assert_same_params(from_lists, reference, rtol=1e-12)
+    assert_same_params(from_lists, reference, rtol=0, atol=0)
     frame = pd.DataFrame(X) if X.ndim == 2 else pd.Series(X)
     target = pd.DataFrame(y) if y.ndim == 2 else pd.Series(y)
     from_pandas = cls().fit(frame, target, sample_weight=pd.Series(sample_weight))
-    assert_same_params(from_pandas, reference, rtol=1e-12)
     # A DataFrame converts to a Fortran-ordered array: sums run in another
-    # order, so the fit agrees to rounding, not bit for bit.
+    # order, so the fit agrees to rounding (amplified by the optimiser's
+    # path), not bit for bit.
+    assert_same_params(from_pandas, reference, rtol=1e-9)
     assert_allclose(
-        from_pandas.predict_proba(frame), reference.predict_proba(X), rtol=1e-10
+        from_pandas.predict_proba(frame), reference.predict_proba(X), rtol=1e-9
     )
 
 
@@ -446,7 +444,7 @@ def test_predict_log_proba_stays_finite_where_proba_underflows(rng, task):
         extreme = np.array([[0.0, -2000.0], [-2000.0, 0.0]])
     est = TemperatureScaling().fit(z, y)
     T = est.temperature_
-    assert 0.8 < T < 1.25
+    assert 0.5 < T < 2.0  # near 1, and exp(-2000 / T) underflows float64
 
     proba = est.predict_proba(extreme)
     log_proba = est.predict_log_proba(extreme)

@@ -19,10 +19,10 @@ _T_BOUNDS = (1e-3, 1e3)
 # small fraction of a large input, so that the full-data passes start close
 # enough to the optimum for Newton's quadratic convergence to finish in 2-3.
 _WARM_START_ELEMENTS = 2**20
-# Newton converges quadratically: once two successive steps give the constant
-# C = |step| / |previous step|**2, the error left after a step is about
-# C * step**2.  A step is taken without a further pass when that predicted
-# error (in log T) is below this, far below anything a user of T can see.
+# Halley's iteration converges cubically: once two successive steps give the
+# constant C = |step| / |previous step|**3, the error left after a step is
+# about C * |step|**3.  A step is taken without a further pass when that
+# predicted error (in log T) is below this, far below anything a user of T sees.
 _XTOL = 1e-10
 # |d NLL / d log T| below this is converged (the mean NLL is O(1)).
 _GTOL = 1e-12
@@ -32,45 +32,59 @@ _FLAT_CURVATURE = 1e-9
 
 
 def _derivatives(Z, y, w, beta, task, *, coarse=False):
-    """First and second derivative of the weighted mean NLL with respect to beta.
+    """First three derivatives of the weighted mean NLL with respect to beta.
 
-    ``beta = 1 / T``.  Multiclass rows are shifted by their maximum (softmax is
-    shift invariant) so that the variance ``E[z^2] - E[z]^2`` is formed from
-    small numbers for confident rows.  With ``coarse=True`` the chunk is
-    exponentiated in float32 (about twice as fast; sums still in float64):
-    good to about 1e-7 relative, enough for a first Newton step from a warm
-    start, never used to declare convergence.
+    ``beta = 1 / T``.  For softmax they are the mean over rows of
+    ``E[z] - z_y``, ``Var[z]`` and the third central moment of ``z`` under
+    ``p = softmax(beta z)``; for sigmoids the sums over columns of
+    ``(s - y) z``, ``s (1 - s) z^2`` and ``s (1 - s) (1 - 2 s) z^3``.
+    Multiclass rows are shifted by their maximum (softmax is shift
+    invariant) so that the central moments are formed from small numbers for
+    confident rows.  Chunks reuse two buffers, so memory stays at two chunks.
+
+    With ``coarse=True`` a multiclass chunk is exponentiated in float32
+    (about twice as fast; sums still accumulate in float64): good to about
+    1e-6 relative, enough for a first step from a warm start, never used to
+    declare convergence.
     """
-    d1 = d2 = 0.0
-    multiclass = task == "multiclass"
-    dtype = np.float32 if coarse else np.float64
-    for rows in iter_chunks(*Z.shape):
-        Zc = Z[rows].astype(dtype)
-        wc = w[rows]
-        if multiclass:
-            Zc -= Zc.max(axis=1, keepdims=True)
-            E = np.multiply(Zc, dtype(beta))
+    n, k = Z.shape
+    dtype = np.float32 if coarse and task == "multiclass" else np.float64
+    chunks = list(iter_chunks(n, k))
+    rows_max = chunks[0].stop - chunks[0].start if chunks else 0
+    zbuf = np.empty((rows_max, k), dtype=dtype)
+    ebuf = np.empty((rows_max, k), dtype=dtype)
+    d1 = d2 = d3 = 0.0
+    for rows in chunks:
+        m = rows.stop - rows.start
+        Zc, E, wc = zbuf[:m], ebuf[:m], w[rows]
+        np.copyto(Zc, Z[rows])
+        if task == "multiclass":
+            np.subtract(Zc, Zc.max(axis=1, keepdims=True), out=Zc)
+            np.multiply(Zc, dtype(beta), out=E)
             np.exp(E, out=E)
             s0 = E.sum(axis=1, dtype=np.float64)
             E *= Zc
-            mean = E.sum(axis=1, dtype=np.float64) / s0
-            second = np.einsum("ij,ij->i", E, Zc, dtype=np.float64) / s0
-            z_true = Zc[np.arange(len(Zc)), y[rows]].astype(np.float64)
-            d1 += wc @ (mean - z_true)
-            d2 += wc @ np.maximum(second - mean * mean, 0.0)
+            m1 = E.sum(axis=1, dtype=np.float64) / s0
+            E *= Zc
+            m2 = E.sum(axis=1, dtype=np.float64) / s0
+            m3 = np.einsum("ij,ij->i", E, Zc, dtype=np.float64) / s0
+            z_true = Zc[np.arange(m), y[rows]].astype(np.float64)
+            d1 += wc @ (m1 - z_true)
+            d2 += wc @ np.maximum(m2 - m1 * m1, 0.0)
+            d3 += wc @ (m3 - 3 * m1 * m2 + 2 * m1**3)
         else:
-            Zc = Zc.astype(np.float64, copy=False)
-            Yc = target_chunk(y, rows, len(Zc))
-            P = np.multiply(Zc, beta)
+            Yc = target_chunk(y, rows, m)
             # sigmoid via tanh: exact to float64 rounding for any |z|.
-            np.multiply(P, 0.5, out=P)
-            np.tanh(P, out=P)
-            np.multiply(P, 0.5, out=P)
-            P += 0.5
-            d1 += wc @ np.einsum("ij,ij->i", P - Yc, Zc)
-            P *= 1.0 - P
-            d2 += wc @ np.einsum("ij,ij,ij->i", P, Zc, Zc)
-    return d1, d2
+            np.multiply(Zc, 0.5 * beta, out=E)
+            np.tanh(E, out=E)
+            E *= 0.5
+            E += 0.5
+            d1 += wc @ np.einsum("ij,ij->i", E - Yc, Zc)
+            curvature = E * (1.0 - E)
+            d2 += wc @ np.einsum("ij,ij,ij->i", curvature, Zc, Zc)
+            curvature *= 1.0 - 2.0 * E
+            d3 += wc @ np.einsum("ij,ij,ij,ij->i", curvature, Zc, Zc, Zc)
+    return d1, d2, d3
 
 
 def _separable(Z, y, w, task):
@@ -95,12 +109,13 @@ def _separable(Z, y, w, task):
 
 
 def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
-    """Minimise the weighted mean NLL over ``t = log T``; safeguarded Newton.
+    """Minimise the weighted mean NLL over ``t = log T``; safeguarded Halley.
 
     The NLL is convex in ``beta = 1 / T``, so its derivative has one sign
-    change in ``t``: every evaluation shrinks a bracket around the root, a
-    Newton step (exact first and second derivatives) is taken when it stays
-    inside the bracket and bisection otherwise.
+    change in ``t``: every evaluation shrinks a bracket around the root.  A
+    Halley step (exact first, second and third derivatives, cubic
+    convergence) is taken when it stays inside the bracket, a Newton step when
+    Halley's denominator is not positive, and bisection otherwise.
 
     Parameters
     ----------
@@ -137,13 +152,14 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
     for n_iter in range(1, max_iter + 1):
         coarse = coarse_first and n_iter == 1
         beta = np.exp(-t)
-        d1, d2 = _derivatives(Z, y, w, beta, task, coarse=coarse)
+        d1, d2, d3 = _derivatives(Z, y, w, beta, task, coarse=coarse)
         # Chain rule from beta = exp(-t) to t.
         g = -beta * d1
         h = beta * beta * d2 + beta * d1
+        h3 = -(beta**3) * d3 - 3 * beta * beta * d2 - beta * d1
+        step = _halley_step(g, h, h3)
         if coarse:
-            step = -g / h if h > 0 else 0.0
-            if lo < t + step < hi:
+            if np.isfinite(step) and lo < t + step < hi:
                 t, previous_step = t + step, step
             continue
         if abs(g) <= _GTOL or (d1 == 0.0 and d2 == 0.0):
@@ -164,21 +180,17 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
             if t <= t_min:
                 return t, n_iter, "lower"
             hi, hi_seen = t, True
-        step = -g / h if h > 0 else np.copysign(np.inf, -g)
         t_new = t + step
         if lo < t_new < hi:
-            predicted_error = (
-                abs(step)
-                if previous_step is None
-                else step * step / max(abs(previous_step) ** 2, 1e-300) * abs(step)
-            )
-            if previous_step is not None and abs(step) >= abs(previous_step):
-                predicted_error = abs(step)  # not in the quadratic regime yet
-            if min(abs(step), predicted_error) <= _XTOL:
+            if previous_step is None or abs(step) >= abs(previous_step):
+                predicted_error = abs(step)  # not in the cubic regime yet
+            else:
+                predicted_error = abs(step) ** 4 / abs(previous_step) ** 3
+            if predicted_error <= _XTOL:
                 return t_new, n_iter, "converged"
             previous_step = step
         else:
-            previous_step = None  # bisection: no Newton error estimate
+            previous_step = None  # bisection: no error estimate
             if t_new >= hi and not hi_seen:
                 t_new = hi  # try the bound itself before bisecting towards it
             elif t_new <= lo and not lo_seen:
@@ -189,6 +201,21 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
             return t_new, n_iter, "converged"
         t = t_new
     return t, max_iter, "max_iter"
+
+
+def _halley_step(g, h, h3):
+    """Halley's step for the root of ``g`` (with ``g' = h``, ``g'' = h3``).
+
+    Falls back to Newton's step when Halley's denominator is not positive,
+    and to an infinite step towards the root's side when the curvature is not
+    positive either (the caller then bisects).
+    """
+    if h <= 0:
+        return np.copysign(np.inf, -g)
+    denominator = 2 * h * h - g * h3
+    if denominator <= 0:
+        return -g / h
+    return -2 * g * h / denominator
 
 
 def warm_started_temperature(Z, y, w, task, *, max_iter=100):
