@@ -73,8 +73,8 @@ def logsumexp_rows(z):
 
     Examples
     --------
-    >>> logsumexp_rows(np.array([[0.0, 0.0], [1000.0, 1000.0]]))
-    array([   0.69314718, 1000.69314718])
+    >>> logsumexp_rows(np.array([[0.0, np.log(3.0)], [1000.0, 1000.0 + np.log(3.0)]]))
+    array([   1.38629436, 1001.38629436])
     """
     m = z.max(axis=1)
     e = np.exp(z - m[:, None])

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 from calibrate._special import PROBA_FLOOR, logsumexp_rows, probs_to_logits
 from calibrate.exceptions import CalibrationWarning
@@ -126,11 +127,12 @@ def _where(index):
 
 
 def _check_finite(X, name, *, allow_neg_inf=False):
-    # One float64 accumulation over the array detects any NaN or inf without a
-    # boolean temporary of the array's size; the element-wise search that names
-    # the culprit only runs when something is wrong.
+    # One sum over the array (in its own dtype) detects any NaN or inf without
+    # a boolean temporary of the array's size; the element-wise search that
+    # names the culprit runs only when the sum is not finite (including a
+    # harmless overflow of huge finite values, which it then lets through).
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.sum(X, dtype=np.float64)
+        total = np.sum(X)
     if np.isfinite(total):
         return
     nan = np.isnan(X)
@@ -366,7 +368,7 @@ def check_labels(y, *, task, n_columns, n_samples):
     if task == "multilabel":
         return _check_indicator(y), np.arange(n_columns)
     if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
+        y = column_or_1d(y, warn=True)
     if y.ndim != 1:
         raise ValueError(f"y must be one label per row; got shape {y.shape}.")
     if y.dtype.kind == "f" and not np.isfinite(y).all():

@@ -536,13 +536,18 @@ def _decode_params(cls, params):
     # written before a parameter was added still loads as it was fitted.
     for key, value in params.items():
         kind = _param_kind(value)
-        # A parameter whose default is None may hold any JSON scalar.
-        expected = (
-            _param_kind(defaults[key])
-            if defaults[key] is not None
-            else "a boolean, number, string or null"
-        )
-        if kind is None or (defaults[key] is not None and kind != expected):
+        default = defaults[key]
+        # A parameter whose default is None may hold any JSON scalar; one whose
+        # default is a string other than ``input_type`` (such as "auto") may
+        # also hold a number.
+        if default is None:
+            expected, allowed = "a boolean, number, string or null", None
+        elif isinstance(default, str) and key != "input_type":
+            expected, allowed = "a number or a string", {"a number", "a string"}
+        else:
+            expected = _param_kind(default)
+            allowed = {expected}
+        if kind is None or (allowed is not None and kind not in allowed):
             raise _Malformed(
                 f"parameter {key!r} of {cls.__name__} must be {expected}; got "
                 f"{value!r}."

@@ -352,11 +352,11 @@ def test_array_likes_fit_like_arrays(rng, cls, task):
     target = pd.DataFrame(y) if y.ndim == 2 else pd.Series(y)
     from_pandas = cls().fit(frame, target, sample_weight=pd.Series(sample_weight))
     # A DataFrame converts to a Fortran-ordered array: sums run in another
-    # order, so the fit agrees to rounding (amplified by the optimiser's
-    # path), not bit for bit.
-    assert_same_params(from_pandas, reference, rtol=1e-9)
+    # order, the optimiser takes another path and stops elsewhere within its
+    # tolerance, as with weighted against repeated rows.
+    assert_same_params(from_pandas, reference, rtol=1e-6)
     assert_allclose(
-        from_pandas.predict_proba(frame), reference.predict_proba(X), rtol=1e-9
+        from_pandas.predict_proba(frame), reference.predict_proba(X), rtol=1e-6
     )
 
 

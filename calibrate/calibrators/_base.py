@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.sparse import issparse
 from scipy.special import log_expit
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
@@ -34,7 +34,9 @@ from calibrate.exceptions import CalibrationWarning
 __all__ = ["BaseCalibrator"]
 
 
-class BaseCalibrator(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseCalibrator(
+    ClassifierMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class for calibrators: a scikit-learn classifier over scores.
 
     Not for direct use.  Subclasses set ``_supported_tasks`` and
@@ -71,12 +73,17 @@ class BaseCalibrator(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _validate_fit_data(self, X, y, sample_weight):
         check_input_type(self.input_type)
         X, _ = self._scores_2d(X, reset=True)
-        if X.shape[0] == 0:
-            raise ValueError(f"X is empty (shape {X.shape}); need at least one row.")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(
+                f"X is empty: found {X.shape[0]} sample(s) and {X.shape[1]} "
+                f"feature(s) (shape={X.shape}) while a minimum of 1 is required."
+            )
         if y is None:
             raise ValueError(
-                f"{type(self).__name__} requires y to be passed, got None."
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
             )
+        y = np.asarray(y)
         task = infer_task(X.shape, y)
         if task not in self._supported_tasks:
             raise ValueError(
@@ -243,10 +250,11 @@ class BaseCalibrator(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.one_d_array = "binary" in self._supported_tasks
         tags.classifier_tags.multi_label = "multilabel" in self._supported_tasks
         # Scores are the model's logits, not features: generic data scores poorly.
         tags.classifier_tags.poor_score = True
+        # ``transform`` returns calibrated logits, always float64.
+        tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
 
     # ------------------------------------------------------------ subclasses
