@@ -3,7 +3,12 @@ import pytest
 from scipy.special import log_softmax, softmax
 from sklearn.metrics import log_loss
 
-from calibrate import MatrixScaling, TemperatureScaling, VectorScaling
+from calibrate import (
+    CalibrationWarning,
+    MatrixScaling,
+    TemperatureScaling,
+    VectorScaling,
+)
 from calibrate.datasets import make_miscalibrated
 
 
@@ -109,6 +114,19 @@ def test_default_regularisation_beats_temperature_scaling_on_real_logits(
     ms_nll = log_loss(yt, ms.predict_proba(zt), labels=labels)
     assert ms_nll < log_loss(yt, ts.predict_proba(zt), labels=labels)
     assert ms_nll < log_loss(yt, softmax(zt, axis=1), labels=labels)
+
+
+@pytest.mark.parametrize("params", [{}, {"reg_lambda": 0.0, "reg_mu": 0.0}])
+def test_absent_class_keeps_a_temperature_scaled_probability(rng, params):
+    z = rng.normal(size=(2_000, 4)) * 2
+    y = draw_labels(z[:, :3] / 2, rng)  # class 3 never occurs
+    with pytest.warns(CalibrationWarning, match=r"classes \[3\] never occur"):
+        ms = MatrixScaling(**params).fit(z, y)
+        ts = TemperatureScaling().fit(z, y)
+    p_ms = ms.predict_proba(z)[:, 3].mean()
+    p_ts = ts.predict_proba(z)[:, 3].mean()
+    assert p_ts / 10 < p_ms < p_ts * 10
+    np.testing.assert_allclose(ms.coef_[3], np.eye(4)[3] / ts.temperature_)
 
 
 def test_auto_strengths_are_one_hundredth_per_entry(rng):

@@ -101,6 +101,18 @@ def test_smoothing_keeps_separable_data_finite():
     assert abs(grad_a) < 1e-7 and abs(grad_b) < 1e-7
 
 
+def test_one_class_binary_data_warns_instead_of_crashing(rng):
+    z = rng.normal(size=50)
+    with pytest.warns(CalibrationWarning, match="only class 0 occurs"):
+        cal = PlattScaling().fit(z, np.zeros(50, dtype=int))
+    assert np.isfinite(cal.coef_) and cal.predict_proba(z).shape == (50, 2)
+
+
+def test_target_smoothing_must_be_a_boolean(rng):
+    with pytest.raises(TypeError, match="target_smoothing must be True or False"):
+        PlattScaling(target_smoothing="no").fit(rng.normal(size=10), np.arange(10) % 2)
+
+
 def test_constant_multilabel_column_warns_and_stays_finite(rng):
     z = rng.normal(size=(500, 3))
     y = (z + rng.normal(size=z.shape) > 0).astype(int)

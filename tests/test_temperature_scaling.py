@@ -150,8 +150,11 @@ def test_reproduces_reference_temperatures_on_real_logits(
     assert abs(dnll_dlog_temperature(z, data["val_labels"], cal.temperature_)) < 1e-8
 
 
-def test_float32_and_float64_give_the_same_temperature(shared_data, rng):
-    z32 = (rng.normal(size=(20_000, 20)) * 4).astype(np.float32)
+@pytest.mark.parametrize("n_cols", [20, 100])
+def test_float32_and_float64_give_the_same_temperature(rng, n_cols):
+    # 20,000 x 100 exceeds the warm-start budget: the subsample and the float32
+    # first pass run too, and must not change the answer.
+    z32 = (rng.normal(size=(20_000, n_cols)) * 4).astype(np.float32)
     y = (z32 / 3 + rng.gumbel(size=z32.shape)).argmax(axis=1)
     t32 = TemperatureScaling().fit(z32, y).temperature_
     t64 = TemperatureScaling().fit(z32.astype(np.float64), y).temperature_
@@ -198,7 +201,8 @@ def test_separable_data_stops_at_the_lower_bound_with_a_warning():
     y = np.array([0, 1, 0, 1])
     with pytest.warns(CalibrationWarning, match="lower bound"):
         cal = TemperatureScaling().fit(z, y)
-    assert cal.temperature_ == pytest.approx(1e-3)
+    # The bound is 1e-3 times the median within-row range of the logits, 9.
+    assert cal.temperature_ == pytest.approx(1e-3 * 9)
 
 
 def test_separable_binary_and_multilabel_data_stop_at_the_lower_bound():
@@ -216,7 +220,39 @@ def test_uninformative_logits_stop_at_the_upper_bound_with_a_warning():
     y = np.array([0, 1, 0, 1])
     with pytest.warns(CalibrationWarning, match="upper bound"):
         cal = TemperatureScaling().fit(z, y)
-    assert cal.temperature_ == pytest.approx(1e3)
+    assert cal.temperature_ == pytest.approx(1e3 * 2)  # 1e3 times the range, 2
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1e4])
+def test_bounds_follow_the_scale_of_the_logits(scale):
+    # Logits of any scale: the bounds are relative to their spread, so a true
+    # temperature of 2 * scale is found, not clipped to a fixed bound.
+    data = make_miscalibrated(20_000, 5, temperature=2.0, random_state=12)
+    b = make_miscalibrated_binary(20_000, temperature=2.0, random_state=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t_multi = TemperatureScaling().fit(data.logits * scale, data.labels)
+        t_bin = TemperatureScaling().fit(b.logits * scale, b.labels)
+    assert t_multi.temperature_ == pytest.approx(2.0 * scale, rel=0.03)
+    assert t_bin.temperature_ == pytest.approx(2.0 * scale, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        ({"max_iter": 0}, ValueError),
+        ({"max_iter": "10"}, TypeError),
+        ({"input_type": "proba"}, ValueError),
+    ],
+)
+def test_bad_hyperparameters_fail_before_anything_is_fitted(params, error):
+    data = make_miscalibrated(500, 3, temperature=2.0, random_state=13)
+    cal = TemperatureScaling().fit(data.logits, data.labels)
+    before = cal.temperature_
+    with pytest.raises(error):
+        cal.set_params(**params).fit(data.logits[:, :2], data.labels % 2)
+    # The failed fit left the previous fit intact.
+    assert cal.temperature_ == before and cal.n_features_in_ == 3
 
 
 def test_constant_logits_leave_the_identity_with_a_warning():

@@ -72,6 +72,27 @@ def test_absent_class_parameters_stay_at_the_temperature_solution(rng):
     assert cal.coef_[3] == pytest.approx(1 / ts.temperature_, rel=1e-6)
     assert cal.intercept_[3] == 0.0
     assert np.isfinite(cal.predict_log_proba(z)).all()
+    # The absent class is not pushed to zero by the other classes' parameters:
+    # its probability stays of the order temperature scaling gives it.
+    p_vs = cal.predict_proba(z)[:, 3].mean()
+    p_ts = ts.predict_proba(z)[:, 3].mean()
+    assert p_ts / 10 < p_vs < p_ts * 10
+
+
+def test_separable_data_warn(rng):
+    z = rng.normal(size=(40, 3)) * 3
+    with pytest.warns(CalibrationWarning, match="perfectly separated"):
+        VectorScaling().fit(z, z.argmax(axis=1))
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [({"tol": -1.0}, ValueError), ({"max_iter": 2.5}, TypeError)],
+)
+def test_bad_hyperparameters(rng, params, error):
+    z = rng.normal(size=(30, 3))
+    with pytest.raises(error):
+        VectorScaling(**params).fit(z, np.arange(30) % 3)
 
 
 def test_rejects_binary_and_multilabel_input():

@@ -7,6 +7,7 @@ probabilities, log-probabilities, labels and transformed scores for the three
 tasks, and provides the chunked float64 objectives that the fits minimise.
 """
 
+import numbers
 import warnings
 from abc import ABCMeta, abstractmethod
 
@@ -16,6 +17,7 @@ from scipy.sparse import issparse
 from scipy.special import log_expit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -47,6 +49,8 @@ class BaseCalibrator(
 
     _supported_tasks = ("binary", "multiclass", "multilabel")
     _fitted_parameters = ()
+    # (name, type, minimum) of the numeric constructor arguments.
+    _scalar_parameters = (("max_iter", numbers.Integral, 1),)
 
     # ------------------------------------------------------------------ input
     def _scores_2d(self, X, *, reset):
@@ -121,7 +125,8 @@ class BaseCalibrator(
             Y = y.reshape(len(y), -1)
             absent = np.all(Y == Y[:1], axis=0)
             if self.task_ == "binary":
-                what = f"only class {self.classes_[int(Y[0, 0] > 0)]!r} occurs in y"
+                only = self.classes_[int(Y[0, 0] > 0)].item()
+                what = f"only class {only!r} occurs in y"
             else:
                 what = f"labels {_preview(np.flatnonzero(absent))} are constant in y"
         if absent.any():
@@ -154,9 +159,24 @@ class BaseCalibrator(
         self : object
             The fitted calibrator.
         """
-        Z, y, w = self._validate_fit_data(X, y, sample_weight)
-        self._fit(Z, y, w)
+        self._validate_hyperparameters()
+        # A fit that fails leaves the estimator as it was (fitted or not),
+        # never half-fitted with attributes from two different fits.
+        previous = dict(self.__dict__)
+        try:
+            Z, y, w = self._validate_fit_data(X, y, sample_weight)
+            self._fit(Z, y, w)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
         return self
+
+    def _validate_hyperparameters(self):
+        """Check the constructor arguments (run first in ``fit``)."""
+        check_input_type(self.input_type)
+        for name, kind, low in self._scalar_parameters:
+            check_scalar(getattr(self, name), name, kind, min_val=low)
 
     def _decision(self, X):
         """Calibrated logits of ``X`` as float64 ``(n, K)``, and input layout."""
@@ -289,7 +309,9 @@ def softmax_nll_and_dlogits(S, y, w):
     """
     rows = np.arange(S.shape[0])
     lse = logsumexp_rows(S)
-    loss = float(w @ (lse - S[rows, y]))
+    # Rows of weight 0 may be labelled with a masked (absent) class, whose
+    # logit is -inf: they contribute nothing, not 0 * inf.
+    loss = float(w @ np.where(w > 0, lse - S[rows, y], 0.0))
     S -= lse[:, None]
     np.exp(S, out=S)
     S[rows, y] -= 1.0
@@ -352,6 +374,8 @@ def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name, scale=None):
     n_iter : int
         Iterations used.
     """
+    if fixed.all():
+        return x0.copy(), 0  # nothing to fit (every column lacks data)
     if scale is not None:
         inner, x0 = fun, x0 * scale
 
@@ -379,6 +403,8 @@ def minimize_lbfgs(fun, x0, *, fixed, tol, max_iter, name, scale=None):
                 "ftol": 256 * np.finfo(float).eps,
             },
         )
+    # A line search that fails with a gradient within 1000 * tol of zero has
+    # reached the precision the objective can be computed to: not a failure.
     if res.status == 1 or (not res.success and np.max(np.abs(res.jac)) > 1e3 * tol):
         warnings.warn(
             f"{name} did not converge: {res.message} (largest gradient component "
@@ -461,3 +487,14 @@ class OneVsRestTargets:
     def every(self, stride):
         """Return the targets of every ``stride``-th row."""
         return OneVsRestTargets(self.labels[::stride], self.lo, self.hi)
+
+
+def mask_columns(S, absent):
+    """Set the logits of ``absent`` columns to ``-inf`` (in place) and return ``S``.
+
+    Their softmax probability is then exactly 0 and their gradient 0, so a fit
+    is the maximum-likelihood fit over the classes that occur.
+    """
+    if absent.any():
+        S[:, absent] = -np.inf
+    return S

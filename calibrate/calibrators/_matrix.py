@@ -7,10 +7,14 @@ import numpy as np
 from calibrate.calibrators._base import (
     BaseCalibrator,
     chunked_objective,
+    mask_columns,
     minimize_lbfgs,
     softmax_nll_and_dlogits,
 )
-from calibrate.calibrators._temperature import warm_started_temperature
+from calibrate.calibrators._temperature import (
+    warm_started_temperature,
+    warn_temperature_status,
+)
 
 __all__ = ["MatrixScaling"]
 
@@ -30,9 +34,11 @@ class MatrixScaling(BaseCalibrator):
     objective, and hence the validation NLL, is never above temperature
     scaling's.  Multiclass scores only.
 
-    A class that never occurs in ``y`` keeps its column; its row of ``W`` and
-    its bias stay at the temperature-scaling values, with a
-    :class:`~calibrate.exceptions.CalibrationWarning`.
+    A class that never occurs in ``y`` keeps its column and the
+    temperature-scaling map (its row of ``W`` is ``e_k / T``, its bias 0),
+    with a :class:`~calibrate.exceptions.CalibrationWarning`; the other rows
+    are fitted on the softmax over the classes that occur, so nothing rewards
+    pushing the absent class's probability to zero.
 
     Parameters
     ----------
@@ -102,6 +108,10 @@ class MatrixScaling(BaseCalibrator):
 
     _supported_tasks = ("multiclass",)
     _fitted_parameters = ("coef_", "intercept_")
+    _scalar_parameters = (
+        ("max_iter", numbers.Integral, 1),
+        ("tol", numbers.Real, 0.0),
+    )
 
     def __init__(
         self,
@@ -130,12 +140,18 @@ class MatrixScaling(BaseCalibrator):
             )
         return float(value)
 
+    def _validate_hyperparameters(self):
+        super()._validate_hyperparameters()
+        self._strength("reg_lambda", 2)
+        self._strength("reg_mu", 1)
+
     def _fit(self, Z, y, w):
         k = Z.shape[1]
         reg_lambda = self._strength("reg_lambda", k * (k - 1))
         reg_mu = self._strength("reg_mu", k)
         absent = self._absent_columns(y, w)
-        t, _, _ = warm_started_temperature(Z, y, w, "multiclass")
+        t, _, status = warm_started_temperature(Z, y, w, "multiclass")
+        warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([(np.eye(k) * np.exp(-t)).ravel(), np.zeros(k)])
         off_diagonal = ~np.eye(k, dtype=bool)
         lam = reg_lambda / (k * (k - 1))
@@ -147,7 +163,7 @@ class MatrixScaling(BaseCalibrator):
                 Z,
                 y,
                 w,
-                forward=lambda Zc: Zc @ W.T + b,
+                forward=lambda Zc: mask_columns(Zc @ W.T + b, absent),
                 backward=lambda Zc, G: np.concatenate([(G.T @ Zc).ravel(), G.sum(0)]),
                 dlogits=softmax_nll_and_dlogits,
             )

@@ -1,5 +1,7 @@
 """Platt scaling (Platt 1999): a logistic regression on each score column."""
 
+import numbers
+
 import numpy as np
 from scipy.special import log_expit
 
@@ -10,7 +12,10 @@ from calibrate.calibrators._base import (
     minimize_lbfgs,
     sigmoid_nll_and_dlogits,
 )
-from calibrate.calibrators._temperature import warm_started_temperature
+from calibrate.calibrators._temperature import (
+    warm_started_temperature,
+    warn_temperature_status,
+)
 
 __all__ = ["PlattScaling"]
 
@@ -84,6 +89,18 @@ class PlattScaling(BaseCalibrator):
     """
 
     _fitted_parameters = ("coef_", "intercept_")
+    _scalar_parameters = (
+        ("max_iter", numbers.Integral, 1),
+        ("tol", numbers.Real, 0.0),
+    )
+
+    def _validate_hyperparameters(self):
+        super()._validate_hyperparameters()
+        if not isinstance(self.target_smoothing, (bool, np.bool_)):
+            raise TypeError(
+                f"target_smoothing must be True or False; got "
+                f"{self.target_smoothing!r}."
+            )
 
     def __init__(
         self, *, input_type="logits", target_smoothing=False, tol=1e-8, max_iter=1000
@@ -113,7 +130,8 @@ class PlattScaling(BaseCalibrator):
         absent = self._absent_columns(y, w) & (not self.target_smoothing)
         targets = self._targets(y, w)
         k = Z.shape[1]
-        t, _, _ = warm_started_temperature(Z, targets, w, "multilabel")
+        t, _, status = warm_started_temperature(Z, targets, w, "multilabel")
+        warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])
 
         def fun(theta):

@@ -11,9 +11,11 @@ from calibrate.exceptions import CalibrationWarning
 
 __all__ = ["TemperatureScaling", "fit_temperature"]
 
-# T is kept in [1e-3, 1e3]: beyond these the calibrated model is a hard argmax
-# or uniform to float64 precision, reached only with separable or uninformative
-# validation data, where the optimum is at infinity and a warning is due.
+# T is kept within [1e-3, 1e3] times the spread of the logits (the median
+# within-row range; of the largest |z| for sigmoids): beyond these, z / T spreads
+# over more than 1e3 (a hard argmax) or less than 1e-3 (uniform), reached only
+# with separable or uninformative validation data, where the optimum is at
+# infinity and a warning is due.
 _T_BOUNDS = (1e-3, 1e3)
 # The warm start runs on at most this many score values (rows x columns), a
 # small fraction of a large input, so that the full-data passes start close
@@ -108,7 +110,31 @@ def _separable(Z, y, w, task):
     return True
 
 
-def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
+def _spread(Z, task):
+    """Median over rows of the within-row range (of the largest |z| for sigmoids).
+
+    The median, so that a few extreme rows do not move the bounds.
+    """
+    per_row = []
+    for rows in iter_chunks(*Z.shape):
+        Zc = Z[rows]
+        if task == "multiclass":
+            per_row.append(Zc.max(axis=1) - Zc.min(axis=1))
+        else:
+            per_row.append(np.abs(Zc).max(axis=1))
+    return float(np.median(np.concatenate(per_row)))
+
+
+def temperature_bounds(Z, task):
+    """Bounds on ``log T``: :data:`_T_BOUNDS` times the spread of the logits."""
+    spread = _spread(Z, task)
+    scale = spread if spread > 0 else 1.0
+    return np.log(_T_BOUNDS[0] * scale), np.log(_T_BOUNDS[1] * scale)
+
+
+def fit_temperature(
+    Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100, bounds=None
+):
     """Minimise the weighted mean NLL over ``t = log T``; safeguarded Halley.
 
     The NLL is convex in ``beta = 1 / T``, so its derivative has one sign
@@ -134,6 +160,8 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
         and the convergence test use float64 passes only).
     max_iter : int, default=100
         Passes over ``Z`` allowed.
+    bounds : tuple of float or None, default=None
+        ``(t_min, t_max)``; None computes :func:`temperature_bounds` of ``Z``.
 
     Returns
     -------
@@ -144,7 +172,7 @@ def fit_temperature(Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100):
     status : {"converged", "lower", "upper", "flat", "max_iter"}
         How the iteration ended.
     """
-    t_min, t_max = np.log(_T_BOUNDS[0]), np.log(_T_BOUNDS[1])
+    t_min, t_max = temperature_bounds(Z, task) if bounds is None else bounds
     lo, hi = t_min, t_max
     lo_seen = hi_seen = False
     t = float(np.clip(t0, lo, hi))
@@ -227,6 +255,9 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
     n, k = Z.shape
     t0 = 0.0
     stride = int(np.ceil(n * k / _WARM_START_ELEMENTS))
+    # The spread is read from the subsample on large inputs: the bounds only
+    # need its order of magnitude, not another full pass.
+    bounds = temperature_bounds(Z[::stride], task)
     if stride > 1:
         # A strided subsample is deterministic and needs no random state; it is
         # only a starting point, the answer is the full-data optimum.
@@ -238,12 +269,48 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
                 w_sub / w_sub.sum(),
                 task,
                 max_iter=max_iter,
+                bounds=bounds,
             )
             if status not in ("converged",):
                 t0 = 0.0
     return fit_temperature(
-        Z, y, w, task, t0=t0, coarse_first=stride > 1, max_iter=max_iter
+        Z,
+        y,
+        w,
+        task,
+        t0=t0,
+        coarse_first=stride > 1,
+        max_iter=max_iter,
+        bounds=bounds,
     )
+
+
+def warn_temperature_status(estimator, status, temperature, *, start=False):
+    """Emit the warning that a temperature fit's ``status`` calls for.
+
+    With ``start=True`` the temperature is the starting point of a richer map
+    (vector, matrix, Platt scaling), whose own parameters then inherit the
+    problem.
+    """
+    name = type(estimator).__name__
+    role = "the temperature-scaling start" if start else "the fit"
+    if status == "flat":
+        warnings.warn(
+            f"{name}: the NLL does not depend on the temperature (every row's "
+            f"logits are constant), so T = 1 is kept and {role} is the identity.",
+            CalibrationWarning,
+            stacklevel=4,
+        )
+    elif status in ("lower", "upper"):
+        warnings.warn(
+            f"{name}: the optimal temperature lies beyond the {status} bound; "
+            f"{role} uses T = {temperature:.3g}, the bound. This happens when the "
+            "validation data are perfectly separated by the logits (T -> 0) or the "
+            "logits carry no information about y (T -> inf); the fitted "
+            "parameters are then limited by the bound, not by the data.",
+            CalibrationWarning,
+            stacklevel=4,
+        )
 
 
 class TemperatureScaling(BaseCalibrator):
@@ -327,23 +394,8 @@ class TemperatureScaling(BaseCalibrator):
         )
         self.temperature_ = float(np.exp(t))
         name = type(self).__name__
-        if status == "flat":
-            warnings.warn(
-                f"{name}: the NLL does not depend on the temperature (every row's "
-                "logits are constant), so T = 1 is kept and the fit is the identity.",
-                CalibrationWarning,
-                stacklevel=3,
-            )
-        elif status in ("lower", "upper"):
-            warnings.warn(
-                f"{name}: the optimal temperature lies beyond the {status} bound; "
-                f"T = {self.temperature_:.3g} is the bound. This happens when the "
-                "validation data are perfectly separated (T -> 0) or the logits "
-                "carry no information about y (T -> inf).",
-                CalibrationWarning,
-                stacklevel=3,
-            )
-        elif status == "max_iter":
+        warn_temperature_status(self, status, self.temperature_)
+        if status == "max_iter":
             warnings.warn(
                 f"{name} did not converge in max_iter={self.max_iter} passes; "
                 f"T = {self.temperature_:.6g}.",

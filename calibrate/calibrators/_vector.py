@@ -1,14 +1,20 @@
 """Vector scaling (Guo et al. 2017): a scale and a bias per class."""
 
+import numbers
+
 import numpy as np
 
 from calibrate.calibrators._base import (
     BaseCalibrator,
     chunked_objective,
+    mask_columns,
     minimize_lbfgs,
     softmax_nll_and_dlogits,
 )
-from calibrate.calibrators._temperature import warm_started_temperature
+from calibrate.calibrators._temperature import (
+    warm_started_temperature,
+    warn_temperature_status,
+)
 
 __all__ = ["VectorScaling"]
 
@@ -21,9 +27,12 @@ class VectorScaling(BaseCalibrator):
     an analytic gradient, in float64 over row chunks, so its validation NLL is
     never above temperature scaling's.  Multiclass scores only.
 
-    A class that never occurs in ``y`` keeps its column; its own scale and
-    bias stay at the temperature-scaling values (otherwise its bias would run
-    to minus infinity), with a :class:`~calibrate.exceptions.CalibrationWarning`.
+    A class that never occurs in ``y`` keeps its column and the
+    temperature-scaling map ``z / T``, with a
+    :class:`~calibrate.exceptions.CalibrationWarning`; the other classes are
+    fitted on the softmax over the classes that occur, so nothing rewards
+    pushing the absent class's probability to zero (which maximum likelihood
+    would otherwise do, without bound).
 
     Parameters
     ----------
@@ -73,6 +82,10 @@ class VectorScaling(BaseCalibrator):
 
     _supported_tasks = ("multiclass",)
     _fitted_parameters = ("coef_", "intercept_")
+    _scalar_parameters = (
+        ("max_iter", numbers.Integral, 1),
+        ("tol", numbers.Real, 0.0),
+    )
 
     def __init__(self, *, input_type="logits", tol=1e-8, max_iter=1000):
         self.input_type = input_type
@@ -82,7 +95,8 @@ class VectorScaling(BaseCalibrator):
     def _fit(self, Z, y, w):
         absent = self._absent_columns(y, w)
         k = Z.shape[1]
-        t, _, _ = warm_started_temperature(Z, y, w, "multiclass")
+        t, _, status = warm_started_temperature(Z, y, w, "multiclass")
+        warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])
 
         def fun(theta):
@@ -91,7 +105,7 @@ class VectorScaling(BaseCalibrator):
                 Z,
                 y,
                 w,
-                forward=lambda Zc: Zc * scale + bias,
+                forward=lambda Zc: mask_columns(Zc * scale + bias, absent),
                 backward=lambda Zc, G: np.concatenate(
                     [np.einsum("ij,ij->j", G, Zc), G.sum(axis=0)]
                 ),
