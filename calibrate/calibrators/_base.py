@@ -498,3 +498,43 @@ def mask_columns(S, absent):
     if absent.any():
         S[:, absent] = -np.inf
     return S
+
+
+def per_column_affine_objective(Z, y, w, *, dlogits, absent=None):
+    """Objective of ``S = a * Z + b`` (a scale and a bias per column).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, K)
+        Logits.
+    y : ndarray or targets object
+        Labels (softmax) or targets (sigmoid), as :func:`chunked_objective`.
+    w : ndarray of shape (n,)
+        Weights summing to 1.
+    dlogits : callable
+        :func:`softmax_nll_and_dlogits` or :func:`sigmoid_nll_and_dlogits`.
+    absent : ndarray of bool of shape (K,) or None, default=None
+        Columns masked out of the softmax (see :func:`mask_columns`).
+
+    Returns
+    -------
+    callable
+        ``fun(theta) -> (loss, gradient)`` with ``theta = [a, b]``.
+    """
+    k = Z.shape[1]
+    absent = np.zeros(k, dtype=bool) if absent is None else absent
+
+    def fun(theta):
+        scale, bias = theta[:k], theta[k:]
+        return chunked_objective(
+            Z,
+            y,
+            w,
+            forward=lambda Zc: mask_columns(Zc * scale + bias, absent),
+            backward=lambda Zc, G: np.concatenate(
+                [np.einsum("ij,ij->j", G, Zc), G.sum(axis=0)]
+            ),
+            dlogits=dlogits,
+        )
+
+    return fun

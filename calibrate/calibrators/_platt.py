@@ -8,8 +8,8 @@ from scipy.special import log_expit
 from calibrate.calibrators._base import (
     BaseCalibrator,
     OneVsRestTargets,
-    chunked_objective,
     minimize_lbfgs,
+    per_column_affine_objective,
     sigmoid_nll_and_dlogits,
 )
 from calibrate.calibrators._temperature import (
@@ -134,19 +134,9 @@ class PlattScaling(BaseCalibrator):
         warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])
 
-        def fun(theta):
-            slope, bias = theta[:k], theta[k:]
-            return chunked_objective(
-                Z,
-                targets,
-                w,
-                forward=lambda Zc: Zc * slope + bias,
-                backward=lambda Zc, G: np.concatenate(
-                    [np.einsum("ij,ij->j", G, Zc), G.sum(axis=0)]
-                ),
-                dlogits=sigmoid_nll_and_dlogits,
-            )
-
+        fun = per_column_affine_objective(
+            Z, targets, w, dlogits=sigmoid_nll_and_dlogits
+        )
         theta, self.n_iter_ = minimize_lbfgs(
             fun,
             x0,

@@ -324,12 +324,15 @@ class TemperatureScaling(BaseCalibrator):
     is unchanged because the argmax is.
 
     The optimum is exact: the NLL is convex in ``1 / T``, and a safeguarded
-    Newton iteration on ``log T`` with analytic first and second derivatives
-    (bisection whenever Newton would leave the bracket) runs on a strided
-    subsample first, then finishes on all rows, typically in two or three
-    passes.  Rows are read in float64 chunks, so float32 input is neither
-    copied whole nor computed in float32: float32 and float64 copies of the
-    same logits give the same ``T``.
+    Halley iteration on ``log T`` with analytic first, second and third
+    derivatives (Newton when Halley's denominator is not positive, bisection
+    whenever a step would leave the bracket around the root) runs on a
+    strided subsample first, then finishes on all rows: on large inputs one
+    float32 pass for a first step, then float64 passes (usually one) until
+    the predicted error in ``log T`` is below 1e-10.  Rows are read in
+    chunks, so float32 input is never copied whole to float64, and the answer
+    comes from float64 arithmetic: float32 and float64 copies of the same
+    logits give the same ``T``.
 
     Parameters
     ----------
@@ -343,11 +346,13 @@ class TemperatureScaling(BaseCalibrator):
     Attributes
     ----------
     temperature_ : float
-        The fitted temperature ``T`` (the map is ``z / T``), within
-        ``[1e-3, 1e3]``; a :class:`~calibrate.exceptions.CalibrationWarning` says
-        when it sits on a bound (for example perfectly separated validation
-        data), and when the NLL does not depend on ``T`` at all (every row's
-        logits constant), in which case ``T = 1``.
+        The fitted temperature ``T`` (the map is ``z / T``), within 1e-3 to
+        1e3 times the spread of the logits (the median within-row range, or
+        the median largest ``|z|`` for sigmoids), so logits of any scale are
+        handled; a :class:`~calibrate.exceptions.CalibrationWarning` says when
+        it sits on a bound (for example perfectly separated validation data),
+        and when the NLL does not depend on ``T`` at all (every row's logits
+        constant), in which case ``T = 1``.
     classes_ : ndarray of shape (n_classes,)
         Class labels; column ``j`` of ``X`` is class ``classes_[j]``.
     task_ : {"binary", "multiclass", "multilabel"}
@@ -357,7 +362,8 @@ class TemperatureScaling(BaseCalibrator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when ``X`` had string column names.
     n_iter_ : int
-        Full passes over the validation data used by the Newton iteration.
+        Full passes over the validation data used by the iteration (the
+        warm start on the subsample is not counted).
 
     See Also
     --------

@@ -6,9 +6,8 @@ import numpy as np
 
 from calibrate.calibrators._base import (
     BaseCalibrator,
-    chunked_objective,
-    mask_columns,
     minimize_lbfgs,
+    per_column_affine_objective,
     softmax_nll_and_dlogits,
 )
 from calibrate.calibrators._temperature import (
@@ -99,19 +98,9 @@ class VectorScaling(BaseCalibrator):
         warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])
 
-        def fun(theta):
-            scale, bias = theta[:k], theta[k:]
-            return chunked_objective(
-                Z,
-                y,
-                w,
-                forward=lambda Zc: mask_columns(Zc * scale + bias, absent),
-                backward=lambda Zc, G: np.concatenate(
-                    [np.einsum("ij,ij->j", G, Zc), G.sum(axis=0)]
-                ),
-                dlogits=softmax_nll_and_dlogits,
-            )
-
+        fun = per_column_affine_objective(
+            Z, y, w, dlogits=softmax_nll_and_dlogits, absent=absent
+        )
         theta, self.n_iter_ = minimize_lbfgs(
             fun,
             x0,
