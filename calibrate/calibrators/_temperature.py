@@ -1,6 +1,8 @@
 """Temperature scaling (Guo et al. 2017): one positive scalar for all classes."""
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -26,6 +28,12 @@ _WARM_START_ELEMENTS = 2**20
 # about C * |step|**3.  A step is taken without a further pass when that
 # predicted error (in log T) is below this, far below anything a user of T sees.
 _XTOL = 1e-10
+# Threads are used only when each gets at least this many chunks (8 MiB each):
+# below that, starting threads costs more than it saves.
+_CHUNKS_PER_THREAD = 4
+# The float32 warm start stops at this predicted error: far below its
+# subsample's own statistical error, far above float32 noise in the derivatives.
+_COARSE_XTOL = 1e-6
 # |d NLL / d log T| below this is converged (the mean NLL is O(1)).
 _GTOL = 1e-12
 # A second derivative in log T below this at a vanishing gradient means the
@@ -50,9 +58,39 @@ def _derivatives(Z, y, w, beta, task, *, coarse=False):
     declare convergence.
     """
     n, k = Z.shape
-    dtype = np.float32 if coarse and task == "multiclass" else np.float64
     chunks = list(iter_chunks(n, k))
-    rows_max = chunks[0].stop - chunks[0].start if chunks else 0
+    # numpy releases the GIL in its loops, so on a large input the chunks are
+    # shared among threads (contiguous groups, partial sums added in a fixed
+    # order); each thread has its own two buffers.
+    n_workers = min(_n_threads(), len(chunks) // _CHUNKS_PER_THREAD)
+    if n_workers <= 1:
+        return _derivative_sums(Z, y, w, beta, task, coarse, chunks)
+    groups = [list(g) for g in np.array_split(np.arange(len(chunks)), n_workers)]
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        parts = list(
+            pool.map(
+                lambda g: _derivative_sums(
+                    Z, y, w, beta, task, coarse, [chunks[i] for i in g]
+                ),
+                groups,
+            )
+        )
+    return tuple(float(sum(p[i] for p in parts)) for i in range(3))
+
+
+def _n_threads():
+    """CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _derivative_sums(Z, y, w, beta, task, coarse, chunks):
+    """Return the sums of :func:`_derivatives` over ``chunks`` (one thread's share)."""
+    k = Z.shape[1]
+    dtype = np.float32 if coarse and task == "multiclass" else np.float64
+    rows_max = max((c.stop - c.start for c in chunks), default=0)
     zbuf = np.empty((rows_max, k), dtype=dtype)
     ebuf = np.empty((rows_max, k), dtype=dtype)
     d1 = d2 = d3 = 0.0
@@ -133,7 +171,16 @@ def temperature_bounds(Z, task):
 
 
 def fit_temperature(
-    Z, y, w, task, *, t0=0.0, coarse_first=False, max_iter=100, bounds=None
+    Z,
+    y,
+    w,
+    task,
+    *,
+    t0=0.0,
+    coarse_first=False,
+    coarse_all=False,
+    max_iter=100,
+    bounds=None,
 ):
     """Minimise the weighted mean NLL over ``t = log T``; safeguarded Halley.
 
@@ -158,6 +205,9 @@ def fit_temperature(
     coarse_first : bool, default=False
         Compute the first pass in float32 (only a step from ``t0``; the bracket
         and the convergence test use float64 passes only).
+    coarse_all : bool, default=False
+        Compute every pass in float32 and stop at a predicted error of 1e-6
+        in ``log T`` (for a warm start, whose answer is only a start).
     max_iter : int, default=100
         Passes over ``Z`` allowed.
     bounds : tuple of float or None, default=None
@@ -177,8 +227,9 @@ def fit_temperature(
     lo_seen = hi_seen = False
     t = float(np.clip(t0, lo, hi))
     previous_step = None
+    xtol = _COARSE_XTOL if coarse_all else _XTOL
     for n_iter in range(1, max_iter + 1):
-        coarse = coarse_first and n_iter == 1
+        coarse = coarse_all or (coarse_first and n_iter == 1)
         beta = np.exp(-t)
         d1, d2, d3 = _derivatives(Z, y, w, beta, task, coarse=coarse)
         # Chain rule from beta = exp(-t) to t.
@@ -186,7 +237,7 @@ def fit_temperature(
         h = beta * beta * d2 + beta * d1
         h3 = -(beta**3) * d3 - 3 * beta * beta * d2 - beta * d1
         step = _halley_step(g, h, h3)
-        if coarse:
+        if coarse and not coarse_all:
             if np.isfinite(step) and lo < t + step < hi:
                 t, previous_step = t + step, step
             continue
@@ -214,7 +265,7 @@ def fit_temperature(
                 predicted_error = abs(step)  # not in the cubic regime yet
             else:
                 predicted_error = abs(step) ** 4 / abs(previous_step) ** 3
-            if predicted_error <= _XTOL:
+            if predicted_error <= xtol:
                 return t_new, n_iter, "converged"
             previous_step = step
         else:
@@ -268,6 +319,7 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
                 subsample(y, stride),
                 w_sub / w_sub.sum(),
                 task,
+                coarse_all=True,
                 max_iter=max_iter,
                 bounds=bounds,
             )
@@ -330,7 +382,8 @@ class TemperatureScaling(BaseCalibrator):
     strided subsample first, then finishes on all rows: on large inputs one
     float32 pass for a first step, then float64 passes (usually one) until
     the predicted error in ``log T`` is below 1e-10.  Rows are read in
-    chunks, so float32 input is never copied whole to float64, and the answer
+    chunks (shared among the CPUs the process may use, in threads, on large
+    inputs), so float32 input is never copied whole to float64, and the answer
     comes from float64 arithmetic: float32 and float64 copies of the same
     logits give the same ``T``.
 
