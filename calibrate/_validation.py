@@ -94,6 +94,13 @@ def _as_numeric_array(X, name):
             arr = np.asarray(X)
         except ValueError as exc:  # ragged nested lists
             raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+        if arr.dtype.kind == "O" and hasattr(X, "to_numpy"):
+            # pandas nullable dtypes (Float64, Int64) come out as objects; read
+            # them as float64, with missing values as NaN (rejected later).
+            try:
+                arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                pass
     kind = arr.dtype.kind
     if kind in "fiu":
         if kind != "f" or arr.dtype not in (np.float32, np.float64):

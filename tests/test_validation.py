@@ -197,3 +197,16 @@ def test_logits_are_not_copied(logits):
     assert check_scores(logits, task="multiclass") is logits
     z32 = logits.astype(np.float32)
     assert check_scores(z32, task="multiclass").dtype == np.float32
+
+
+def test_pandas_nullable_frames_are_read_as_floats(rng):
+    pd = pytest.importorskip("pandas")
+    z = rng.normal(size=(60, 3)) * 2
+    y = np.argmax(z / 2 + rng.gumbel(size=z.shape), axis=1)
+    frame = pd.DataFrame(z, columns=["a", "b", "c"]).astype("Float64")
+    from_frame = TemperatureScaling().fit(frame, y)
+    assert from_frame.temperature_ == TemperatureScaling().fit(z, y).temperature_
+    np.testing.assert_array_equal(from_frame.feature_names_in_, ["a", "b", "c"])
+    frame.iloc[3, 1] = pd.NA
+    with pytest.raises(ValueError, match="NaN .*row 3, column 1"):
+        TemperatureScaling().fit(frame, y)
