@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -26,3 +27,27 @@ def shared_data():
             return {key: data[key] for key in data.files}
 
     return load
+
+
+class LogitModel(ClassifierMixin, BaseEstimator):
+    """A fitted 'classifier' whose decision function is its input (X holds logits).
+
+    Wrapped in ``FrozenEstimator`` it lets scikit-learn's calibration methods
+    run on saved logits, as an independent reference for ours.
+    """
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(X, axis=1)]
+
+
+@pytest.fixture
+def logit_model():
+    """Return ``fit(X, y) -> LogitModel`` (see :class:`LogitModel`)."""
+    return lambda X, y: LogitModel().fit(X, y)

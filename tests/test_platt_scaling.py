@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -15,18 +14,6 @@ def logistic_regression(z, y, sample_weight=None):
     lr = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000)
     lr.fit(z.reshape(-1, 1), y, sample_weight=sample_weight)
     return lr.coef_[0, 0], lr.intercept_[0]
-
-
-class LogitModel(ClassifierMixin, BaseEstimator):
-    def fit(self, X, y):
-        self.classes_ = np.unique(y)
-        return self
-
-    def decision_function(self, X):
-        return np.asarray(X)
-
-    def predict(self, X):
-        return self.classes_[np.argmax(X, axis=1)]
 
 
 def test_binary_equals_unregularised_logistic_regression():
@@ -73,12 +60,12 @@ def test_string_labels_binary():
     assert set(cal.predict(data.logits)) <= {"ham", "spam"}
 
 
-def test_multiclass_smoothed_one_vs_rest_matches_scikit_learn_sigmoid(rng):
+def test_multiclass_smoothed_one_vs_rest_matches_scikit_learn_sigmoid(rng, logit_model):
     # scikit-learn's method="sigmoid" is one-vs-rest Platt scaling with Platt's
     # smoothed targets, normalised over classes.
     z = rng.normal(size=(3_000, 4)) * 2
     y = np.argmax(z / 1.5 + rng.gumbel(size=z.shape), axis=1)
-    model = LogitModel().fit(z, y)
+    model = logit_model(z, y)
     sk = CalibratedClassifierCV(
         FrozenEstimator(model), method="sigmoid", ensemble=False
     )

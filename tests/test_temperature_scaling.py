@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
@@ -32,20 +31,6 @@ def dnll_dlog_temperature(z, y, T):
 def sigmoid_nll(z, y, T):
     s = z / T
     return np.mean(np.logaddexp(0, s) - y * s)
-
-
-class LogitModel(ClassifierMixin, BaseEstimator):
-    """A 'classifier' whose decision function is its input: X holds logits."""
-
-    def fit(self, X, y):
-        self.classes_ = np.unique(y)
-        return self
-
-    def decision_function(self, X):
-        return np.asarray(X)
-
-    def predict(self, X):
-        return self.classes_[np.argmax(X, axis=1)]
 
 
 @pytest.mark.parametrize("n_classes", [2, 10, 100])
@@ -111,9 +96,9 @@ def test_large_input_takes_the_warm_started_path():
     assert cal.n_iter_ <= 4
 
 
-def test_matches_scikit_learn_temperature_method():
+def test_matches_scikit_learn_temperature_method(logit_model):
     data = make_miscalibrated(4_000, 6, temperature=2.2, random_state=5)
-    model = LogitModel().fit(data.logits, data.labels)
+    model = logit_model(data.logits, data.labels)
     # A frozen model gives the same logits in every fold; ensemble=False makes
     # scikit-learn fit one temperature on all of them.
     sk = CalibratedClassifierCV(
