@@ -20,9 +20,11 @@ __all__ = [
     "TASKS",
     "check_input_type",
     "check_labels",
+    "as_numeric_array",
     "check_sample_weight",
     "check_scores",
     "infer_task",
+    "preview",
     "proba_sum_tolerance",
 ]
 
@@ -85,8 +87,31 @@ def proba_sum_tolerance(dtype, n_columns):
     return max(1e-6, 8.0 * n_columns * float(eps))
 
 
-def _as_numeric_array(X, name):
-    """Return ``X`` as an ndarray of float32/float64 without copying floats."""
+def as_numeric_array(X, name):
+    """Return ``X`` as an ndarray of float32/float64 without copying floats.
+
+    Parameters
+    ----------
+    X : array_like
+        Scores or weights.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    ndarray
+        float32 and float64 arrays as they are; integers as float64.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` holds anything but real numbers.
+
+    Examples
+    --------
+    >>> as_numeric_array([1, 2], "X")
+    array([1., 2.])
+    """
     if isinstance(X, np.ndarray):
         arr = X
     else:
@@ -201,7 +226,7 @@ def check_scores(X, *, input_type="logits", task, name="X"):
     array([[-1.38629436, -0.28768207]])
     """
     check_input_type(input_type)
-    X = _as_numeric_array(X, name)
+    X = as_numeric_array(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be two-dimensional here; got shape {X.shape}.")
     if X.shape[0] == 0 or X.shape[1] == 0:
@@ -395,7 +420,7 @@ def check_labels(y, *, task, n_columns, n_samples):
             raise ValueError(
                 "Binary scores (X has one column) need labels 0/1, booleans, or "
                 f"exactly two distinct labels; y has {uniques.size}: "
-                f"{_preview(uniques)}."
+                f"{preview(uniques)}."
             )
         return (y == uniques[1]).astype(np.float64), uniques
 
@@ -414,7 +439,7 @@ def check_labels(y, *, task, n_columns, n_samples):
     if uniques.size != n_columns:
         raise ValueError(
             f"y has {uniques.size} distinct non-integer labels "
-            f"({_preview(uniques)}) but X has {n_columns} columns. Column j is "
+            f"({preview(uniques)}) but X has {n_columns} columns. Column j is "
             "matched to the j-th label in sorted order, so every class must occur; "
             "use integer labels 0..K-1 to index columns directly."
         )
@@ -435,7 +460,26 @@ def _check_indicator(y):
     return y
 
 
-def _preview(values, limit=10):
+def preview(values, limit=10):
+    """Format the first ``limit`` values for an error message.
+
+    Parameters
+    ----------
+    values : array_like
+        Values to show.
+    limit : int, default=10
+        How many to show before an ellipsis.
+
+    Returns
+    -------
+    str
+        For example ``"[0, 1, 2, ...]"``.
+
+    Examples
+    --------
+    >>> preview(np.arange(12), limit=3)
+    '[0, 1, 2, ...]'
+    """
     shown = ", ".join(
         repr(v.item() if hasattr(v, "item") else v) for v in values[:limit]
     )
@@ -464,7 +508,7 @@ def check_sample_weight(sample_weight, n_samples):
     """
     if sample_weight is None:
         return np.ones(n_samples)
-    w = _as_numeric_array(sample_weight, "sample_weight").astype(np.float64)
+    w = as_numeric_array(sample_weight, "sample_weight").astype(np.float64)
     if w.ndim != 1 or w.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight must have shape ({n_samples},); got {w.shape}."

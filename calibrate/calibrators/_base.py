@@ -23,13 +23,13 @@ from threadpoolctl import threadpool_limits
 
 from calibrate._special import iter_chunks, log_softmax, logsumexp_rows
 from calibrate._validation import (
-    _as_numeric_array,
-    _preview,
+    as_numeric_array,
     check_input_type,
     check_labels,
     check_sample_weight,
     check_scores,
     infer_task,
+    preview,
 )
 from calibrate.exceptions import CalibrationWarning
 
@@ -60,7 +60,7 @@ class BaseCalibrator(
                 f"{type(self).__name__} needs dense scores; got a sparse matrix. "
                 "Convert it with X.toarray()."
             )
-        arr = _as_numeric_array(X, "X")
+        arr = as_numeric_array(X, "X")
         one_d = arr.ndim == 1
         if one_d:
             arr = arr.reshape(-1, 1)
@@ -75,7 +75,6 @@ class BaseCalibrator(
         return arr, one_d
 
     def _validate_fit_data(self, X, y, sample_weight):
-        check_input_type(self.input_type)
         X, _ = self._scores_2d(X, reset=True)
         if X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(
@@ -119,7 +118,7 @@ class BaseCalibrator(
         name = type(self).__name__
         if self.task_ == "multiclass":
             absent = np.bincount(y, weights=w, minlength=len(self.classes_)) <= 0
-            what = f"classes {_preview(self.classes_[absent])} never occur in y"
+            what = f"classes {preview(self.classes_[absent])} never occur in y"
         else:
             # Binary and multilabel: a column whose targets are all 0 or all 1.
             Y = y.reshape(len(y), -1)
@@ -128,7 +127,7 @@ class BaseCalibrator(
                 only = self.classes_[int(Y[0, 0] > 0)].item()
                 what = f"only class {only!r} occurs in y"
             else:
-                what = f"labels {_preview(np.flatnonzero(absent))} are constant in y"
+                what = f"labels {preview(np.flatnonzero(absent))} are constant in y"
         if absent.any():
             warnings.warn(
                 f"{name}: {what}; their columns are kept, and parameters that only "
