@@ -21,6 +21,7 @@ __all__ = [
     "check_input_type",
     "check_labels",
     "as_numeric_array",
+    "check_score_values",
     "check_sample_weight",
     "check_scores",
     "infer_task",
@@ -183,6 +184,84 @@ def _check_finite(X, name, *, allow_neg_inf=False):
     # Only finite values (and allowed -inf) whose float64 sum overflowed.
 
 
+def check_score_values(X, *, input_type="logits", task, name="X"):
+    """Validate scores as what ``input_type`` declares, without converting them.
+
+    The checks of :func:`check_scores` alone, for callers that read
+    probabilities directly (the metrics) rather than as logits.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_columns)
+        Scores, already two-dimensional.
+    input_type : {"logits", "probs", "log_probs"}, default="logits"
+        How to read ``X``: logits must be finite; probabilities must lie in
+        [0, 1] and, for ``task="multiclass"``, rows must sum to 1 within
+        :func:`proba_sum_tolerance`; log-probabilities must be <= 0 (``-inf``
+        allowed) and multiclass rows must have a log-sum-exp of 0 within the
+        same tolerance.
+    task : {"binary", "multiclass", "multilabel"}
+        Whether rows are categorical distributions (multiclass) or columns are
+        independent events (binary, multilabel).
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_columns)
+        ``X`` as float32 or float64 (integers become float64), not copied.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not an array of real numbers.
+    ValueError
+        If ``X`` is empty, not two-dimensional, contains NaN or infinite
+        values, or violates what ``input_type`` declares.
+
+    Examples
+    --------
+    >>> check_score_values([[0.5, 0.25]], input_type="probs", task="multiclass")
+    Traceback (most recent call last):
+        ...
+    ValueError: X: rows of multiclass probabilities must sum to 1 (within ...
+    """
+    check_input_type(input_type)
+    X = as_numeric_array(X, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be two-dimensional here; got shape {X.shape}.")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); need at least one row.")
+    _check_finite(X, name, allow_neg_inf=input_type == "log_probs")
+    if input_type == "probs":
+        outside = (X < 0) | (X > 1)
+        if outside.any():
+            idx = _first_index(outside)
+            raise ValueError(
+                f"{name} was declared input_type='probs' but holds values outside "
+                f"[0, 1] ({int(outside.sum())} entries; first at {_where(idx)}: "
+                f"{X[idx].item()!r}). Pass input_type='logits' if these are logits."
+            )
+        if task == "multiclass":
+            _check_rows_normalised(X, np.sum(X, axis=1, dtype=np.float64), name, 1.0)
+    elif input_type == "log_probs":
+        positive = X > 0
+        if positive.any():
+            idx = _first_index(positive)
+            raise ValueError(
+                f"{name} was declared input_type='log_probs' but holds positive "
+                f"values ({int(positive.sum())} entries; first at {_where(idx)}: "
+                f"{X[idx].item()!r}). Log-probabilities are <= 0."
+            )
+        if task == "multiclass":
+            # -inf entries (probability 0) contribute exp(-inf) = 0; a row of
+            # only -inf gives NaN, which the check reports.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lse = logsumexp_rows(np.asarray(X, dtype=np.float64))
+            _check_rows_normalised(X, lse, name, 0.0)
+    return X
+
+
 def check_scores(X, *, input_type="logits", task, name="X"):
     """Validate scores and return them as logits.
 
@@ -192,14 +271,13 @@ def check_scores(X, *, input_type="logits", task, name="X"):
         Scores, already two-dimensional (a binary ``(n,)`` input is reshaped to
         ``(n, 1)`` by the caller).
     input_type : {"logits", "probs", "log_probs"}, default="logits"
-        How to read ``X``.  Logits are returned as they are (float32 stays
-        float32 and is not copied).  Probabilities and log-probabilities are
-        checked (in [0, 1], or <= 0; multiclass rows summing to 1 within
-        :func:`proba_sum_tolerance`) and converted to float64 logits: for
-        multiclass ``log(max(p, tiny))``, for binary and multilabel columns
-        the log-odds with ``p`` and ``1 - p`` both floored at ``tiny``.  A
-        log-probability of ``-inf`` is a probability of 0 and is floored the
-        same way.  Flooring emits a :class:`CalibrationWarning`.
+        How to read ``X`` (checked by :func:`check_score_values`).  Logits are
+        returned as they are (float32 stays float32 and is not copied).
+        Probabilities and log-probabilities are converted to float64 logits:
+        for multiclass ``log(max(p, tiny))``, for binary and multilabel
+        columns the log-odds with ``p`` and ``1 - p`` both floored at
+        ``tiny``.  A log-probability of ``-inf`` is a probability of 0 and is
+        floored the same way.  Flooring emits a :class:`CalibrationWarning`.
     task : {"binary", "multiclass", "multilabel"}
         Whether rows are categorical distributions (multiclass) or columns are
         independent events (binary, multilabel).
@@ -225,39 +303,14 @@ def check_scores(X, *, input_type="logits", task, name="X"):
     >>> check_scores(np.array([[0.25, 0.75]]), input_type="probs", task="multiclass")
     array([[-1.38629436, -0.28768207]])
     """
-    check_input_type(input_type)
-    X = as_numeric_array(X, name)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be two-dimensional here; got shape {X.shape}.")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}); need at least one row.")
-    _check_finite(X, name, allow_neg_inf=input_type == "log_probs")
+    X = check_score_values(X, input_type=input_type, task=task, name=name)
     if input_type == "logits":
         return X
-
     binary = task != "multiclass"
     if input_type == "probs":
-        outside = (X < 0) | (X > 1)
-        if outside.any():
-            idx = _first_index(outside)
-            raise ValueError(
-                f"{name} was declared input_type='probs' but holds values outside "
-                f"[0, 1] ({int(outside.sum())} entries; first at {_where(idx)}: "
-                f"{X[idx].item()!r}). Pass input_type='logits' if these are logits."
-            )
-        if not binary:
-            _check_rows_normalised(X, np.sum(X, axis=1, dtype=np.float64), name, 1.0)
         logits, n_saturated = probs_to_logits(X, binary=binary)
     else:
-        positive = X > 0
-        if positive.any():
-            idx = _first_index(positive)
-            raise ValueError(
-                f"{name} was declared input_type='log_probs' but holds positive "
-                f"values ({int(positive.sum())} entries; first at {_where(idx)}: "
-                f"{X[idx].item()!r}). Log-probabilities are <= 0."
-            )
-        logits, n_saturated = _log_probs_to_logits(X, binary=binary, name=name)
+        logits, n_saturated = _log_probs_to_logits(X, binary=binary)
     if n_saturated:
         warnings.warn(
             f"{name}: {n_saturated} probabilities are exactly 0 or 1; they were "
@@ -283,16 +336,12 @@ def _check_rows_normalised(X, sums, name, target):
         )
 
 
-def _log_probs_to_logits(X, *, binary, name):
+def _log_probs_to_logits(X, *, binary):
     X = np.asarray(X, dtype=np.float64)
     log_floor = np.log(PROBA_FLOOR)
     low = X < log_floor
     n_saturated = int(np.count_nonzero(low))
     if not binary:
-        # -inf entries (probability 0) contribute exp(-inf) = 0; a row of only
-        # -inf gives NaN, which the check reports.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            _check_rows_normalised(X, logsumexp_rows(X), name, 0.0)
         return np.maximum(X, log_floor), n_saturated
     # log P(y = 0) = log(1 - exp(lp)), floored like the probabilities.
     neg = -np.expm1(X)

@@ -1,0 +1,428 @@
+"""Binning: the only code in calibrate that puts scores into bins.
+
+Every binned number in the package (the ECE family in :mod:`calibrate.metrics`,
+the reliability diagrams, the report) reads a :class:`BinStats` built here, so a
+diagram and the ECE printed in its legend cannot disagree.
+
+The bin convention is binding (``DESIGN.md`` section 4):
+
+* uniform edges are ``np.arange(n_bins + 1) / n_bins``, computed exactly (not
+  ``linspace``, whose rounding differs in the last bit for some ``n_bins``);
+* bins are right-closed, ``(e_k, e_{k+1}]``, and the first bin also holds its
+  lower edge, so a score of exactly 0 is in the first bin, 1 in the last, and
+  0.3 with ten bins in ``(0.2, 0.3]``.
+
+This is the convention of Guo et al. (2017), Mukhoti et al. (2020), Kull et al.
+(2019) and ``sklearn.calibration.calibration_curve``, under which the published
+numbers reproduce.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibrate._special import iter_chunks
+from calibrate._validation import as_numeric_array, check_sample_weight
+
+__all__ = [
+    "STRATEGIES",
+    "BinStats",
+    "bin_stats",
+    "bin_stats_by_column",
+    "check_binning",
+    "uniform_edges",
+]
+
+STRATEGIES = ("uniform", "quantile")
+
+
+@dataclass(frozen=True, eq=False)
+class BinStats:
+    """Per-bin statistics of scores and targets.
+
+    Built by :func:`bin_stats`; every array is read-only.  A bin is *empty* when
+    the total weight of its samples is 0; its means are then NaN.
+
+    Attributes
+    ----------
+    edges : ndarray of shape (n_bins + 1,)
+        Bin edges, increasing from 0 to 1.  Bin ``k`` is
+        ``(edges[k], edges[k + 1]]``; the first bin also holds ``edges[0]``.
+    counts : ndarray of shape (n_bins,), dtype int64
+        Number of samples in each bin (whatever their weight).
+    weights : ndarray of shape (n_bins,)
+        Total sample weight in each bin (equal to ``counts`` without weights).
+    mean_score : ndarray of shape (n_bins,)
+        Weighted mean score (confidence) in each bin; NaN for empty bins.
+    mean_target : ndarray of shape (n_bins,)
+        Weighted mean target (accuracy, for top-label targets); NaN for empty
+        bins.
+    strategy : {"uniform", "quantile"}
+        How the edges were chosen.
+    n_bins_requested : int
+        The ``n_bins`` asked for.  With ``strategy="quantile"`` tied scores can
+        make fewer bins; :attr:`n_bins` is the number actually used.
+
+    Examples
+    --------
+    >>> stats = bin_stats([0.1, 0.3, 0.35, 0.9], [0, 1, 0, 1], n_bins=2)
+    >>> stats.n_bins, stats.counts.tolist(), stats.mean_target.tolist()
+    (2, [3, 1], [0.3333333333333333, 1.0])
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+    weights: np.ndarray
+    mean_score: np.ndarray
+    mean_target: np.ndarray
+    strategy: str
+    n_bins_requested: int
+
+    def __post_init__(self):
+        for name in ("edges", "counts", "weights", "mean_score", "mean_target"):
+            getattr(self, name).flags.writeable = False
+
+    @property
+    def n_bins(self):
+        """Number of bins actually used (the effective number of bins)."""
+        return int(self.counts.shape[0])
+
+    @property
+    def nonempty(self):
+        """Boolean mask of the bins with positive weight."""
+        return self.weights > 0
+
+    @property
+    def n_nonempty(self):
+        """Number of bins with positive weight."""
+        return int(np.count_nonzero(self.nonempty))
+
+    @property
+    def total_weight(self):
+        """Total sample weight over all bins."""
+        return float(self.weights.sum())
+
+    @property
+    def fraction(self):
+        """Share of the total weight in each bin (sums to 1)."""
+        return self.weights / self.total_weight
+
+    @property
+    def gap(self):
+        """``mean_target - mean_score`` per bin; NaN for empty bins."""
+        return self.mean_target - self.mean_score
+
+    def __repr__(self):
+        return (
+            f"BinStats(strategy={self.strategy!r}, n_bins={self.n_bins}, "
+            f"n_nonempty={self.n_nonempty}, total_weight={self.total_weight:g})"
+        )
+
+
+def uniform_edges(n_bins):
+    """Equal-width edges ``k / n_bins`` for ``k = 0 .. n_bins``, exactly rounded.
+
+    Parameters
+    ----------
+    n_bins : int
+        Number of bins, at least 1.
+
+    Returns
+    -------
+    ndarray of shape (n_bins + 1,)
+
+    Examples
+    --------
+    >>> uniform_edges(10)[3] == 0.3
+    np.True_
+    """
+    # arange / n is the correctly rounded k / n for every k; linspace computes
+    # k * (1 / n), one ulp high for some k (0.30000000000000004 for 3 of 10
+    # bins), which would move a confidence of exactly 0.3 into the next bin.
+    return np.arange(n_bins + 1) / n_bins
+
+
+def check_binning(n_bins, strategy):
+    """Validate ``n_bins`` and ``strategy``; raise ``ValueError`` naming the value.
+
+    Parameters
+    ----------
+    n_bins : int
+        Number of bins; an integer of at least 1 (booleans are refused).
+    strategy : {"uniform", "quantile"}
+        Equal-width or equal-mass bins.
+
+    Returns
+    -------
+    int
+        ``n_bins`` as a Python int.
+
+    Examples
+    --------
+    >>> check_binning(0, "uniform")
+    Traceback (most recent call last):
+        ...
+    ValueError: n_bins must be an integer >= 1; got 0.
+    """
+    if (
+        isinstance(n_bins, (bool, np.bool_))
+        or not isinstance(n_bins, numbers.Integral)
+        or n_bins < 1
+    ):
+        raise ValueError(f"n_bins must be an integer >= 1; got {n_bins!r}.")
+    if not isinstance(strategy, str) or strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}; got {strategy!r}.")
+    return int(n_bins)
+
+
+def _check_unit_interval(values, name, shape=None):
+    if np.asarray(values).dtype.kind == "b":  # correctness flags
+        values = np.asarray(values, dtype=np.float64)
+    values = as_numeric_array(values, name)
+    if shape is not None and values.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {values.shape}.")
+    outside = ~((values >= 0) & (values <= 1))  # NaN is outside too
+    if outside.any():
+        index = np.unravel_index(np.argmax(outside), values.shape)
+        where = ", ".join(str(int(i)) for i in index)
+        raise ValueError(
+            f"{name} must lie in [0, 1]; {int(outside.sum())} values do not, "
+            f"first at index ({where}): {values[index].item()!r}."
+        )
+    return values
+
+
+def _quantile_edges(scores, weights, n_bins):
+    """Raw equal-mass edges: 0, the weighted quantiles at k / n_bins, 1.
+
+    The quantile at level q is the smallest score whose cumulative weight
+    reaches q times the total (the "inverted CDF" rule): always a data value,
+    never an interpolation, so integer weights give the same edges as repeated
+    rows and zero-weight samples never become edges.
+    """
+    order = np.argsort(scores, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    total = cumulative[-1]
+    # Multiply before dividing so that k * n / n_bins is exact for whole weights.
+    levels = np.arange(1, n_bins) * total / n_bins
+    index = np.minimum(np.searchsorted(cumulative, levels, side="left"), len(order) - 1)
+    return np.concatenate(([0.0], scores[order[index]], [1.0]))
+
+
+def _bin_index(scores, edges):
+    # The number of interior edges strictly below the score: bin k is
+    # (e_k, e_{k+1}], and scores at or below e_1 (0 included) are in bin 0.
+    return np.searchsorted(edges[1:-1], scores, side="left")
+
+
+def _stats_from_sums(edges, counts, weights, score_sums, target_sums, strategy, n_bins):
+    nonempty = weights > 0
+    mean_score = np.full(weights.shape, np.nan)
+    mean_target = np.full(weights.shape, np.nan)
+    np.divide(score_sums, weights, out=mean_score, where=nonempty)
+    np.divide(target_sums, weights, out=mean_target, where=nonempty)
+    if strategy == "quantile":
+        # A bin (e, e] with equal edges can hold nothing (bins are open on the
+        # left) and is dropped; the first bin [e_0, e_1] is closed and kept.
+        keep = np.concatenate(([True], edges[1:-1] < edges[2:]))
+        edges = np.concatenate((edges[:1], edges[1:][keep]))
+        counts, weights = counts[keep], weights[keep]
+        mean_score, mean_target = mean_score[keep], mean_target[keep]
+    return BinStats(
+        edges=edges,
+        counts=counts.astype(np.int64),
+        weights=weights,
+        mean_score=mean_score,
+        mean_target=mean_target,
+        strategy=strategy,
+        n_bins_requested=n_bins,
+    )
+
+
+def _bin_column(scores, targets, weights, n_bins, strategy):
+    """Bin one column of trusted scores and targets (float64, in [0, 1])."""
+    if strategy == "uniform":
+        edges = uniform_edges(n_bins)
+    else:
+        edges = _quantile_edges(scores, weights, n_bins)
+    index = _bin_index(scores, edges)
+    return _stats_from_sums(
+        edges,
+        np.bincount(index, minlength=n_bins),
+        np.bincount(index, weights=weights, minlength=n_bins),
+        np.bincount(index, weights=weights * scores, minlength=n_bins),
+        np.bincount(index, weights=weights * targets, minlength=n_bins),
+        strategy,
+        n_bins,
+    )
+
+
+def bin_stats(scores, targets, *, n_bins=15, strategy="uniform", sample_weight=None):
+    """Bin scores and average scores and targets per bin.
+
+    Works from scores and 0/1 targets alone: a user with only top-1
+    confidences and correctness can use it directly.
+
+    Parameters
+    ----------
+    scores : array_like of shape (n_samples,)
+        Predicted probabilities of the event (the top-label confidence, or the
+        probability of one class), in [0, 1].
+    targets : array_like of shape (n_samples,)
+        Outcomes in [0, 1] (or booleans): 1 if the event happened (the
+        prediction was correct), else 0.  Probabilities of the outcome are accepted too; the
+        bin means are then expected frequencies.
+    n_bins : int, default=15
+        Number of bins requested.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        ``"uniform"``: equal-width bins with edges ``k / n_bins``; empty bins
+        are kept (with NaN means), so there are always ``n_bins``.
+        ``"quantile"``: equal-mass ("adaptive") bins.  The inner edges are the
+        weighted quantiles of the scores at ``k / n_bins`` by the inverted-CDF
+        rule (the smallest score whose cumulative weight reaches that share:
+        a data value, so integer weights act as repeated rows), the outer
+        edges are 0 and 1.  Tied scores make equal edges; a bin between two
+        equal edges can hold nothing and is dropped, so :attr:`BinStats.n_bins`
+        (the effective number) can be below ``n_bins``.  Scores equal to an
+        edge stay in the bin that edge closes.
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights; None means equal weights.
+
+    Returns
+    -------
+    BinStats
+
+    Raises
+    ------
+    ValueError
+        If ``scores`` or ``targets`` are empty, not one-dimensional, of
+        different lengths, or outside [0, 1] (NaN included); if ``n_bins`` is
+        not an integer >= 1 or ``strategy`` is unknown; if ``sample_weight``
+        is invalid.
+
+    Examples
+    --------
+    With ten bins 0.3 lies in (0.2, 0.3], 0.0 in the first bin and 1.0 in the
+    last:
+
+    >>> stats = bin_stats([0.0, 0.3, 0.31, 1.0], [0, 1, 1, 1], n_bins=10)
+    >>> stats.counts.tolist()
+    [1, 0, 1, 1, 0, 0, 0, 0, 0, 1]
+    >>> stats.mean_score[[0, 2, 3, 9]].tolist()
+    [0.0, 0.3, 0.31, 1.0]
+
+    Equal-mass bins with tied scores: the edges collapse and fewer bins remain.
+
+    >>> stats = bin_stats([0.9] * 6 + [0.2, 0.4], [1] * 8, n_bins=4,
+    ...                   strategy="quantile")
+    >>> stats.edges.tolist(), stats.counts.tolist()
+    ([0.0, 0.4, 0.9, 1.0], [2, 6, 0])
+    """
+    n_bins = check_binning(n_bins, strategy)
+    scores = _check_unit_interval(scores, "scores")
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional; got shape {scores.shape}.")
+    if scores.shape[0] == 0:
+        raise ValueError("scores is empty; need at least one sample.")
+    targets = _check_unit_interval(targets, "targets", shape=scores.shape)
+    weights = check_sample_weight(sample_weight, scores.shape[0])
+    return _bin_column(
+        scores.astype(np.float64, copy=False),
+        targets.astype(np.float64, copy=False),
+        weights,
+        n_bins,
+        strategy,
+    )
+
+
+def bin_stats_by_column(
+    scores, targets, *, n_bins=15, strategy="uniform", sample_weight=None
+):
+    """Bin every column of a score matrix on its own, as :func:`bin_stats` does.
+
+    The classwise ("marginal") reduction: column ``k`` holds the probability of
+    class ``k`` and its 0/1 target.  With ``strategy="uniform"`` all columns
+    share the edges and are binned in one vectorised pass over row chunks; with
+    ``"quantile"`` each column gets its own edges (one sort per column).
+
+    Parameters
+    ----------
+    scores : array_like of shape (n_samples, n_columns)
+        Probabilities in [0, 1].
+    targets : array_like of shape (n_samples, n_columns)
+        Outcomes in [0, 1].
+    n_bins : int, default=15
+        Number of bins requested per column.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        As in :func:`bin_stats`.
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights of the rows; None means equal weights.
+
+    Returns
+    -------
+    tuple of BinStats
+        One per column, identical to ``bin_stats(scores[:, k], targets[:, k])``.
+
+    Examples
+    --------
+    >>> per_class = bin_stats_by_column([[0.8, 0.2], [0.4, 0.6]], [[1, 0], [0, 1]],
+    ...                                 n_bins=2)
+    >>> [s.counts.tolist() for s in per_class]
+    [[1, 1], [1, 1]]
+    """
+    n_bins = check_binning(n_bins, strategy)
+    scores = _check_unit_interval(scores, "scores")
+    if scores.ndim != 2 or 0 in scores.shape:
+        raise ValueError(
+            "scores must be a non-empty two-dimensional array; got shape "
+            f"{scores.shape}."
+        )
+    targets = _check_unit_interval(targets, "targets", shape=scores.shape)
+    weights = check_sample_weight(sample_weight, scores.shape[0])
+    return _bin_columns(scores, targets, weights, n_bins, strategy)
+
+
+def _bin_columns(scores, targets, weights, n_bins, strategy):
+    """:func:`bin_stats_by_column` on trusted input."""
+    n_samples, n_columns = scores.shape
+    if strategy == "quantile":
+        return tuple(
+            _bin_column(
+                scores[:, k].astype(np.float64),
+                targets[:, k].astype(np.float64),
+                weights,
+                n_bins,
+                strategy,
+            )
+            for k in range(n_columns)
+        )
+    edges = uniform_edges(n_bins)
+    size = n_columns * n_bins
+    counts = np.zeros(size)
+    sums = np.zeros((3, size))
+    offsets = np.arange(n_columns) * n_bins
+    for rows in iter_chunks(n_samples, n_columns):
+        s = np.asarray(scores[rows], dtype=np.float64)
+        w = np.broadcast_to(weights[rows, None], s.shape).ravel()
+        flat = (_bin_index(s, edges) + offsets).ravel()
+        counts += np.bincount(flat, minlength=size)
+        sums[0] += np.bincount(flat, weights=w, minlength=size)
+        sums[1] += np.bincount(flat, weights=(w * s.ravel()), minlength=size)
+        t = np.asarray(targets[rows], dtype=np.float64).ravel()
+        sums[2] += np.bincount(flat, weights=w * t, minlength=size)
+    shape = (n_columns, n_bins)
+    counts = counts.reshape(shape)
+    sums = sums.reshape((3, *shape))
+    return tuple(
+        _stats_from_sums(
+            edges.copy(),
+            counts[k],
+            sums[0, k],
+            sums[1, k],
+            sums[2, k],
+            strategy,
+            n_bins,
+        )
+        for k in range(n_columns)
+    )

@@ -1,0 +1,47 @@
+"""Calibration metrics: the ECE family, proper scores, and their registry.
+
+Every metric takes ``(y_true, y_prob)`` like scikit-learn's, with
+``sample_weight`` and an ``input_type`` saying whether ``y_prob`` holds
+probabilities (the default), logits or log-probabilities.  Lower is better for
+all of them.  The binned errors read :func:`calibrate.binning.bin_stats`, the
+only code in the package that bins.
+
+:data:`METRICS` maps a short name to a :class:`Metric` (the function, the
+options it needs, the tasks it supports); the command line, the report and
+the invariance tests iterate over it.
+
+Examples
+--------
+>>> from calibrate.metrics import METRICS, expected_calibration_error
+>>> expected_calibration_error([1, 0], [[0.1, 0.9], [0.6, 0.4]], n_bins=10)
+0.25
+>>> sorted(METRICS)[:3]
+['brier', 'classification_error', 'ece']
+"""
+
+from calibrate.metrics._calibration_error import (
+    NORMS,
+    REDUCTIONS,
+    binned_calibration_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+)
+from calibrate.metrics._registry import METRICS, Metric
+from calibrate.metrics._scores import (
+    brier_score,
+    classification_error,
+    negative_log_likelihood,
+)
+
+__all__ = [
+    "METRICS",
+    "NORMS",
+    "REDUCTIONS",
+    "Metric",
+    "binned_calibration_error",
+    "brier_score",
+    "classification_error",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+]

@@ -1,0 +1,295 @@
+"""The binned calibration errors: ECE (L1), RMS (L2, optionally debiased), max."""
+
+import numpy as np
+
+from calibrate.binning import BinStats, bin_stats, bin_stats_by_column, check_binning
+from calibrate.metrics._predictions import Predictions
+
+__all__ = [
+    "NORMS",
+    "REDUCTIONS",
+    "binned_calibration_error",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+]
+
+NORMS = ("l1", "l2", "max")
+REDUCTIONS = ("top_label", "classwise", "positive")
+
+
+def _check_norm(norm, debias):
+    if not isinstance(norm, str) or norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
+    if not isinstance(debias, (bool, np.bool_)):
+        raise ValueError(f"debias must be True or False; got {debias!r}.")
+    if debias and norm != "l2":
+        raise ValueError(
+            f"debias=True is defined for norm='l2' only (the per-bin variance "
+            f"correction of Kumar et al. 2019); got norm={norm!r}."
+        )
+
+
+def _squared_error(stats, debias):
+    """Sum over non-empty bins of ``fraction * gap**2``, optionally debiased."""
+    nonempty = stats.nonempty
+    fraction = stats.fraction[nonempty]
+    gap = stats.gap[nonempty]
+    terms = gap * gap
+    if debias:
+        # Kumar et al. (2019): (acc - conf)^2 overestimates the squared gap by
+        # the variance of the bin's accuracy, acc (1 - acc) / (n_b - 1); bins
+        # with fewer than two samples carry no estimate and contribute 0.
+        n_b = stats.weights[nonempty]
+        acc = stats.mean_target[nonempty]
+        enough = n_b >= 2
+        variance = np.zeros_like(terms)
+        np.divide(acc * (1.0 - acc), n_b - 1.0, out=variance, where=enough)
+        terms = np.where(enough, terms - variance, 0.0)
+    return float(np.dot(fraction, terms))
+
+
+def binned_calibration_error(stats, *, norm="l1", debias=False):
+    """Compute the calibration error of already binned data.
+
+    The function behind :func:`expected_calibration_error`; reliability
+    diagrams call it on the :class:`~calibrate.binning.BinStats` they draw, so
+    the number in a legend is the number a metric returns.
+
+    Parameters
+    ----------
+    stats : BinStats or sequence of BinStats
+        One :class:`~calibrate.binning.BinStats` (top-label or positive-class
+        reduction), or one per class (classwise reduction).
+    norm : {"l1", "l2", "max"}, default="l1"
+        With ``w_b`` the share of weight in bin ``b`` and ``gap_b`` the
+        difference between its mean target and mean score: ``"l1"`` is
+        ``sum_b w_b |gap_b|`` (the ECE), ``"l2"`` is
+        ``sqrt(sum_b w_b gap_b**2)`` (the RMS calibration error) and ``"max"``
+        is ``max_b |gap_b|`` over non-empty bins (the MCE).  For a sequence of
+        per-class statistics the norm runs over classes too, each class
+        weighted ``1 / K``: the mean of the per-class L1 errors, the root of
+        the mean of the per-class squared errors, and the largest per-class
+        maximum.
+    debias : bool, default=False
+        With ``norm="l2"`` only: subtract from each bin's squared gap the
+        variance of its mean target, ``acc_b (1 - acc_b) / (n_b - 1)``,
+        dropping bins with fewer than two samples, and clip the squared error
+        at 0 before the root (per class, for a sequence) -- the debiased
+        estimator of Kumar, Liang and Ma (2019), "Verified Uncertainty
+        Calibration".  The bin weights are read as sample counts ``n_b``.
+
+    Returns
+    -------
+    float
+        The error, in [0, 1].
+
+    Examples
+    --------
+    Two bins holding 3 and 1 samples, with gaps 1/3 - 0.25 and 0:
+
+    >>> from calibrate.binning import bin_stats
+    >>> stats = bin_stats([0.1, 0.3, 0.35, 0.9], [0, 1, 0, 1], n_bins=2)
+    >>> round(binned_calibration_error(stats), 6)  # 3/4 * |1/3 - 0.25| + 1/4 * 0.1
+    0.0875
+    """
+    _check_norm(norm, debias)
+    per_class = [stats] if isinstance(stats, BinStats) else list(stats)
+    if not per_class or not all(isinstance(s, BinStats) for s in per_class):
+        raise ValueError(
+            "stats must be a BinStats or a non-empty sequence of BinStats; got "
+            f"{type(stats).__name__}."
+        )
+    if norm == "max":
+        gaps = [np.abs(s.gap[s.nonempty]) for s in per_class]
+        return float(max(g.max() for g in gaps))
+    if norm == "l1":
+        errors = [
+            float(np.dot(s.fraction[s.nonempty], np.abs(s.gap[s.nonempty])))
+            for s in per_class
+        ]
+        return float(np.mean(errors))
+    squared = [max(_squared_error(s, debias), 0.0) for s in per_class]
+    return float(np.sqrt(np.mean(squared)))
+
+
+def _check_frequency_weights(weights):
+    whole = weights == np.round(weights)
+    if not whole.all():
+        row = int(np.argmin(whole))
+        raise ValueError(
+            "debias=True reads sample_weight as frequency weights (a weight of 2 "
+            "counts as two samples in the variance correction), so they must be "
+            f"whole numbers; got {weights[row]!r} at row {row}."
+        )
+
+
+def expected_calibration_error(
+    y_true,
+    y_prob,
+    *,
+    n_bins=15,
+    strategy="uniform",
+    norm="l1",
+    reduction="top_label",
+    debias=False,
+    sample_weight=None,
+    input_type="probs",
+):
+    """Compute the expected calibration error (ECE) or its L2 and max variants.
+
+    Scores are binned by :func:`calibrate.binning.bin_stats` (bins ``(e_k,
+    e_{k+1}]``, the first also holding 0, uniform edges ``k / n_bins``), and
+    the gaps between each bin's accuracy and mean confidence are combined by
+    ``norm`` (see :func:`binned_calibration_error`).
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+        Labels, or a 0/1 indicator matrix for multilabel problems.  Integer
+        labels index the columns of ``y_prob``; other labels (strings) are
+        matched to columns in sorted order and must all occur.
+    y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
+        Predicted probabilities (or logits / log-probabilities, see
+        ``input_type``).  A 1-D array (or one column) is binary, the
+        probability of the positive class; ``(n, K)`` with one label per row is
+        multiclass, rows summing to 1; ``(n, K)`` with an indicator ``y_true``
+        is multilabel, each column an independent probability.
+    n_bins : int, default=15
+        Number of bins.  15 is the count of Guo et al. (2017) and Mukhoti et
+        al. (2020).
+    strategy : {"uniform", "quantile"}, default="uniform"
+        Equal-width bins, or equal-mass ("adaptive") bins; see
+        :func:`calibrate.binning.bin_stats`.
+    norm : {"l1", "l2", "max"}, default="l1"
+        ``"l1"`` is the ECE, ``"l2"`` the RMS calibration error, ``"max"`` the
+        maximum calibration error over non-empty bins.
+    reduction : {"top_label", "classwise", "positive"}, default="top_label"
+        ``"top_label"``: the confidence of the predicted class against whether
+        it is right (Guo et al. 2017); for binary scores the prediction is the
+        positive class when ``p > 0.5``.  ``"classwise"``: each class (or
+        label) on its own, its probability against whether it occurred, every
+        class weighted ``1 / K`` (Kull et al. 2019); the only reduction for
+        multilabel targets.  ``"positive"``: binary only, the probability of
+        the positive class (the second column of an ``(n, 2)`` array).
+    debias : bool, default=False
+        With ``norm="l2"``: the debiased estimator of Kumar et al. (2019), see
+        :func:`binned_calibration_error`.  ``sample_weight`` must then hold
+        whole numbers (they are counts in the variance correction).
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights; None means equal weights.  Integer weights give
+        the same result as repeating rows.
+    input_type : {"probs", "logits", "log_probs"}, default="probs"
+        How to read ``y_prob``.  From logits the top-label confidence is
+        computed in log space in one pass, without forming the softmax.
+
+    Returns
+    -------
+    float
+        The calibration error, in [0, 1] (multiply by 100 for the percent that
+        papers print).
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite scores, probabilities outside [0, 1] or rows not
+        summing to 1 (within ``max(1e-6, 8 K eps)``), mismatched shapes,
+        labels outside the columns, ``n_bins < 1``, or an unknown ``norm``,
+        ``reduction`` or ``strategy``.
+
+    See Also
+    --------
+    maximum_calibration_error : The ``norm="max"`` case.
+    calibrate.binning.bin_stats : The bins behind the number.
+
+    Examples
+    --------
+    Four predictions at 0.8 confidence of which three are right, and two at
+    0.6 of which one is right: ``4/6 * |0.75 - 0.8| + 2/6 * |0.5 - 0.6|``.
+
+    >>> y_prob = [[0.8, 0.2]] * 4 + [[0.4, 0.6]] * 2
+    >>> y_true = [0, 0, 0, 1, 1, 0]
+    >>> round(expected_calibration_error(y_true, y_prob, n_bins=10), 6)
+    0.066667
+    """
+    n_bins = check_binning(n_bins, strategy)
+    _check_norm(norm, debias)
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
+    pred = Predictions(
+        y_true, y_prob, input_type=input_type, sample_weight=sample_weight
+    )
+    if debias and sample_weight is not None:
+        _check_frequency_weights(pred.weights)
+    if reduction == "classwise":
+        P, Y = pred.class_proba()
+        stats = bin_stats_by_column(
+            P, Y, n_bins=n_bins, strategy=strategy, sample_weight=pred.weights
+        )
+    else:
+        scores, targets = (
+            pred.top_label() if reduction == "top_label" else pred.positive()
+        )
+        stats = bin_stats(
+            scores,
+            targets,
+            n_bins=n_bins,
+            strategy=strategy,
+            sample_weight=pred.weights,
+        )
+    return binned_calibration_error(stats, norm=norm, debias=debias)
+
+
+def maximum_calibration_error(
+    y_true,
+    y_prob,
+    *,
+    n_bins=15,
+    strategy="uniform",
+    reduction="top_label",
+    sample_weight=None,
+    input_type="probs",
+):
+    """Compute the maximum calibration error (MCE), the largest gap over bins.
+
+    The ``norm="max"`` case of :func:`expected_calibration_error`; empty bins
+    are skipped.  With ``reduction="classwise"`` the largest gap over all
+    classes and bins.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+        Labels, or a multilabel indicator matrix.
+    y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
+        Predicted probabilities (see ``input_type``).
+    n_bins : int, default=15
+        Number of bins.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        Equal-width or equal-mass bins.
+    reduction : {"top_label", "classwise", "positive"}, default="top_label"
+        As in :func:`expected_calibration_error`.
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights.
+    input_type : {"probs", "logits", "log_probs"}, default="probs"
+        How to read ``y_prob``.
+
+    Returns
+    -------
+    float
+        The largest ``|accuracy - confidence|`` of a non-empty bin, in [0, 1].
+
+    Examples
+    --------
+    >>> y_prob = [[0.8, 0.2]] * 4 + [[0.4, 0.6]] * 2
+    >>> round(maximum_calibration_error([0, 0, 0, 1, 1, 0], y_prob, n_bins=10), 6)
+    0.1
+    """
+    return expected_calibration_error(
+        y_true,
+        y_prob,
+        n_bins=n_bins,
+        strategy=strategy,
+        norm="max",
+        reduction=reduction,
+        sample_weight=sample_weight,
+        input_type=input_type,
+    )

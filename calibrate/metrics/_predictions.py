@@ -1,0 +1,308 @@
+"""Validated predictions, and the per-row quantities the metrics are made of.
+
+Every public metric validates its input once by building a :class:`Predictions`
+and then reads only what it needs from it.  Nothing is computed that the metric
+does not use: the top-label ECE of logits costs one pass over the array (the
+row maximum and a sum of exponentials), not a full softmax.
+
+Numerics
+--------
+Logits are read in log space, never through clipped probabilities.  For a
+multiclass row ``z`` with maximum ``m`` at column ``j``,
+
+* the top-label confidence is ``1 / sum(exp(z - m))`` (the softmax at ``j``),
+* ``log p(y) = (z_y - m) - log(sum(exp(z - m)))``,
+* ``sum_k p_k**2 = sum(exp(2 (z - m))) / sum(exp(z - m))**2``.
+
+The differences and exponentials are computed in the logits' own dtype and
+summed in float64.  For float32 logits each term is then within one float32
+rounding of the exact value, so the per-row results are within about 1e-7
+(relative) of a float64 computation: below the rounding of the float32 logits
+themselves, and about twice as fast as converting every chunk to float64.
+
+Probabilities are used as given (no renormalisation); a probability of 0 for
+the observed outcome is floored at float64 ``tiny`` before taking its log,
+with a :class:`~calibrate.exceptions.CalibrationWarning` (the package-wide
+convention; scikit-learn's ``log_loss`` clips at machine epsilon instead).
+"""
+
+import warnings
+
+import numpy as np
+from scipy.special import log_expit
+
+from calibrate._special import PROBA_FLOOR, iter_chunks, sigmoid
+from calibrate._validation import (
+    as_numeric_array,
+    check_input_type,
+    check_labels,
+    check_sample_weight,
+    check_score_values,
+    infer_task,
+)
+from calibrate.exceptions import CalibrationWarning
+
+__all__ = ["Predictions"]
+
+# Rows per chunk are chosen so that a chunk of float32 logits (1 MiB) and its
+# exponentials stay in the L2 cache: measured twice as fast as 8 MiB chunks.
+_CHUNK_ELEMENTS = 2**18
+
+
+class Predictions:
+    """Targets, scores and weights, validated once.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+        Labels (binary, multiclass) or a 0/1 indicator matrix (multilabel).
+        Integer labels index the columns of ``y_prob``.
+    y_prob : array_like of shape (n_samples,) or (n_samples, n_columns)
+        Scores, read as ``input_type`` says.  One column (or a 1-D array) is
+        binary: the score of the positive class.
+    input_type : {"probs", "logits", "log_probs"}
+        How to read ``y_prob``.
+    sample_weight : array_like of shape (n_samples,) or None
+        Non-negative weights.
+    """
+
+    def __init__(self, y_true, y_prob, *, input_type, sample_weight):
+        check_input_type(input_type)
+        X = as_numeric_array(y_prob, "y_prob")
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2:
+            raise ValueError(
+                "y_prob must be of shape (n_samples,) or (n_samples, n_classes); "
+                f"got shape {X.shape}."
+            )
+        task = infer_task(X.shape, np.asarray(y_true))
+        self.scores = check_score_values(
+            X, input_type=input_type, task=task, name="y_prob"
+        )
+        self.y, self.classes = check_labels(
+            y_true, task=task, n_columns=X.shape[1], n_samples=X.shape[0]
+        )
+        self.weights = check_sample_weight(sample_weight, X.shape[0])
+        self.task = task
+        self.input_type = input_type
+
+    @property
+    def n_columns(self):
+        """Number of score columns (1 for binary)."""
+        return self.scores.shape[1]
+
+    def weighted_mean(self, values):
+        """Weighted mean over samples of a per-row quantity."""
+        return float(np.dot(self.weights, values) / self.weights.sum())
+
+    # -- binary and multilabel: independent events, one per column -----------
+
+    def event_proba(self):
+        """P(event) for every entry of a binary or multilabel score matrix."""
+        X = self.scores
+        if self.input_type == "probs":
+            return X.astype(np.float64)
+        if self.input_type == "log_probs":
+            return np.exp(X, dtype=np.float64)
+        return sigmoid(X)
+
+    def _event_targets(self):
+        return self.y if self.task == "multilabel" else self.y[:, None]
+
+    def _event_log_likelihood(self):
+        # log P(observed outcome) entry by entry, in log space for logits.
+        X, y = self.scores, self._event_targets()
+        if self.input_type == "logits":
+            z = X.astype(np.float64)
+            return log_expit(np.where(y == 1, z, -z))
+        if self.input_type == "log_probs":
+            lp = X.astype(np.float64)
+            return np.where(y == 1, lp, np.log(-np.expm1(lp)))
+        p = X.astype(np.float64)
+        return np.log(np.where(y == 1, p, 1.0 - p))
+
+    # -- multiclass: one categorical distribution per row ---------------------
+
+    def _logit_pass(self, *, confidence=False, log_true=False, squares=False):
+        """One chunked pass over multiclass logits; see the module docstring."""
+        Z = self.scores
+        n = Z.shape[0]
+        out = {}
+        if confidence:
+            out["argmax"] = np.empty(n, dtype=np.int64)
+            out["confidence"] = np.empty(n)
+        if log_true:
+            out["log_true"] = np.empty(n)
+        if squares:
+            out["sum_squares"] = np.empty(n)
+        buffer = np.empty_like(Z, shape=(min(n, _chunk_rows(Z.shape[1])), Z.shape[1]))
+        for rows in iter_chunks(n, Z.shape[1], chunk_elements=_CHUNK_ELEMENTS):
+            z = Z[rows]
+            e = buffer[: z.shape[0]]
+            top = z.argmax(axis=1)
+            r = np.arange(z.shape[0])
+            m = z[r, top]
+            np.subtract(z, m[:, None], out=e)
+            np.exp(e, out=e)
+            s = e.sum(axis=1, dtype=np.float64)
+            if confidence:
+                out["argmax"][rows] = top
+                out["confidence"][rows] = 1.0 / s
+            if log_true:
+                y = self.y[rows]
+                diff = z[r, y].astype(np.float64) - m.astype(np.float64)
+                out["log_true"][rows] = diff - np.log(s)
+            if squares:
+                sq = np.einsum("ij,ij->i", e, e, dtype=np.float64)
+                out["sum_squares"][rows] = sq / (s * s)
+        return out
+
+    def proba(self):
+        """Return the full probability matrix, float64, ``(n, K)`` (multiclass)."""
+        X = self.scores
+        if self.input_type == "probs":
+            return X.astype(np.float64)
+        if self.input_type == "log_probs":
+            return np.exp(X, dtype=np.float64)
+        P = np.empty(X.shape)
+        for rows in iter_chunks(*X.shape):
+            z = X[rows].astype(np.float64)
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=z)
+            z /= z.sum(axis=1, keepdims=True)
+            P[rows] = z
+        return P
+
+    def _one_hot(self):
+        Y = np.zeros(self.scores.shape)
+        Y[np.arange(Y.shape[0]), self.y] = 1.0
+        return Y
+
+    # -- what the metrics read -------------------------------------------------
+
+    def top_label(self):
+        """Top-label confidence and correctness, float64 arrays of shape (n,).
+
+        Multiclass: the largest probability and whether its column is the label
+        (ties go to the lowest column, as ``np.argmax``).  Binary: the larger of
+        ``p`` and ``1 - p``, predicting the positive class when ``p > 0.5``
+        (a tie at 0.5 predicts the negative class, as ``argmax([1 - p, p])``).
+        """
+        if self.task == "multilabel":
+            raise ValueError(
+                "reduction='top_label' needs one label per row, but y_true is a "
+                "multilabel indicator matrix (independent labels); use "
+                "reduction='classwise', the mean over labels of each label's error."
+            )
+        if self.task == "binary":
+            if self.input_type == "logits":
+                z = self.scores[:, 0].astype(np.float64)
+                predicted, confidence = z > 0, sigmoid(np.abs(z))
+            else:
+                p = self.event_proba()[:, 0]
+                predicted, confidence = p > 0.5, np.maximum(p, 1.0 - p)
+            return confidence, (predicted == (self.y == 1)).astype(np.float64)
+        if self.input_type == "logits":
+            out = self._logit_pass(confidence=True)
+            top, confidence = out["argmax"], out["confidence"]
+        else:
+            top = self.scores.argmax(axis=1)
+            confidence = self.scores[np.arange(top.shape[0]), top].astype(np.float64)
+            if self.input_type == "log_probs":
+                confidence = np.exp(confidence)
+        return confidence, (top == self.y).astype(np.float64)
+
+    def positive(self):
+        """P(y = positive class) and the 0/1 target, for binary problems.
+
+        The positive class is ``classes[1]``: the second column of a two-column
+        ``y_prob``.
+        """
+        if self.task == "binary":
+            return self.event_proba()[:, 0], self.y
+        if self.task == "multiclass" and self.n_columns == 2:
+            return self.proba()[:, 1], (self.y == 1).astype(np.float64)
+        raise ValueError(
+            "reduction='positive' is for binary problems (y_prob of shape (n,), "
+            f"(n, 1) or (n, 2)); y_prob has {self.n_columns} columns and the task "
+            f"is {self.task}. Use reduction='top_label' or 'classwise'."
+        )
+
+    def class_proba(self):
+        """Per-class (or per-label) probabilities and 0/1 targets, ``(n, K)``.
+
+        Binary scores give two columns, ``1 - p`` and ``p``.
+        """
+        if self.task == "multilabel":
+            return self.event_proba(), self.y
+        if self.task == "binary":
+            p = self.event_proba()[:, 0]
+            return np.column_stack((1.0 - p, p)), np.column_stack(
+                (1.0 - self.y, self.y)
+            )
+        return self.proba(), self._one_hot()
+
+    def log_likelihood(self):
+        """Return log P(observed outcome) per row, floored at ``log(tiny)``.
+
+        Multilabel rows average their labels' log-likelihoods.
+        """
+        if self.task != "multiclass":
+            with np.errstate(divide="ignore"):
+                ll = self._event_log_likelihood()
+            ll = _floor_log(ll)
+            return ll.mean(axis=1) if self.task == "multilabel" else ll[:, 0]
+        r = np.arange(self.scores.shape[0])
+        if self.input_type == "logits":
+            return self._logit_pass(log_true=True)["log_true"]
+        picked = self.scores[r, self.y].astype(np.float64)
+        if self.input_type == "probs":
+            with np.errstate(divide="ignore"):
+                picked = np.log(picked)
+        return _floor_log(picked)
+
+    def squared_error(self):
+        """Per-row squared error of the probabilities against the one-hot target.
+
+        Multiclass: ``sum_k (p_k - 1[y = k])**2``.  Binary and multilabel: the
+        mean over columns of ``(p - y)**2``.
+        """
+        if self.task != "multiclass":
+            return ((self.event_proba() - self._event_targets()) ** 2).mean(axis=1)
+        if self.input_type == "logits":
+            out = self._logit_pass(log_true=True, squares=True)
+            # sum_k (p_k - y_k)^2 = sum_k p_k^2 - 2 p_y + 1
+            return out["sum_squares"] - 2.0 * np.exp(out["log_true"]) + 1.0
+        diff = self.proba()
+        diff[np.arange(diff.shape[0]), self.y] -= 1.0
+        return np.einsum("ij,ij->i", diff, diff)
+
+    def predicted_wrong(self):
+        """1.0 where the predicted class differs from the label, per row.
+
+        Multilabel rows give the share of wrong labels (Hamming loss).
+        """
+        if self.task == "multilabel":
+            return ((self.event_proba() > 0.5) != (self.y == 1)).mean(axis=1)
+        _, correct = self.top_label()
+        return 1.0 - correct
+
+
+def _chunk_rows(n_columns):
+    return max(1, _CHUNK_ELEMENTS // max(1, n_columns))
+
+
+def _floor_log(log_p):
+    log_floor = np.log(PROBA_FLOOR)
+    low = log_p < log_floor
+    if low.any():
+        warnings.warn(
+            f"{int(low.sum())} observed outcomes have probability below "
+            f"{PROBA_FLOOR:.3g} (0 included); their probability was floored there, "
+            f"so each adds {-log_floor:.1f} to the summed negative log-likelihood.",
+            CalibrationWarning,
+            stacklevel=4,
+        )
+        log_p = np.maximum(log_p, log_floor)
+    return log_p

@@ -1,0 +1,131 @@
+"""Proper scores (negative log-likelihood, Brier) and the classification error."""
+
+from calibrate.metrics._predictions import Predictions
+
+__all__ = ["brier_score", "classification_error", "negative_log_likelihood"]
+
+
+def negative_log_likelihood(y_true, y_prob, *, sample_weight=None, input_type="probs"):
+    """Compute the mean negative log-likelihood of the labels (the log loss).
+
+    Equal to :func:`sklearn.metrics.log_loss` for binary and multiclass
+    probabilities.  From logits it is computed in log space,
+    ``logsumexp(z) - z_y``, never through clipped probabilities.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+        Labels, or a 0/1 indicator matrix for multilabel problems.  Integer
+        labels index the columns of ``y_prob``.
+    y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
+        Predicted probabilities (see ``input_type``); a 1-D array is the
+        probability of the positive class.
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights; the result is their weighted mean.
+    input_type : {"probs", "logits", "log_probs"}, default="probs"
+        How to read ``y_prob``.
+
+    Returns
+    -------
+    float
+        ``mean_i -log p_i(y_i)`` in nats.  Multilabel: the mean over labels of
+        each label's binary log loss.  A probability of exactly 0 for an
+        observed outcome is floored at float64 ``tiny`` (each such sample adds
+        708.4 to the sum) with a :class:`~calibrate.exceptions.CalibrationWarning`;
+        scikit-learn clips at machine epsilon (36.0) instead, the only case in
+        which the two differ by more than rounding.
+
+    Examples
+    --------
+    ``-(ln 0.5 + ln 0.8) / 2``, then the same from logits:
+
+    >>> round(negative_log_likelihood([0, 1], [[0.5, 0.5], [0.2, 0.8]]), 6)
+    0.458145
+    >>> round(negative_log_likelihood([0, 1], [[0.0, 0.0], [0.0, 1.0]],
+    ...                               input_type="logits"), 6)
+    0.503204
+    """
+    pred = Predictions(
+        y_true, y_prob, input_type=input_type, sample_weight=sample_weight
+    )
+    return -pred.weighted_mean(pred.log_likelihood())
+
+
+def brier_score(y_true, y_prob, *, sample_weight=None, input_type="probs"):
+    """Compute the Brier score, the mean squared error of the probabilities.
+
+    Equal to :func:`sklearn.metrics.brier_score_loss` (with its default
+    ``scale_by_half="auto"``) for binary and multiclass input.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+        Labels, or a 0/1 indicator matrix for multilabel problems.
+    y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
+        Predicted probabilities (see ``input_type``).
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights.
+    input_type : {"probs", "logits", "log_probs"}, default="probs"
+        How to read ``y_prob``.
+
+    Returns
+    -------
+    float
+        With three or more classes, the mean over samples of
+        ``sum_k (p_k - 1[y = k])**2``, in [0, 2] (the score of Brier 1950).
+        With two classes (a 1-D ``y_prob``, or two columns), the mean of
+        ``(p_1 - 1[y = 1])**2``, in [0, 1]: half the sum over both columns,
+        as scikit-learn reports it.  Multilabel: the mean over labels of each
+        label's binary score.
+
+    Examples
+    --------
+    >>> brier_score([1, 0], [0.8, 0.4])  # ((0.8 - 1)^2 + 0.4^2) / 2
+    0.1
+    >>> round(brier_score([0, 2], [[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]]), 6)
+    0.1875
+    """
+    pred = Predictions(
+        y_true, y_prob, input_type=input_type, sample_weight=sample_weight
+    )
+    rows = pred.squared_error()
+    if pred.task == "multiclass" and pred.n_columns == 2:
+        rows = 0.5 * rows
+    return pred.weighted_mean(rows)
+
+
+def classification_error(y_true, y_prob, *, sample_weight=None, input_type="probs"):
+    """Compute the share of wrong predictions (1 - accuracy).
+
+    Not a calibration measure, but the number every calibration table sits
+    next to: temperature scaling leaves it unchanged, vector and matrix
+    scaling may not.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+        Labels, or a 0/1 indicator matrix for multilabel problems.
+    y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
+        Predicted probabilities (see ``input_type``).
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights.
+    input_type : {"probs", "logits", "log_probs"}, default="probs"
+        How to read ``y_prob``.
+
+    Returns
+    -------
+    float
+        The weighted share of wrong predictions, ``1 - accuracy_score``.  The
+        prediction is the arg-max column (ties to the lowest), or the positive
+        class when its probability exceeds 0.5.  Multilabel: the share of
+        wrong labels (scikit-learn's ``hamming_loss``).
+
+    Examples
+    --------
+    >>> classification_error([0, 1, 1], [[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
+    0.3333333333333333
+    """
+    pred = Predictions(
+        y_true, y_prob, input_type=input_type, sample_weight=sample_weight
+    )
+    return pred.weighted_mean(pred.predicted_wrong())
