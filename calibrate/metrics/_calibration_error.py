@@ -119,7 +119,7 @@ def _check_frequency_weights(weights):
         raise ValueError(
             "debias=True reads sample_weight as frequency weights (a weight of 2 "
             "counts as two samples in the variance correction), so they must be "
-            f"whole numbers; got {weights[row]!r} at row {row}."
+            f"whole numbers; got {weights[row].item()!r} at row {row}."
         )
 
 

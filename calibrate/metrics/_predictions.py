@@ -251,7 +251,8 @@ class Predictions:
         if self.task != "multiclass":
             with np.errstate(divide="ignore"):
                 ll = self._event_log_likelihood()
-            ll = _floor_log(ll)
+            if self.input_type != "logits":  # log_expit of logits is exact
+                ll = _floor_log(ll)
             return ll.mean(axis=1) if self.task == "multilabel" else ll[:, 0]
         r = np.arange(self.scores.shape[0])
         if self.input_type == "logits":

@@ -1,0 +1,652 @@
+"""Tests for calibrate.metrics against published numbers, scikit-learn and hand work."""
+
+import numpy as np
+import pytest
+from scipy.special import expit, softmax
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    hamming_loss,
+    log_loss,
+)
+
+from calibrate.binning import bin_stats, uniform_edges
+from calibrate.datasets import make_miscalibrated, make_miscalibrated_binary
+from calibrate.exceptions import CalibrationWarning
+from calibrate.metrics import (
+    METRICS,
+    binned_calibration_error,
+    brier_score,
+    classification_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+)
+
+
+def naive_ece(scores, targets, n_bins=15, weights=None, norm="l1"):
+    """Reference ECE straight from the definition, one bin at a time."""
+    weights = np.ones_like(scores) if weights is None else weights
+    edges = [float(k) / n_bins for k in range(n_bins + 1)]
+    terms, gaps = [], []
+    for k in range(n_bins):
+        inside = (scores > edges[k]) & (scores <= edges[k + 1])
+        if k == 0:
+            inside |= scores == 0
+        w = weights[inside]
+        if w.sum() == 0:
+            continue
+        gap = abs(np.dot(w, targets[inside]) - np.dot(w, scores[inside])) / w.sum()
+        terms.append((w.sum() / weights.sum(), gap))
+        gaps.append(gap)
+    if norm == "max":
+        return max(gaps)
+    if norm == "l2":
+        return np.sqrt(sum(f * g**2 for f, g in terms))
+    return sum(f * g for f, g in terms)
+
+
+def top_label(P, y):
+    top = P.argmax(axis=1)
+    return P[np.arange(len(y)), top], (top == y).astype(float)
+
+
+# -- published numbers (../shared/data, skipped when absent) ------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "uncalibrated", "at_t12"),
+    [
+        # Mukhoti et al. 2020, Table 1: top-label, 15 bins, percent
+        ("mukhoti_c10_resnet110_brier", 2.56, 1.25),
+        ("mukhoti_c100_resnet110_brier", 7.88, 4.65),
+    ],
+)
+def test_mukhoti_table_1(shared_data, name, uncalibrated, at_t12):
+    data = shared_data(name)
+    z, y = data["test_logits"], data["test_labels"]
+    ece = expected_calibration_error(y, z, input_type="logits")
+    ece_t = expected_calibration_error(y, z / np.float32(1.2), input_type="logits")
+    assert round(100 * ece, 2) == uncalibrated
+    assert round(100 * ece_t, 2) == at_t12
+    # the same from float64 probabilities
+    p = softmax(z.astype(np.float64), axis=1)
+    assert expected_calibration_error(y, p) == pytest.approx(ece, abs=1e-9)
+
+
+def test_imagenet_densenet161_ten_bins(shared_data):
+    # hollance/reliability-diagrams, figure all.png: ECE 5.64 % with 10 bins
+    data = shared_data("imagenet_densenet161_toplabel")
+    correct = data["test_predictions"] == data["test_labels"]
+    stats = bin_stats(data["test_confidences"], correct, n_bins=10)
+    assert round(100 * binned_calibration_error(stats), 2) == 5.64
+    assert round(100 * correct.mean(), 2) == 77.14
+
+
+@pytest.mark.parametrize(
+    ("name", "nll", "brier", "error"),
+    [
+        # ../shared/data/README.md: plain numpy reference, and test error
+        ("mukhoti_c10_resnet110_brier", 0.2044, 0.0879, 0.0548),
+        ("mukhoti_c100_resnet110_brier", 1.1072, 0.3725, 0.2510),
+    ],
+)
+def test_proper_scores_on_real_logits(shared_data, name, nll, brier, error):
+    data = shared_data(name)
+    z, y = data["test_logits"], data["test_labels"]
+    assert round(negative_log_likelihood(y, z, input_type="logits"), 4) == nll
+    assert round(brier_score(y, z, input_type="logits"), 4) == brier
+    assert classification_error(y, z, input_type="logits") == pytest.approx(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "ece", "nll"),
+    [("kumar_c10_vgg16", 3.56, 0.2333), ("cleanlab_imdb", 4.11, 0.2966)],
+)
+def test_readme_numbers_of_probability_sources(shared_data, name, ece, nll):
+    data = shared_data(name)
+    z, y = data["test_logits"], data["test_labels"]
+    assert round(100 * expected_calibration_error(y, z, input_type="logits"), 2) == ece
+    assert round(negative_log_likelihood(y, z, input_type="logits"), 4) == nll
+
+
+# -- scikit-learn's proper scores ----------------------------------------------
+
+
+@pytest.fixture
+def multiclass(rng):
+    P = rng.dirichlet(np.full(5, 0.7), size=400)
+    y = rng.integers(0, 5, size=400)
+    w = rng.uniform(0, 3, size=400)
+    return P, y, w
+
+
+@pytest.fixture
+def binary(rng):
+    p = rng.uniform(0.01, 0.99, size=300)
+    y = (rng.uniform(size=300) < p**1.5).astype(int)
+    w = rng.uniform(0, 3, size=300)
+    return p, y, w
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_and_brier_equal_sklearn_multiclass(multiclass, weighted):
+    P, y, w = multiclass
+    w = w if weighted else None
+    assert (
+        abs(
+            negative_log_likelihood(y, P, sample_weight=w)
+            - log_loss(y, P, sample_weight=w)
+        )
+        < 1e-12
+    )
+    assert (
+        abs(
+            brier_score(y, P, sample_weight=w) - brier_score_loss(y, P, sample_weight=w)
+        )
+        < 1e-12
+    )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("two_columns", [False, True])
+def test_nll_and_brier_equal_sklearn_binary(binary, weighted, two_columns):
+    p, y, w = binary
+    w = w if weighted else None
+    X = np.column_stack((1 - p, p)) if two_columns else p
+    assert (
+        abs(
+            negative_log_likelihood(y, X, sample_weight=w)
+            - log_loss(y, p, sample_weight=w)
+        )
+        < 1e-12
+    )
+    assert (
+        abs(
+            brier_score(y, X, sample_weight=w) - brier_score_loss(y, p, sample_weight=w)
+        )
+        < 1e-12
+    )
+
+
+def test_string_labels_equal_sklearn(binary):
+    p, y, _ = binary
+    labels = np.where(y == 1, "spam", "ham")
+    assert negative_log_likelihood(labels, p) == pytest.approx(
+        log_loss(labels, p), abs=1e-12
+    )
+    assert brier_score(labels, p) == pytest.approx(
+        brier_score_loss(labels, p, pos_label="spam"), abs=1e-12
+    )
+
+
+def test_classification_error_is_one_minus_accuracy(multiclass, binary):
+    P, y, w = multiclass
+    expected = 1 - accuracy_score(y, P.argmax(axis=1), sample_weight=w)
+    assert classification_error(y, P, sample_weight=w) == pytest.approx(
+        expected, abs=1e-12
+    )
+    p, yb, _ = binary
+    assert classification_error(yb, p) == pytest.approx(1 - accuracy_score(yb, p > 0.5))
+
+
+def test_logits_equal_probabilities(multiclass, rng):
+    P, y, w = multiclass
+    z = np.log(P) + rng.normal(size=(P.shape[0], 1)) * 10  # any row shift
+    for metric in (negative_log_likelihood, brier_score, classification_error):
+        a = metric(y, P, sample_weight=w)
+        assert metric(y, z, input_type="logits", sample_weight=w) == pytest.approx(
+            a, abs=1e-12
+        )
+        assert metric(
+            y, np.log(P), input_type="log_probs", sample_weight=w
+        ) == pytest.approx(a, abs=1e-12)
+
+
+def test_float32_logits_agree_with_float64(rng):
+    data = make_miscalibrated(3_000, 50, temperature=2.0, random_state=0)
+    z64, y = data.logits, data.labels
+    z32 = z64.astype(np.float32)
+    P = softmax(
+        z32.astype(np.float64), axis=1
+    )  # the exact softmax of the float32 values
+    assert negative_log_likelihood(y, z32, input_type="logits") == pytest.approx(
+        log_loss(y, P), rel=1e-7
+    )
+    assert brier_score(y, z32, input_type="logits") == pytest.approx(
+        brier_score_loss(y, P), abs=1e-7
+    )
+    conf, correct = top_label(P, y)
+    assert expected_calibration_error(y, z32, input_type="logits") == pytest.approx(
+        naive_ece(conf, correct), abs=1e-6
+    )
+
+
+def test_nll_from_extreme_logits_stays_finite():
+    # softmax would underflow to 0 for the true class; log space does not
+    z = np.array([[0.0, 800.0], [1000.0, 0.0]])
+    assert negative_log_likelihood([0, 0], z, input_type="logits") == pytest.approx(
+        400.0
+    )
+    assert negative_log_likelihood(
+        [1, 0], [-800.0, -1000.0], input_type="logits"
+    ) == pytest.approx(400.0)
+
+
+def test_zero_probability_is_floored_with_a_warning():
+    with pytest.warns(
+        CalibrationWarning, match="1 observed outcomes have probability below"
+    ):
+        nll = negative_log_likelihood([0, 1], [[0.0, 1.0], [0.5, 0.5]])
+    assert nll == pytest.approx((-np.log(np.finfo(float).tiny) + np.log(2)) / 2)
+
+
+def test_multilabel_scores_are_means_over_labels(rng):
+    P = rng.uniform(0.02, 0.98, size=(200, 4))
+    Y = (rng.uniform(size=(200, 4)) < P).astype(int)
+    assert negative_log_likelihood(Y, P) == pytest.approx(
+        np.mean([log_loss(Y[:, k], P[:, k]) for k in range(4)]), abs=1e-12
+    )
+    assert brier_score(Y, P) == pytest.approx(
+        np.mean([brier_score_loss(Y[:, k], P[:, k]) for k in range(4)]), abs=1e-12
+    )
+    assert classification_error(Y, P) == pytest.approx(hamming_loss(Y, P > 0.5))
+    expected = np.mean(
+        [
+            expected_calibration_error(Y[:, k], P[:, k], reduction="positive")
+            for k in range(4)
+        ]
+    )
+    assert expected_calibration_error(Y, P, reduction="classwise") == pytest.approx(
+        expected
+    )
+    z = np.log(P) - np.log1p(-P)
+    assert negative_log_likelihood(Y, z, input_type="logits") == pytest.approx(
+        negative_log_likelihood(Y, P), abs=1e-12
+    )
+
+
+# -- the ECE family, worked by hand --------------------------------------------
+
+
+def test_ece_hand_worked():
+    # 4 predictions at 0.8 (3 right), 2 at 0.6 (1 right), 10 bins
+    y_prob = [[0.8, 0.2]] * 4 + [[0.4, 0.6]] * 2
+    y_true = [0, 0, 0, 1, 1, 0]
+    l1 = 4 / 6 * 0.05 + 2 / 6 * 0.1
+    l2 = np.sqrt(4 / 6 * 0.05**2 + 2 / 6 * 0.1**2)
+    assert expected_calibration_error(y_true, y_prob, n_bins=10) == pytest.approx(l1)
+    assert expected_calibration_error(
+        y_true, y_prob, n_bins=10, norm="l2"
+    ) == pytest.approx(l2)
+    assert maximum_calibration_error(y_true, y_prob, n_bins=10) == pytest.approx(0.1)
+
+
+def test_confidence_exactly_on_an_edge():
+    # 0.3 lies in (0.2, 0.3] with 10 bins: alone there its gap is 0.3 - 0 ...
+    ece = expected_calibration_error(
+        [1, 1], [[0.3, 0.7], [0.7, 0.3]], n_bins=10, reduction="positive"
+    )
+    # positive-class probabilities 0.7 (y=1) and 0.3 (y=1): two bins, gaps 0.3 and 0.7
+    assert ece == pytest.approx(0.5 * 0.3 + 0.5 * 0.7)
+    # ... and 0.3 and 0.30000000000000004 are in different bins
+    p = np.array([0.3, np.nextafter(0.3, 1)])
+    stats = bin_stats(p, [0, 1], n_bins=10)
+    assert stats.counts[2] == 1 and stats.counts[3] == 1
+
+
+def test_max_norm_skips_empty_bins():
+    # all mass in two of 15 bins; an empty bin's gap (undefined) must not count
+    y_prob = [0.95, 0.95, 0.55, 0.55]
+    assert maximum_calibration_error(
+        [1, 1, 1, 0], y_prob, reduction="positive"
+    ) == pytest.approx(0.05)
+
+
+def test_classwise_hand_worked():
+    # two rows, three classes, 2 bins; per class: (prob, outcome)
+    P = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    y = [0, 2]
+    # class 0: bins (0, .5] {0.2 -> 0}, (.5, 1] {0.6 -> 1}: 0.5*0.2 + 0.5*0.4 = 0.3
+    # class 1: bin 0 {0.3 -> 0, 0.2 -> 0}: |0 - 0.25| = 0.25
+    # class 2: bin 0 {0.1 -> 0}, bin 1 {0.6 -> 1}: 0.5*0.1 + 0.5*0.4 = 0.25
+    assert expected_calibration_error(
+        y, P, n_bins=2, reduction="classwise"
+    ) == pytest.approx(0.8 / 3)
+    # L2: root of the mean of per-class squared errors
+    sq = [0.5 * 0.2**2 + 0.5 * 0.4**2, 0.25**2, 0.5 * 0.1**2 + 0.5 * 0.4**2]
+    assert expected_calibration_error(
+        y, P, n_bins=2, reduction="classwise", norm="l2"
+    ) == pytest.approx(np.sqrt(np.mean(sq)))
+    assert maximum_calibration_error(
+        y, P, n_bins=2, reduction="classwise"
+    ) == pytest.approx(0.4)
+
+
+def test_debiased_l2_hand_worked():
+    # one bin of 4 samples at 0.5 with 3 right: plug-in gap^2 = 0.0625,
+    # variance acc (1 - acc) / (n - 1) = 0.1875 / 3 = 0.0625: debiased 0.
+    y_prob = [0.5, 0.5, 0.5, 0.5]
+    y_true = [1, 1, 1, 0]
+    kwargs = dict(n_bins=1, norm="l2", reduction="positive")
+    assert expected_calibration_error(y_true, y_prob, **kwargs) == pytest.approx(0.25)
+    assert expected_calibration_error(
+        y_true, y_prob, debias=True, **kwargs
+    ) == pytest.approx(0.0, abs=1e-12)
+    # one bin of 5 with 4 right at 0.5: 0.09 - 0.16/4 = 0.05
+    assert expected_calibration_error(
+        [1, 1, 1, 1, 0], [0.5] * 5, debias=True, **kwargs
+    ) == pytest.approx(np.sqrt(0.05))
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2", "max"])
+@pytest.mark.parametrize("n_bins", [1, 10, 15])
+def test_top_label_matches_naive_reference(rng, norm, n_bins):
+    P = rng.dirichlet(np.full(4, 0.5), size=1_000)
+    P = np.round(P, 2)  # confidences on the edges, rows renormalised below
+    P[:, -1] = 1 - P[:, :-1].sum(axis=1)
+    P = np.abs(P)
+    P /= P.sum(axis=1, keepdims=True)
+    y = rng.integers(0, 4, size=1_000)
+    w = rng.uniform(0, 2, size=1_000)
+    conf, correct = top_label(P, y)
+    got = expected_calibration_error(y, P, n_bins=n_bins, norm=norm, sample_weight=w)
+    assert got == pytest.approx(naive_ece(conf, correct, n_bins, w, norm), abs=1e-12)
+
+
+def test_binary_top_label_equals_two_column_input(binary):
+    p, y, w = binary
+    p[:10] = 0.5  # ties predict the negative class in both layouts
+    two = np.column_stack((1 - p, p))
+    for reduction in ("top_label", "classwise", "positive"):
+        a = expected_calibration_error(y, p, reduction=reduction, sample_weight=w)
+        b = expected_calibration_error(y, two, reduction=reduction, sample_weight=w)
+        assert a == pytest.approx(b, abs=1e-12)
+    z = np.log(p) - np.log1p(-p)
+    assert expected_calibration_error(y, z, input_type="logits") == pytest.approx(
+        expected_calibration_error(y, p), abs=1e-12
+    )
+
+
+def test_binary_positive_reduction_matches_sklearn_calibration_curve(binary):
+    from sklearn.calibration import calibration_curve
+
+    p, y, _ = binary
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=15)
+    counts = np.bincount(np.searchsorted(uniform_edges(15)[1:-1], p), minlength=15)
+    expected = np.dot(counts[counts > 0] / len(p), np.abs(prob_true - prob_pred))
+    assert expected_calibration_error(y, p, reduction="positive") == pytest.approx(
+        expected, abs=1e-12
+    )
+
+
+def test_quantile_strategy_equal_mass(rng):
+    data = make_miscalibrated_binary(10_000, temperature=2.0, random_state=1)
+    p = expit(data.logits)
+    y = data.labels
+    edges = np.quantile(p, np.arange(1, 10) / 10, method="inverted_cdf")
+    idx = np.searchsorted(edges, p)
+    gaps = [abs(y[idx == b].mean() - p[idx == b].mean()) for b in range(10)]
+    got = expected_calibration_error(
+        y, p, n_bins=10, strategy="quantile", reduction="positive"
+    )
+    assert got == pytest.approx(np.mean(gaps), abs=1e-12)
+
+
+# -- estimates against a known truth --------------------------------------------
+
+
+def true_binned_error(data, n_bins=15, norm="l1"):
+    """The ECE with the known true probability of the predicted class as target:
+    the population value the sample ECE estimates (no label noise)."""
+    P = softmax(data.logits, axis=1)
+    top = P.argmax(axis=1)
+    conf = P[np.arange(len(top)), top]
+    q = data.probabilities[np.arange(len(top)), top]
+    return naive_ece(conf, q, n_bins=n_bins, norm=norm)
+
+
+def test_ece_converges_to_the_true_ece():
+    data = make_miscalibrated(200_000, 10, temperature=1.5, random_state=3)
+    truth = true_binned_error(data)
+    assert truth > 0.05  # a clearly miscalibrated model
+    got = expected_calibration_error(data.labels, data.logits, input_type="logits")
+    assert abs(got - truth) < 0.005
+
+
+@pytest.mark.parametrize("temperature", [1.0, 1.2])
+def test_debiased_l2_is_closer_to_the_truth(temperature):
+    truth = true_binned_error(
+        make_miscalibrated(1_000_000, 10, temperature=temperature, random_state=0),
+        norm="l2",
+    )
+    plugin, debiased = [], []
+    for seed in range(30):
+        data = make_miscalibrated(
+            2_000, 10, temperature=temperature, random_state=100 + seed
+        )
+        kwargs = dict(norm="l2", input_type="logits")
+        plugin.append(expected_calibration_error(data.labels, data.logits, **kwargs))
+        debiased.append(
+            expected_calibration_error(data.labels, data.logits, debias=True, **kwargs)
+        )
+    assert abs(np.mean(debiased) - truth) < abs(np.mean(plugin) - truth)
+    assert np.mean(plugin) > truth  # the plug-in estimate is biased upwards
+
+
+# -- the registry: invariances over every metric ------------------------------
+
+
+def _inputs(task, rng, n=120):
+    if task == "binary":
+        p = rng.uniform(0.05, 0.95, size=n)
+        return (rng.uniform(size=n) < p).astype(int), p
+    if task == "multiclass":
+        P = rng.dirichlet(np.ones(4), size=n)
+        return rng.integers(0, 4, size=n), P
+    P = rng.uniform(0.05, 0.95, size=(n, 3))
+    return (rng.uniform(size=(n, 3)) < P).astype(int), P
+
+
+CASES = [(name, task) for name, m in METRICS.items() for task in sorted(m.tasks)]
+
+
+def test_registry_lists_every_metric():
+    assert {"ece", "ece_classwise", "ece_l2_debiased", "mce", "nll", "brier"} <= set(
+        METRICS
+    )
+    for name, metric in METRICS.items():
+        assert metric.name == name
+        assert metric.needs <= {"n_bins", "strategy"}
+        assert metric.tasks <= {"binary", "multiclass", "multilabel"}
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_sample_order(rng, name, task):
+    y, p = _inputs(task, rng)
+    perm = rng.permutation(len(y))
+    metric = METRICS[name]
+    assert metric(y[perm], p[perm]) == pytest.approx(metric(y, p), abs=1e-12)
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_none_weights_equal_ones(rng, name, task):
+    y, p = _inputs(task, rng)
+    metric = METRICS[name]
+    assert metric(y, p, sample_weight=np.ones(len(y))) == pytest.approx(
+        metric(y, p), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_integer_weights_equal_repeated_rows(rng, name, task):
+    y, p = _inputs(task, rng)
+    w = rng.integers(0, 4, size=len(y))
+    metric = METRICS[name]
+    repeated = metric(np.repeat(y, w, axis=0), np.repeat(p, w, axis=0))
+    assert metric(y, p, sample_weight=w) == pytest.approx(repeated, abs=1e-12)
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_scaled_weights(rng, name, task):
+    y, p = _inputs(task, rng)
+    w = rng.integers(1, 4, size=len(y)).astype(float)
+    metric = METRICS[name]
+    if name == "ece_l2_debiased":
+        # frequency weights: fractional weights are refused, not misread
+        w[0] = 1.0
+        with pytest.raises(ValueError, match="whole numbers; got 0.5 at row 0"):
+            metric(y, p, sample_weight=w / 2)
+        return
+    assert metric(y, p, sample_weight=w / 7) == pytest.approx(
+        metric(y, p, sample_weight=w), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_scores_are_rejected(rng, name, task, bad):
+    y, p = _inputs(task, rng)
+    p = p.copy()
+    p[(3, 1) if p.ndim == 2 else 3] = bad
+    for input_type in ("probs", "logits"):
+        with pytest.raises(ValueError, match="NaN|infinite|outside"):
+            METRICS[name](y, p, input_type=input_type)
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_binned_metrics_take_their_options(rng, name, task):
+    y, p = _inputs(task, rng)
+    metric = METRICS[name]
+    if metric.needs:
+        a = metric(y, p, n_bins=3, strategy="quantile")
+        assert a == metric.function(y, p, n_bins=3, strategy="quantile")
+    else:
+        with pytest.raises(TypeError):
+            metric(y, p, n_bins=3)
+
+
+# -- bad input -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_prob", "kwargs", "message"),
+    [
+        (
+            [0, 1],
+            [[0.5, 0.6], [0.2, 0.8]],
+            {},
+            r"must sum to 1 \(within 1.0e-06\).*row 0 gives 1.1",
+        ),
+        (
+            [0, 1],
+            [[1.5, -0.5], [0.2, 0.8]],
+            {},
+            r"outside \[0, 1\].*row 0, column 0: 1.5",
+        ),
+        (
+            [0, 1, 1],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {},
+            "X and y have different numbers of rows: X has 2, y has 3",
+        ),
+        (
+            [0, 3],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {},
+            r"y contains label 3, but X has 2 columns",
+        ),
+        (
+            [0, 1],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {"n_bins": 0},
+            "n_bins must be an integer >= 1; got 0",
+        ),
+        (
+            [0, 1],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {"norm": "l3"},
+            "norm must be one of .* got 'l3'",
+        ),
+        (
+            [0, 1],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {"reduction": "macro"},
+            "reduction must be one of .* got 'macro'",
+        ),
+        (
+            [0, 1],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {"strategy": "kmeans"},
+            "strategy must be one of .* got 'kmeans'",
+        ),
+        (
+            [0, 1],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {"debias": True},
+            "debias=True is defined for norm='l2' only",
+        ),
+        (
+            [0, 1],
+            [[0.5, 0.5], [0.2, 0.8]],
+            {"input_type": "prob"},
+            "input_type must be one of",
+        ),
+        (
+            [0, 1, 2],
+            np.full((3, 3), 1 / 3),
+            {"reduction": "positive"},
+            "reduction='positive' is for binary",
+        ),
+        (
+            [[0, 1], [1, 1]],
+            [[0.5, 0.6], [0.2, 0.8]],
+            {},
+            "reduction='top_label' needs one label per row",
+        ),
+        ([], np.empty((0, 2)), {}, "empty"),
+        (
+            [0, 1],
+            np.full((2, 2, 2), 0.5),
+            {},
+            r"shape \(n_samples,\) or \(n_samples, n_classes\)",
+        ),
+        ([0, 1], [0.3, 0.8], {"sample_weight": [1.0, -2.0]}, "sample_weight"),
+        (
+            [0, 1],
+            [0.3, 0.8],
+            {"sample_weight": [1.0]},
+            r"sample_weight must have shape \(2,\)",
+        ),
+    ],
+)
+def test_bad_input_names_the_value(y_true, y_prob, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        expected_calibration_error(y_true, y_prob, **kwargs)
+
+
+def test_bad_input_for_proper_scores():
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        negative_log_likelihood([0, 1], [0.2, 1.2])
+    with pytest.raises(ValueError, match="must sum to 1"):
+        brier_score([0, 1], [[0.3, 0.3], [0.5, 0.5]])
+    with pytest.raises(
+        ValueError, match="declared input_type='log_probs' but holds positive"
+    ):
+        negative_log_likelihood(
+            [0, 1], [[0.1, -0.1], [-1.0, -0.5]], input_type="log_probs"
+        )
+    with pytest.raises(TypeError, match="string"):
+        classification_error([0, 1], ["a", "b"])
+
+
+def test_debias_refuses_fractional_weights():
+    with pytest.raises(ValueError, match=r"whole numbers; got 0.5 at row 1"):
+        expected_calibration_error(
+            [0, 1], [0.3, 0.8], norm="l2", debias=True, sample_weight=[1.0, 0.5]
+        )
+
+
+def test_binned_calibration_error_rejects_non_stats():
+    with pytest.raises(ValueError, match="BinStats"):
+        binned_calibration_error([0.1, 0.2])
