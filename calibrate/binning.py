@@ -271,8 +271,8 @@ def bin_stats(scores, targets, *, n_bins=15, strategy="uniform", sample_weight=N
         probability of one class), in [0, 1].
     targets : array_like of shape (n_samples,)
         Outcomes in [0, 1] (or booleans): 1 if the event happened (the
-        prediction was correct), else 0.  Probabilities of the outcome are accepted too; the
-        bin means are then expected frequencies.
+        prediction was correct), else 0.  Probabilities of the outcome are
+        accepted too; the bin means are then expected frequencies.
     n_bins : int, default=15
         Number of bins requested.
     strategy : {"uniform", "quantile"}, default="uniform"
