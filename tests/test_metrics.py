@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import expit, softmax
 from sklearn.metrics import (
     accuracy_score,
@@ -650,3 +652,40 @@ def test_debias_refuses_fractional_weights():
 def test_binned_calibration_error_rejects_non_stats():
     with pytest.raises(ValueError, match="BinStats"):
         binned_calibration_error([0.1, 0.2])
+
+
+# -- properties ------------------------------------------------------------------
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 80),
+    k=st.integers(2, 6),
+    n_bins=st.integers(1, 20),
+    strategy=st.sampled_from(["uniform", "quantile"]),
+    reduction=st.sampled_from(["top_label", "classwise"]),
+)
+def test_norms_are_ordered(seed, n, k, n_bins, strategy, reduction):
+    # sum_b w_b |g_b| <= sqrt(sum_b w_b g_b^2) <= max_b |g_b|, per class and over
+    # classes (the power means of the gaps), and all lie in [0, 1].
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.full(k, 0.5), size=n)
+    y = rng.integers(0, k, size=n)
+    kwargs = dict(n_bins=n_bins, strategy=strategy, reduction=reduction)
+    l1 = expected_calibration_error(y, P, **kwargs)
+    l2 = expected_calibration_error(y, P, norm="l2", **kwargs)
+    mx = maximum_calibration_error(y, P, **kwargs)
+    assert 0.0 <= l1 <= l2 + 1e-12
+    assert l2 <= mx + 1e-12 <= 1.0 + 2e-12
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50))
+def test_one_bin_is_the_overall_gap(seed, n):
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.ones(3), size=n)
+    y = rng.integers(0, 3, size=n)
+    conf, correct = top_label(P, y)
+    got = expected_calibration_error(y, P, n_bins=1)
+    assert got == pytest.approx(abs(correct.mean() - conf.mean()), abs=1e-12)
