@@ -123,12 +123,25 @@ def test_wheel_holds_only_the_calibrate_package(wheel):
     assert tops == {"calibrate", DIST_INFO}, sorted(tops)
     for required in (
         "calibrate/__init__.py",
+        "calibrate/binning.py",
         "calibrate/cli/__init__.py",
         "calibrate/cli/__main__.py",
         "calibrate/datasets/__init__.py",
         "calibrate/datasets/_synthetic.py",
     ):
         assert required in names
+    # Every module of the source tree ships: a subpackage missing from the
+    # explicit list in pyproject.toml would silently drop out of the wheel.
+    sources = [
+        ("calibrate/" + str(path.relative_to(REPO / "calibrate")), path)
+        for path in (REPO / "calibrate").rglob("*.py")
+    ] + [
+        (f"calibrate/{top}/" + str(path.relative_to(REPO / top)), path)
+        for top in ("cli", "datasets")
+        for path in (REPO / top).rglob("*.py")
+    ]
+    missing = [name for name, _ in sources if name not in names]
+    assert not missing, missing
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
 
 
@@ -152,7 +165,8 @@ def test_venv_site_packages_holds_only_calibrate(venv_python):
 
 def test_installed_calibrate_is_imported_from_the_venv(venv_python, tmp_path):
     code = (
-        "import calibrate, calibrate.cli, calibrate.datasets;"
+        "import calibrate, calibrate.cli, calibrate.datasets, calibrate.metrics;"
+        "import calibrate.binning;"
         "print(calibrate.__file__);"
         "print(calibrate.cli.__file__);"
         "print(calibrate.datasets.__file__);"
