@@ -349,7 +349,7 @@ def _log_probs_to_logits(X, *, binary):
     return np.maximum(X, log_floor) - np.log(np.maximum(neg, PROBA_FLOOR)), n_saturated
 
 
-def infer_task(X_shape, y):
+def infer_task(X_shape, y, *, names=("X", "y")):
     """Read the task from the shapes of the scores and the targets.
 
     Parameters
@@ -358,6 +358,8 @@ def infer_task(X_shape, y):
         Shape of the scores after reshaping ``(n,)`` to ``(n, 1)``.
     y : ndarray
         Targets as given.
+    names : tuple of str, default=("X", "y")
+        Names of the scores and the targets in error messages.
 
     Returns
     -------
@@ -373,25 +375,26 @@ def infer_task(X_shape, y):
     >>> infer_task((4, 3), np.array([0, 2, 1, 0]))
     'multiclass'
     """
+    xn, yn = names
     y_2d = np.ndim(y) == 2 and np.shape(y)[1] > 1
     if X_shape[1] == 1:
         if y_2d:
             raise ValueError(
-                f"X has one score column (binary) but y has shape {np.shape(y)}; "
+                f"{xn} has one score column (binary) but {yn} has shape {np.shape(y)}; "
                 "binary targets are one label per row."
             )
         return "binary"
     if y_2d:
         if np.shape(y)[1] != X_shape[1]:
             raise ValueError(
-                f"y is a {np.shape(y)} indicator matrix but X has {X_shape[1]} "
+                f"{yn} is a {np.shape(y)} indicator matrix but {xn} has {X_shape[1]} "
                 "columns; multilabel targets need one column per score column."
             )
         return "multilabel"
     return "multiclass"
 
 
-def check_labels(y, *, task, n_columns, n_samples):
+def check_labels(y, *, task, n_columns, n_samples, names=("X", "y")):
     """Validate targets and encode them against the score columns.
 
     The mapping between labels and columns is never guessed from counts alone:
@@ -415,6 +418,8 @@ def check_labels(y, *, task, n_columns, n_samples):
         Number of score columns of ``X``.
     n_samples : int
         Number of rows of ``X``.
+    names : tuple of str, default=("X", "y")
+        Names of the scores and the targets in error messages.
 
     Returns
     -------
@@ -431,8 +436,21 @@ def check_labels(y, *, task, n_columns, n_samples):
     >>> y, classes
     (array([0., 1., 0.]), array(['no', 'yes'], dtype='<U3'))
     """
-    y = np.asarray(y)
+    xn, yn = names
+    try:
+        y = np.asarray(y)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{yn} could not be read as an array: {exc}") from exc
+    if y.ndim == 0:
+        raise ValueError(
+            f"{yn} must be an array of labels; got the scalar {y.item()!r}."
+        )
     if y.dtype.kind == "O":
+        missing = [
+            v for v in y.ravel() if v is None or (isinstance(v, float) and v != v)
+        ]
+        if missing:
+            raise ValueError(f"{yn} contains missing labels ({missing[0]!r}).")
         try:
             y = (
                 y.astype(np.float64)
@@ -440,20 +458,20 @@ def check_labels(y, *, task, n_columns, n_samples):
                 else y.astype(str)
             )
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"y could not be read as labels: {exc}") from exc
+            raise TypeError(f"{yn} could not be read as labels: {exc}") from exc
     if y.shape[0] != n_samples:
         raise ValueError(
-            f"X and y have different numbers of rows: X has {n_samples}, y has "
-            f"{y.shape[0]}."
+            f"{xn} and {yn} have different numbers of rows: {xn} has "
+            f"{n_samples}, {yn} has {y.shape[0]}."
         )
     if task == "multilabel":
-        return _check_indicator(y), np.arange(n_columns)
+        return _check_indicator(y, yn), np.arange(n_columns)
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)
     if y.ndim != 1:
-        raise ValueError(f"y must be one label per row; got shape {y.shape}.")
+        raise ValueError(f"{yn} must be one label per row; got shape {y.shape}.")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise ValueError("y contains NaN or infinite labels.")
+        raise ValueError(f"{yn} contains NaN or infinite labels.")
     check_classification_targets(y)
 
     integral = y.dtype.kind in "iu" or (
@@ -467,8 +485,8 @@ def check_labels(y, *, task, n_columns, n_samples):
             return y.astype(np.float64), np.array([False, True])
         if uniques.size != 2:
             raise ValueError(
-                "Binary scores (X has one column) need labels 0/1, booleans, or "
-                f"exactly two distinct labels; y has {uniques.size}: "
+                f"Binary scores ({xn} has one column) need labels 0/1, booleans, or "
+                f"exactly two distinct labels; {yn} has {uniques.size}: "
                 f"{preview(uniques)}."
             )
         return (y == uniques[1]).astype(np.float64), uniques
@@ -479,31 +497,33 @@ def check_labels(y, *, task, n_columns, n_samples):
         if bad.any():
             value = y[np.argmax(bad)].item()
             raise ValueError(
-                f"y contains label {value!r}, but X has {n_columns} columns: "
-                f"integer labels index the columns of X and must lie in "
+                f"{yn} contains label {value!r}, but {xn} has {n_columns} columns: "
+                f"integer labels index the columns of {xn} and must lie in "
                 f"[0, {n_columns})."
             )
         return y_int, np.arange(n_columns)
     uniques, encoded = np.unique(y, return_inverse=True)
     if uniques.size != n_columns:
         raise ValueError(
-            f"y has {uniques.size} distinct non-integer labels "
-            f"({preview(uniques)}) but X has {n_columns} columns. Column j is "
+            f"{yn} has {uniques.size} distinct non-integer labels "
+            f"({preview(uniques)}) but {xn} has {n_columns} columns. Column j is "
             "matched to the j-th label in sorted order, so every class must occur; "
             "use integer labels 0..K-1 to index columns directly."
         )
     return encoded.astype(np.int64), uniques
 
 
-def _check_indicator(y):
+def _check_indicator(y, yn="y"):
     if y.dtype.kind not in "biuf":
-        raise ValueError(f"Multilabel y must be a 0/1 indicator matrix; got {y.dtype}.")
+        raise ValueError(
+            f"Multilabel {yn} must be a 0/1 indicator matrix; got {y.dtype}."
+        )
     y = y.astype(np.float64)
     bad = (y != 0) & (y != 1)
     if bad.any():
         idx = _first_index(bad)
         raise ValueError(
-            "Multilabel y must be a 0/1 indicator matrix; found "
+            f"Multilabel {yn} must be a 0/1 indicator matrix; found "
             f"{y[idx].item()!r} at {_where(idx)}."
         )
     return y

@@ -550,13 +550,13 @@ def test_binned_metrics_take_their_options(rng, name, task):
             [0, 1, 1],
             [[0.5, 0.5], [0.2, 0.8]],
             {},
-            "X and y have different numbers of rows: X has 2, y has 3",
+            "different numbers of rows: y_prob has 2, y_true has 3",
         ),
         (
             [0, 3],
             [[0.5, 0.5], [0.2, 0.8]],
             {},
-            r"y contains label 3, but X has 2 columns",
+            r"y_true contains label 3, but y_prob has 2 columns",
         ),
         (
             [0, 1],

@@ -15,10 +15,14 @@ multiclass row ``z`` with maximum ``m`` at column ``j``,
 * ``sum_k p_k**2 = sum(exp(2 (z - m))) / sum(exp(z - m))**2``.
 
 The differences and exponentials are computed in the logits' own dtype and
-summed in float64.  For float32 logits each term is then within one float32
-rounding of the exact value, so the per-row results are within about 1e-7
-(relative) of a float64 computation: below the rounding of the float32 logits
-themselves, and about twice as fast as converting every chunk to float64.
+summed in float64, the maximum's term (exactly 1) apart, so that a confident
+row keeps its small terms (``log1p`` of their sum; ``1 - p`` without
+cancellation).  For float32 logits each term is within one float32 rounding
+of its exact value, about 6e-8 relative: the confidence and ``sum(exp)`` are
+then within about 1e-7 relative of a float64 computation, and ``log p(y)``
+within about 1e-7 absolute per unit of ``|z_y - m|`` -- the size of the
+rounding of the float32 logits themselves.  This is about twice as fast as
+converting every chunk to float64.
 
 Probabilities are used as given (no renormalisation); a probability of 0 for
 the observed outcome is floored at float64 ``tiny`` before taking its log,
@@ -76,12 +80,25 @@ class Predictions:
                 "y_prob must be of shape (n_samples,) or (n_samples, n_classes); "
                 f"got shape {X.shape}."
             )
-        task = infer_task(X.shape, np.asarray(y_true))
+        names = ("y_prob", "y_true")
+        try:
+            y_array = np.asarray(y_true)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"y_true could not be read as an array: {exc}") from exc
+        if y_array.ndim == 0:
+            raise ValueError(
+                f"y_true must be an array of labels; got the scalar {y_true!r}."
+            )
+        task = infer_task(X.shape, y_array, names=names)
         self.scores = check_score_values(
             X, input_type=input_type, task=task, name="y_prob"
         )
         self.y, self.classes = check_labels(
-            y_true, task=task, n_columns=X.shape[1], n_samples=X.shape[0]
+            y_true,
+            task=task,
+            n_columns=X.shape[1],
+            n_samples=X.shape[0],
+            names=names,
         )
         self.weights = check_sample_weight(sample_weight, X.shape[0])
         self.task = task
@@ -124,7 +141,7 @@ class Predictions:
 
     # -- multiclass: one categorical distribution per row ---------------------
 
-    def _logit_pass(self, *, confidence=False, log_true=False, squares=False):
+    def _logit_pass(self, *, confidence=False, log_true=False, brier=False):
         """One chunked pass over multiclass logits; see the module docstring."""
         Z = self.scores
         n = Z.shape[0]
@@ -132,10 +149,10 @@ class Predictions:
         if confidence:
             out["argmax"] = np.empty(n, dtype=np.int64)
             out["confidence"] = np.empty(n)
-        if log_true:
+        if log_true or brier:
             out["log_true"] = np.empty(n)
-        if squares:
-            out["sum_squares"] = np.empty(n)
+        if brier:
+            out["brier"] = np.empty(n)
         buffer = np.empty_like(Z, shape=(min(n, _chunk_rows(Z.shape[1])), Z.shape[1]))
         for rows in iter_chunks(n, Z.shape[1], chunk_elements=_CHUNK_ELEMENTS):
             z = Z[rows]
@@ -145,17 +162,28 @@ class Predictions:
             m = z[r, top]
             np.subtract(z, m[:, None], out=e)
             np.exp(e, out=e)
-            s = e.sum(axis=1, dtype=np.float64)
+            # The sum without the maximum's exp(0) = 1 keeps the small terms of
+            # a confident row: log1p(rest), not log(1 + rest), and 1 - p_top
+            # = rest / s without cancellation.
+            e[r, top] = 0.0
+            rest = e.sum(axis=1, dtype=np.float64)
+            s = 1.0 + rest
             if confidence:
                 out["argmax"][rows] = top
                 out["confidence"][rows] = 1.0 / s
-            if log_true:
+            if log_true or brier:
                 y = self.y[rows]
                 diff = z[r, y].astype(np.float64) - m.astype(np.float64)
-                out["log_true"][rows] = diff - np.log(s)
-            if squares:
-                sq = np.einsum("ij,ij->i", e, e, dtype=np.float64)
-                out["sum_squares"][rows] = sq / (s * s)
+                log_true_rows = diff - np.log1p(rest)
+                out["log_true"][rows] = log_true_rows
+            if brier:
+                # sum_{k != y} p_k^2 + (1 - p_y)^2, each term without cancellation
+                squares = np.einsum("ij,ij->i", e, e, dtype=np.float64)
+                hit = y == top
+                e_y = np.where(hit, 1.0, np.exp(diff))
+                others = np.where(hit, squares, 1.0 + squares - e_y * e_y) / (s * s)
+                miss = np.where(hit, rest, s - e_y) / s
+                out["brier"][rows] = others + miss * miss
         return out
 
     def proba(self):
@@ -223,10 +251,16 @@ class Predictions:
             return self.event_proba()[:, 0], self.y
         if self.task == "multiclass" and self.n_columns == 2:
             return self.proba()[:, 1], (self.y == 1).astype(np.float64)
+        if self.task == "multilabel":
+            raise ValueError(
+                "reduction='positive' is for binary problems; y_true is a "
+                "multilabel indicator matrix. Use reduction='classwise', the mean "
+                "over labels of each label's positive-class error."
+            )
         raise ValueError(
             "reduction='positive' is for binary problems (y_prob of shape (n,), "
-            f"(n, 1) or (n, 2)); y_prob has {self.n_columns} columns and the task "
-            f"is {self.task}. Use reduction='top_label' or 'classwise'."
+            f"(n, 1) or (n, 2)); y_prob has {self.n_columns} columns. Use "
+            "reduction='top_label' or 'classwise'."
         )
 
     def class_proba(self):
@@ -272,9 +306,7 @@ class Predictions:
         if self.task != "multiclass":
             return ((self.event_proba() - self._event_targets()) ** 2).mean(axis=1)
         if self.input_type == "logits":
-            out = self._logit_pass(log_true=True, squares=True)
-            # sum_k (p_k - y_k)^2 = sum_k p_k^2 - 2 p_y + 1
-            return out["sum_squares"] - 2.0 * np.exp(out["log_true"]) + 1.0
+            return self._logit_pass(brier=True)["brier"]
         diff = self.proba()
         diff[np.arange(diff.shape[0]), self.y] -= 1.0
         return np.einsum("ij,ij->i", diff, diff)
