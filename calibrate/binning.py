@@ -12,9 +12,9 @@ The bin convention is binding (``DESIGN.md`` section 4):
   lower edge, so a score of exactly 0 is in the first bin, 1 in the last, and
   0.3 with ten bins in ``(0.2, 0.3]``.
 
-This is the convention of Guo et al. (2017), Mukhoti et al. (2020), Kull et al.
-(2019) and ``sklearn.calibration.calibration_curve``, under which the published
-numbers reproduce.
+This is the convention of Guo et al. (2017), Mukhoti et al. (2020) and Kull et
+al. (2019), and that of ``sklearn.calibration.calibration_curve`` except at the
+few edges where its ``linspace`` is one ulp above ``k / n_bins``.
 """
 
 import numbers
@@ -139,7 +139,8 @@ def uniform_edges(n_bins):
     """
     # arange / n is the correctly rounded k / n for every k; linspace computes
     # k * (1 / n), one ulp high for some k (0.30000000000000004 for 3 of 10
-    # bins), which would move a confidence of exactly 0.3 into the next bin.
+    # bins), which would pull a confidence of 0.30000000000000004 (0.1 + 0.2)
+    # down into (0.2, 0.3] instead of (0.3, 0.4].
     return np.arange(n_bins + 1) / n_bins
 
 
@@ -295,6 +296,8 @@ def bin_stats(scores, targets, *, n_bins=15, strategy="uniform", sample_weight=N
 
     Raises
     ------
+    TypeError
+        If ``scores`` or ``targets`` hold strings or objects.
     ValueError
         If ``scores`` or ``targets`` are empty, not one-dimensional, of
         different lengths, or outside [0, 1] (NaN included); if ``n_bins`` is

@@ -195,6 +195,18 @@ def expected_calibration_error(
         summing to 1 (within ``max(1e-6, 8 K eps)``), mismatched shapes,
         labels outside the columns, ``n_bins < 1``, or an unknown ``norm``,
         ``reduction`` or ``strategy``.
+    TypeError
+        For scores that are not real numbers (strings, objects).
+
+    Notes
+    -----
+    ``input_type`` defaults to ``"probs"`` here, while the calibrators default
+    to ``"logits"``: a metric's ``y_prob`` is read like scikit-learn's, and
+    logits passed by mistake fail the [0, 1] or row-sum check with a hint.
+    Bins are judged on the floating-point value as given: the negative-class
+    probability of a 1-D binary input is ``1 - p`` computed in float64 (so
+    ``1 - 0.7 = 0.30000000000000004`` lies in (0.3, 0.4] with ten bins), and
+    a float32 0.3 is slightly above the float64 edge 0.3.
 
     See Also
     --------

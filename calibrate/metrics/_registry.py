@@ -49,9 +49,27 @@ class Metric:
     tasks: frozenset
     description: str
 
-    def __call__(self, y_true, y_prob, **kwargs):
-        """Call :attr:`function`."""
-        return self.function(y_true, y_prob, **kwargs)
+    def __call__(
+        self, y_true, y_prob, *, sample_weight=None, input_type="probs", **options
+    ):
+        """Call :attr:`function`; ``options`` must be among :attr:`needs`.
+
+        The options fixed by the entry (``reduction`` of ``ece_classwise``, for
+        example) cannot be overridden through the registry.
+        """
+        unknown = set(options) - self.needs
+        if unknown:
+            raise TypeError(
+                f"metric {self.name!r} takes the options {sorted(self.needs)}; got "
+                f"{sorted(unknown)}."
+            )
+        return self.function(
+            y_true,
+            y_prob,
+            sample_weight=sample_weight,
+            input_type=input_type,
+            **options,
+        )
 
 
 METRICS = {

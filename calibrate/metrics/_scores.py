@@ -29,11 +29,24 @@ def negative_log_likelihood(y_true, y_prob, *, sample_weight=None, input_type="p
     -------
     float
         ``mean_i -log p_i(y_i)`` in nats.  Multilabel: the mean over labels of
-        each label's binary log loss.  A probability of exactly 0 for an
-        observed outcome is floored at float64 ``tiny`` (each such sample adds
-        708.4 to the sum) with a :class:`~calibrate.exceptions.CalibrationWarning`;
-        scikit-learn clips at machine epsilon (36.0) instead, the only case in
-        which the two differ by more than rounding.
+        each label's binary log loss.  A probability below float64 ``tiny``
+        (0 included) for an observed outcome is floored there (each such
+        sample adds 708.4 to the sum) with a
+        :class:`~calibrate.exceptions.CalibrationWarning`.  scikit-learn
+        instead clips every probability to ``[eps, 1 - eps]`` with ``eps``
+        the machine epsilon of its dtype (2.2e-16 for float64, 1.2e-7 for
+        float32), so the two differ exactly when some observed outcome has a
+        probability below that ``eps`` (ours is then the larger, truer
+        value).
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite scores, probabilities outside [0, 1] or
+        multiclass rows not summing to 1 within ``max(1e-6, 8 K eps)``,
+        mismatched shapes, or labels outside the columns.
+    TypeError
+        For scores that are not real numbers (strings, objects).
 
     Examples
     --------
@@ -78,6 +91,11 @@ def brier_score(y_true, y_prob, *, sample_weight=None, input_type="probs"):
         as scikit-learn reports it.  Multilabel: the mean over labels of each
         label's binary score.
 
+    Raises
+    ------
+    ValueError
+        As :func:`negative_log_likelihood`.
+
     Examples
     --------
     >>> brier_score([1, 0], [0.8, 0.4])  # ((0.8 - 1)^2 + 0.4^2) / 2
@@ -119,6 +137,11 @@ def classification_error(y_true, y_prob, *, sample_weight=None, input_type="prob
         prediction is the arg-max column (ties to the lowest), or the positive
         class when its probability exceeds 0.5.  Multilabel: the share of
         wrong labels (scikit-learn's ``hamming_loss``).
+
+    Raises
+    ------
+    ValueError
+        As :func:`negative_log_likelihood`.
 
     Examples
     --------
