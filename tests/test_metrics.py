@@ -206,7 +206,7 @@ def test_logits_equal_probabilities(multiclass, rng):
 
 
 def test_float32_logits_agree_with_float64(rng):
-    data = make_miscalibrated(3_000, 50, temperature=2.0, random_state=0)
+    data = make_miscalibrated(3_000, 50, temperature=2.0, random_state=rng)
     z64, y = data.logits, data.labels
     z32 = z64.astype(np.float32)
     P = softmax(
@@ -383,7 +383,7 @@ def test_binary_positive_reduction_matches_sklearn_calibration_curve(binary):
 
 
 def test_quantile_strategy_equal_mass(rng):
-    data = make_miscalibrated_binary(10_000, temperature=2.0, random_state=1)
+    data = make_miscalibrated_binary(10_000, temperature=2.0, random_state=rng)
     p = expit(data.logits)
     y = data.labels
     edges = np.quantile(p, np.arange(1, 10) / 10, method="inverted_cdf")
@@ -517,15 +517,15 @@ def test_non_finite_scores_are_rejected(rng, name, task, bad):
 
 
 @pytest.mark.parametrize(("name", "task"), CASES)
-def test_binned_metrics_take_their_options(rng, name, task):
+def test_registry_options(rng, name, task):
     y, p = _inputs(task, rng)
     metric = METRICS[name]
     if metric.needs:
-        a = metric(y, p, n_bins=3, strategy="quantile")
-        assert a == metric.function(y, p, n_bins=3, strategy="quantile")
-    else:
-        with pytest.raises(TypeError):
-            metric(y, p, n_bins=3)
+        # the options reach the function: one bin is the overall gap of the
+        # reduction, which differs from the 15-bin value on these inputs
+        assert metric(y, p, n_bins=1) != metric(y, p)
+    with pytest.raises(TypeError, match="takes the options"):
+        metric(y, p, reduction="top_label")
 
 
 # -- bad input -------------------------------------------------------------------
@@ -689,3 +689,162 @@ def test_one_bin_is_the_overall_gap(seed, n):
     conf, correct = top_label(P, y)
     got = expected_calibration_error(y, P, n_bins=1)
     assert got == pytest.approx(abs(correct.mean() - conf.mean()), abs=1e-12)
+
+
+# -- paths through every input type ------------------------------------------------
+
+
+def test_binary_log_probs_and_logits_equal_probs(binary):
+    p, y, w = binary
+    z = np.log(p) - np.log1p(-p)
+    lp = np.log(p)
+    for metric in (negative_log_likelihood, brier_score, classification_error):
+        ref = metric(y, p, sample_weight=w)
+        assert metric(y, lp, input_type="log_probs", sample_weight=w) == pytest.approx(
+            ref, abs=1e-12
+        )
+        assert metric(y, z, input_type="logits", sample_weight=w) == pytest.approx(
+            ref, abs=1e-12
+        )
+    # against scikit-learn directly, from log-probabilities
+    assert negative_log_likelihood(y, lp, input_type="log_probs") == pytest.approx(
+        log_loss(y, p), abs=1e-12
+    )
+    for reduction in ("top_label", "classwise", "positive"):
+        ref = expected_calibration_error(y, p, reduction=reduction)
+        assert expected_calibration_error(
+            y, lp, input_type="log_probs", reduction=reduction
+        ) == pytest.approx(ref, abs=1e-12)
+
+
+def test_multilabel_log_probs_equal_sklearn(rng):
+    P = rng.uniform(0.02, 0.98, size=(150, 3))
+    Y = (rng.uniform(size=(150, 3)) < P).astype(int)
+    expected = np.mean([log_loss(Y[:, k], P[:, k]) for k in range(3)])
+    assert negative_log_likelihood(
+        Y, np.log(P), input_type="log_probs"
+    ) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("input_type", ["logits", "log_probs"])
+@pytest.mark.parametrize("reduction", ["top_label", "classwise"])
+@pytest.mark.parametrize("norm", ["l1", "l2", "max"])
+def test_multiclass_ece_from_logits_and_log_probs(
+    multiclass, input_type, reduction, norm
+):
+    P, y, w = multiclass
+    X = np.log(P) + (3.0 if input_type == "logits" else 0.0)
+    if reduction == "top_label":
+        conf, correct = top_label(P, y)
+        expected = naive_ece(conf, correct, 15, w, norm)
+    else:
+        per_class = [
+            naive_ece(P[:, k], (y == k).astype(float), 15, w, norm)
+            for k in range(P.shape[1])
+        ]
+        expected = {
+            "l1": np.mean(per_class),
+            "l2": np.sqrt(np.mean(np.square(per_class))),
+            "max": np.max(per_class),
+        }[norm]
+    got = expected_calibration_error(
+        y, X, input_type=input_type, reduction=reduction, norm=norm, sample_weight=w
+    )
+    assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_positive_reduction_from_two_column_logits(binary):
+    p, y, _ = binary
+    z = np.column_stack((np.zeros_like(p), np.log(p) - np.log1p(-p)))
+    assert expected_calibration_error(
+        y, z, input_type="logits", reduction="positive"
+    ) == pytest.approx(naive_ece(p, y.astype(float)), abs=1e-9)
+
+
+def test_debiased_classwise_hand_worked():
+    # two classes, one bin each (n_bins=1), four rows:
+    # class 0: probs .5,.5,.5,.5 outcomes 1,1,1,0 -> 0.0625 - 0.1875/3 = 0
+    # class 1: probs .5 x4, outcomes 0,0,0,1 -> the same, 0 (clipped at 0 per class)
+    P = np.full((4, 2), 0.5)
+    y = [0, 0, 0, 1]
+    got = expected_calibration_error(
+        y, P, n_bins=1, norm="l2", debias=True, reduction="classwise"
+    )
+    assert got == pytest.approx(0.0, abs=1e-12)
+    # five rows, class 0 outcomes 1,1,1,1,0: 0.09 - 0.16/4 = 0.05 in both classes
+    P = np.full((5, 2), 0.5)
+    got = expected_calibration_error(
+        [0, 0, 0, 0, 1], P, n_bins=1, norm="l2", debias=True, reduction="classwise"
+    )
+    assert got == pytest.approx(np.sqrt(0.05))
+    # per-class clipping: class errors -1/12 (clipped to 0) and 0.05 average to 0.025
+    P = np.array([[0.5, 0.5]] * 4 + [[0.9, 0.1]] * 5)
+    y = [0, 0, 0, 1] + [0, 0, 0, 0, 1]
+    # class 0, 2 bins: bin (0,.5] 4 rows at .5 with 3 hits -> 0;
+    # bin (.5,1] 5 rows at .9 with 4 hits: 0.01 - 0.16/4 = -0.03 -> weighted 5/9
+    # class 1: bin (0,.5] 9 rows: 4 at .5, 5 at .1, hits 2: mean p = 2.5/9
+    acc1, conf1 = 2 / 9, (4 * 0.5 + 5 * 0.1) / 9
+    c1 = (acc1 - conf1) ** 2 - acc1 * (1 - acc1) / 8
+    c0 = 5 / 9 * (0.1**2 - 0.8 * 0.2 / 4)
+    expected = np.sqrt(np.mean([max(c0, 0.0), max(c1, 0.0)]))
+    got = expected_calibration_error(
+        y, P, n_bins=2, norm="l2", debias=True, reduction="classwise"
+    )
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_debiased_bins_of_one_sample_contribute_nothing():
+    # bin (0, .5]: one sample at 0.2, wrong -> no estimate, 0;
+    # bin (.5, 1]: 0.8 x3 with hits 1,1,0: (2/3 - .8)^2 - (2/9)/2
+    y_prob = [0.2, 0.8, 0.8, 0.8]
+    y_true = [0, 1, 1, 0]
+    sq = 3 / 4 * ((2 / 3 - 0.8) ** 2 - (2 / 9) / 2)
+    got = expected_calibration_error(
+        y_true, y_prob, n_bins=2, norm="l2", debias=True, reduction="positive"
+    )
+    assert got == pytest.approx(np.sqrt(max(sq, 0.0)), abs=1e-12)
+    # and the plug-in keeps the lone sample's gap of 0.2
+    plug = expected_calibration_error(
+        y_true, y_prob, n_bins=2, norm="l2", reduction="positive"
+    )
+    assert plug == pytest.approx(np.sqrt(1 / 4 * 0.2**2 + 3 / 4 * (2 / 3 - 0.8) ** 2))
+
+
+def test_confident_logit_rows_keep_their_small_terms():
+    # exact values: log1p(exp(-37)), and 2 e^-40 / (1 + 2 e^-20)^2 ... in closed form
+    assert negative_log_likelihood(
+        [0], [[37.0, 0.0]], input_type="logits"
+    ) == pytest.approx(np.log1p(np.exp(-37.0)), rel=1e-12)
+    e = np.exp(-20.0)
+    s = 1 + 2 * e
+    exact = (2 * e / s) ** 2 + 2 * (e / s) ** 2
+    assert brier_score([0], [[20.0, 0.0, 0.0]], input_type="logits") == pytest.approx(
+        exact, rel=1e-12
+    )
+    exact_miss = (1 / s) ** 2 + (1 - e / s) ** 2 + (e / s) ** 2
+    assert brier_score([1], [[20.0, 0.0, 0.0]], input_type="logits") == pytest.approx(
+        exact_miss, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("y_true", "message"),
+    [
+        (np.array([0, 1, None], dtype=object), "y_true contains missing labels"),
+        (None, "y_true must be an array of labels"),
+        ([[0], [1, 2], [0]], "y_true could not be read as an array"),
+    ],
+)
+def test_bad_labels(y_true, message):
+    P = [[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]]
+    with pytest.raises(ValueError, match=message):
+        expected_calibration_error(y_true, P)
+
+
+def test_multilabel_positive_suggests_classwise():
+    with pytest.raises(
+        ValueError, match="multilabel indicator matrix. Use reduction='classwise'"
+    ):
+        expected_calibration_error(
+            [[0, 1], [1, 1]], [[0.2, 0.7], [0.6, 0.9]], reduction="positive"
+        )
