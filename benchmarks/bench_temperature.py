@@ -43,20 +43,22 @@ model, so the fitted ``T`` should be close to 2).
 """
 
 import argparse
-import os
-import platform
 import sys
-import time
-import tracemalloc
 
 import numpy as np
-import sklearn
+from _common import (
+    TRUE_TEMPERATURE,
+    best_times,
+    lse_pass,
+    machine_info,
+    make_logits,
+    peak_extra_memory,
+)
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-import calibrate
 from calibrate import TemperatureScaling
 
 SIZES = [(10_000, 10), (10_000, 100), (50_000, 1_000)]
@@ -71,9 +73,6 @@ MAX_MEMORY_FRACTION = 0.5
 # scikit-learn's fit takes ~5 s at 50,000 x 1,000: one run keeps the whole
 # benchmark under about three minutes.
 SKLEARN_REPEAT_AT_LARGEST = 1
-
-# The temperature the synthetic model is off by: its logits are 2 * u.
-TRUE_TEMPERATURE = 2.0
 
 
 class LogitClassifier(ClassifierMixin, BaseEstimator):
@@ -94,49 +93,6 @@ class LogitClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
 
-def make_logits(n_samples, n_classes, seed=0):
-    """Float32 model logits ``2 * u`` and labels drawn from ``softmax(u)``."""
-    rng = np.random.default_rng(seed)
-    X = np.empty((n_samples, n_classes), dtype=np.float32)
-    y = np.empty(n_samples, dtype=np.int64)
-    # Chunks keep the float64 temporaries small at 50,000 x 1,000.
-    step = max(1, 2**20 // n_classes)
-    for start in range(0, n_samples, step):
-        m = min(step, n_samples - start)
-        scale = rng.uniform(0.5, 2.0, size=(m, 1))
-        u = scale * rng.standard_normal((m, n_classes))
-        # The boost grows with log K so that the true class stays likely (the
-        # model's top-1 accuracy is 60-70 %) however many classes compete.
-        boost = np.log(n_classes) + rng.uniform(0.0, 3.0, size=m)
-        u[np.arange(m), rng.integers(n_classes, size=m)] += boost
-        # Gumbel-max trick: argmax(u + Gumbel noise) is a draw from softmax(u).
-        y[start : start + m] = np.argmax(u + rng.gumbel(size=u.shape), axis=1)
-        X[start : start + m] = TRUE_TEMPERATURE * u
-    return X, y
-
-
-def lse_pass(X):
-    m = X.max(1)
-    return np.log(np.exp(X - m[:, None]).sum(1)) + m
-
-
-def best_times(funcs, repeats):
-    """Best wall time of each function and its last result.
-
-    The runs are interleaved (a, b, a, b, ...) so that a change in the load of
-    the machine hits every function alike and their ratios stay meaningful.
-    """
-    best = [np.inf] * len(funcs)
-    results = [None] * len(funcs)
-    for i in range(max(repeats)):
-        for j, (func, repeat) in enumerate(zip(funcs, repeats, strict=True)):
-            if i < repeat:
-                start = time.perf_counter()
-                results[j] = func()
-                best[j] = min(best[j], time.perf_counter() - start)
-    return best, results
-
-
 def fit_ours(X, y):
     return TemperatureScaling().fit(X, y)
 
@@ -150,19 +106,6 @@ def sklearn_temperature(cal):
     return float(1.0 / cal.calibrated_classifiers_[0].calibrators[0].beta_)
 
 
-def peak_extra_memory(X, y):
-    """Peak bytes allocated during one fit, beyond what existed before it."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        baseline, _ = tracemalloc.get_traced_memory()
-        fit_ours(X, y)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - baseline
-
-
 def run_size(n, k, repeat):
     X, y = make_logits(n, k)
     # The pass is short and noisy, so it gets at least five runs.
@@ -173,7 +116,7 @@ def run_size(n, k, repeat):
     # Fitted outside the timing: classes_ comes from the column count alone.
     clf = LogitClassifier().fit(X[:1])
     (t_skl,), (skl,) = best_times([lambda: fit_sklearn(clf, X, y)], [skl_repeat])
-    memory = peak_extra_memory(X, y)
+    memory = peak_extra_memory(lambda: fit_ours(X, y))
     T_skl = sklearn_temperature(skl)
     return {
         "size": (n, k),
@@ -207,24 +150,6 @@ def format_row(r):
         f"{r['lse']:8.4f} {r['ours']:8.4f} {r['passes']:7.2f} "
         f"{r['sklearn']:9.3f} {r['speedup']:8.1f} {r['T']:8.5f} {r['T_skl']:8.5f} "
         f"{r['T_rel']:8.1e} {r['n_iter']:6d} {r['mem_mb']:8.2f} {r['mem_frac']:7.3f}"
-    )
-
-
-def machine_info():
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count()
-    # Other work on the machine skews every timing: say how busy it was.
-    try:
-        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        load = "load average unknown"
-    return (
-        f"python {platform.python_version()}, numpy {np.__version__}, "
-        f"scikit-learn {sklearn.__version__}, calibrate {calibrate.__version__}; "
-        f"{os.cpu_count()} CPUs ({usable} usable), {platform.machine()}, "
-        f"{platform.system()} {platform.release()}; {load}"
     )
 
 
