@@ -20,6 +20,7 @@ __all__ = [
     "TASKS",
     "check_input_type",
     "check_labels",
+    "as_label_array",
     "as_numeric_array",
     "check_score_values",
     "check_sample_weight",
@@ -394,6 +395,43 @@ def infer_task(X_shape, y, *, names=("X", "y")):
     return "multiclass"
 
 
+def as_label_array(y, name="y"):
+    """Read targets as an ndarray of at least one dimension.
+
+    Parameters
+    ----------
+    y : array_like
+        Labels or an indicator matrix.
+    name : str, default="y"
+        Name used in error messages.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is ragged (rows of different lengths) or a scalar.
+
+    Examples
+    --------
+    >>> as_label_array(3)
+    Traceback (most recent call last):
+        ...
+    ValueError: y must be an array of labels; got the scalar 3.
+    """
+    try:
+        y = np.asarray(y)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+    if y.ndim == 0:
+        raise ValueError(
+            f"{name} must be an array of labels; got the scalar {y.item()!r}."
+        )
+    return y
+
+
 def check_labels(y, *, task, n_columns, n_samples, names=("X", "y")):
     """Validate targets and encode them against the score columns.
 
@@ -437,14 +475,7 @@ def check_labels(y, *, task, n_columns, n_samples, names=("X", "y")):
     (array([0., 1., 0.]), array(['no', 'yes'], dtype='<U3'))
     """
     xn, yn = names
-    try:
-        y = np.asarray(y)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"{yn} could not be read as an array: {exc}") from exc
-    if y.ndim == 0:
-        raise ValueError(
-            f"{yn} must be an array of labels; got the scalar {y.item()!r}."
-        )
+    y = as_label_array(y, yn)
     if y.dtype.kind == "O":
         missing = [
             v for v in y.ravel() if v is None or (isinstance(v, float) and v != v)

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from calibrate._special import iter_chunks, log_softmax, logsumexp_rows
 from calibrate._validation import (
+    as_label_array,
     as_numeric_array,
     check_input_type,
     check_labels,
@@ -86,7 +87,7 @@ class BaseCalibrator(
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
             )
-        y = np.asarray(y)
+        y = as_label_array(y, "y")
         task = infer_task(X.shape, y)
         if task not in self._supported_tasks:
             raise ValueError(

@@ -37,6 +37,7 @@ from scipy.special import log_expit
 
 from calibrate._special import PROBA_FLOOR, iter_chunks, sigmoid
 from calibrate._validation import (
+    as_label_array,
     as_numeric_array,
     check_input_type,
     check_labels,
@@ -81,15 +82,8 @@ class Predictions:
                 f"got shape {X.shape}."
             )
         names = ("y_prob", "y_true")
-        try:
-            y_array = np.asarray(y_true)
-        except ValueError as exc:  # ragged nested lists
-            raise ValueError(f"y_true could not be read as an array: {exc}") from exc
-        if y_array.ndim == 0:
-            raise ValueError(
-                f"y_true must be an array of labels; got the scalar {y_true!r}."
-            )
-        task = infer_task(X.shape, y_array, names=names)
+        y_true = as_label_array(y_true, "y_true")
+        task = infer_task(X.shape, y_true, names=names)
         self.scores = check_score_values(
             X, input_type=input_type, task=task, name="y_prob"
         )
