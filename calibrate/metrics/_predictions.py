@@ -33,9 +33,14 @@ convention; scikit-learn's ``log_loss`` clips at machine epsilon instead).
 import warnings
 
 import numpy as np
-from scipy.special import log_expit
 
-from calibrate._special import PROBA_FLOOR, iter_chunks, sigmoid
+from calibrate._special import (
+    PROBA_FLOOR,
+    iter_chunks,
+    log_sigmoid,
+    sigmoid,
+    softmax,
+)
 from calibrate._validation import (
     as_label_array,
     as_numeric_array,
@@ -126,7 +131,7 @@ class Predictions:
         X, y = self.scores, self._event_targets()
         if self.input_type == "logits":
             z = X.astype(np.float64)
-            return log_expit(np.where(y == 1, z, -z))
+            return log_sigmoid(np.where(y == 1, z, -z))
         if self.input_type == "log_probs":
             lp = X.astype(np.float64)
             return np.where(y == 1, lp, np.log(-np.expm1(lp)))
@@ -188,12 +193,8 @@ class Predictions:
         if self.input_type == "log_probs":
             return np.exp(X, dtype=np.float64)
         P = np.empty(X.shape)
-        for rows in iter_chunks(*X.shape):
-            z = X[rows].astype(np.float64)
-            z -= z.max(axis=1, keepdims=True)
-            np.exp(z, out=z)
-            z /= z.sum(axis=1, keepdims=True)
-            P[rows] = z
+        for rows in iter_chunks(*X.shape):  # float64 temporaries of one chunk only
+            P[rows] = softmax(X[rows])
         return P
 
     def _one_hot(self):
@@ -279,7 +280,7 @@ class Predictions:
         if self.task != "multiclass":
             with np.errstate(divide="ignore"):
                 ll = self._event_log_likelihood()
-            if self.input_type != "logits":  # log_expit of logits is exact
+            if self.input_type != "logits":  # log_sigmoid of logits is exact
                 ll = _floor_log(ll)
             return ll.mean(axis=1) if self.task == "multilabel" else ll[:, 0]
         r = np.arange(self.scores.shape[0])
