@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 STRATEGIES = ("uniform", "quantile")
+_INTERVAL_METHODS = ("wilson", "clopper-pearson")
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +113,81 @@ class BinStats:
     def gap(self):
         """``mean_target - mean_score`` per bin; NaN for empty bins."""
         return self.mean_target - self.mean_score
+
+    def mean_target_interval(self, *, method="wilson", confidence_level=0.95):
+        """Return a confidence interval for each bin's mean target (accuracy).
+
+        The mean target of bin ``b`` is read as a binomial proportion: ``n_b``
+        trials (the bin's total weight, so integer weights count as repeated
+        samples, as in the debiased ECE) with ``n_b * mean_target_b`` successes.
+        Soft targets give a fractional success count, which both formulas
+        accept.
+
+        Parameters
+        ----------
+        method : {"wilson", "clopper-pearson"}, default="wilson"
+            ``"wilson"``: the Wilson score interval, which keeps its coverage
+            close to nominal for small bins and proportions near 0 or 1 (where
+            the normal "Wald" interval collapses to a point).
+            ``"clopper-pearson"``: the exact interval from beta quantiles,
+            conservative (coverage at least nominal).
+        confidence_level : float, default=0.95
+            Nominal coverage, in (0, 1).
+
+        Returns
+        -------
+        low, high : ndarray of shape (n_bins,)
+            Interval ends, within [0, 1]; NaN for empty bins.
+
+        Examples
+        --------
+        Eight right out of ten in one bin (Wilson: 0.490 to 0.943):
+
+        >>> stats = bin_stats([0.85] * 10, [1] * 8 + [0] * 2, n_bins=1)
+        >>> low, high = stats.mean_target_interval()
+        >>> round(float(low[0]), 3), round(float(high[0]), 3)
+        (0.49, 0.943)
+        """
+        from scipy.stats import beta, norm
+
+        if method not in _INTERVAL_METHODS:
+            raise ValueError(
+                f"method must be one of {_INTERVAL_METHODS}; got {method!r}."
+            )
+        if (
+            not isinstance(confidence_level, numbers.Real)
+            or isinstance(confidence_level, bool)
+            or not 0.0 < confidence_level < 1.0
+        ):
+            raise ValueError(
+                "confidence_level must be a number in (0, 1); got "
+                f"{confidence_level!r}."
+            )
+        alpha = 1.0 - float(confidence_level)
+        low = np.full(self.n_bins, np.nan)
+        high = np.full(self.n_bins, np.nan)
+        filled = self.nonempty
+        n = self.weights[filled]
+        p = self.mean_target[filled]
+        if method == "wilson":
+            z = norm.isf(alpha / 2.0)
+            z2n = z * z / n
+            centre = (p + z2n / 2.0) / (1.0 + z2n)
+            half = z / (1.0 + z2n) * np.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
+            # Mathematically within [0, 1]; the clip only absorbs rounding at
+            # p = 0 or 1, where an end equals 0 or 1 exactly.
+            low[filled] = np.clip(centre - half, 0.0, 1.0)
+            high[filled] = np.clip(centre + half, 0.0, 1.0)
+        else:
+            successes = p * n
+            # beta.ppf is undefined at a shape of 0: no successes (or no
+            # failures) puts that end of the interval exactly at 0 (or 1).
+            with np.errstate(invalid="ignore"):
+                lo = beta.ppf(alpha / 2.0, successes, n - successes + 1.0)
+                hi = beta.isf(alpha / 2.0, successes + 1.0, n - successes)
+            low[filled] = np.where(successes > 0, lo, 0.0)
+            high[filled] = np.where(successes < n, hi, 1.0)
+        return low, high
 
     def __repr__(self):
         return (

@@ -23,6 +23,7 @@ from calibrate.metrics._calibration_error import (
     NORMS,
     REDUCTIONS,
     binned_calibration_error,
+    calibration_bins,
     expected_calibration_error,
     maximum_calibration_error,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Metric",
     "binned_calibration_error",
     "brier_score",
+    "calibration_bins",
     "classification_error",
     "expected_calibration_error",
     "maximum_calibration_error",

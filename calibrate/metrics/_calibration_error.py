@@ -9,6 +9,7 @@ __all__ = [
     "NORMS",
     "REDUCTIONS",
     "binned_calibration_error",
+    "calibration_bins",
     "expected_calibration_error",
     "maximum_calibration_error",
 ]
@@ -223,14 +224,39 @@ def expected_calibration_error(
     >>> round(expected_calibration_error(y_true, y_prob, n_bins=10), 6)
     0.066667
     """
-    n_bins = check_binning(n_bins, strategy)
     _check_norm(norm, debias)
+    stats, _ = _calibration_bins(
+        y_true,
+        y_prob,
+        n_bins=n_bins,
+        strategy=strategy,
+        reduction=reduction,
+        sample_weight=sample_weight,
+        input_type=input_type,
+        frequency_weights=debias,
+    )
+    return binned_calibration_error(stats, norm=norm, debias=debias)
+
+
+def _calibration_bins(
+    y_true,
+    y_prob,
+    *,
+    n_bins,
+    strategy,
+    reduction,
+    sample_weight,
+    input_type,
+    frequency_weights=False,
+):
+    """Validate once and bin as ``reduction`` says; return (stats, classes)."""
+    n_bins = check_binning(n_bins, strategy)
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
     pred = Predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
-    if debias and sample_weight is not None:
+    if frequency_weights and sample_weight is not None:
         _check_frequency_weights(pred.weights)
     if reduction == "classwise":
         P, Y = pred.class_proba()
@@ -248,7 +274,67 @@ def expected_calibration_error(
             strategy=strategy,
             sample_weight=pred.weights,
         )
-    return binned_calibration_error(stats, norm=norm, debias=debias)
+    return stats, pred.classes
+
+
+def calibration_bins(
+    y_true,
+    y_prob,
+    *,
+    n_bins=15,
+    strategy="uniform",
+    reduction="top_label",
+    sample_weight=None,
+    input_type="probs",
+):
+    """Return the bins behind :func:`expected_calibration_error`.
+
+    The same validation and binning as the metric, stopped before the bins
+    are reduced to a number: ``binned_calibration_error(calibration_bins(...))``
+    is ``expected_calibration_error(...)`` with the same arguments.
+    Reliability diagrams draw these statistics.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+        Labels, or a multilabel indicator matrix.
+    y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
+        Predicted probabilities (see ``input_type``).
+    n_bins : int, default=15
+        Number of bins.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        Equal-width or equal-mass bins.
+    reduction : {"top_label", "classwise", "positive"}, default="top_label"
+        As in :func:`expected_calibration_error`.
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights.
+    input_type : {"probs", "logits", "log_probs"}, default="probs"
+        How to read ``y_prob``.
+
+    Returns
+    -------
+    BinStats or list of BinStats
+        One :class:`~calibrate.binning.BinStats` for the top-label and
+        positive reductions; one per column (class or label) for
+        ``reduction="classwise"``.
+
+    Examples
+    --------
+    >>> y_prob = [[0.8, 0.2]] * 4 + [[0.4, 0.6]] * 2
+    >>> stats = calibration_bins([0, 0, 0, 1, 1, 0], y_prob, n_bins=10)
+    >>> stats.counts[5:8].tolist(), stats.mean_target[[5, 7]].tolist()
+    ([2, 0, 4], [0.5, 0.75])
+    """
+    stats, _ = _calibration_bins(
+        y_true,
+        y_prob,
+        n_bins=n_bins,
+        strategy=strategy,
+        reduction=reduction,
+        sample_weight=sample_weight,
+        input_type=input_type,
+    )
+    return stats
 
 
 def maximum_calibration_error(
