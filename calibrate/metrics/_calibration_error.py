@@ -225,7 +225,7 @@ def expected_calibration_error(
     0.066667
     """
     _check_norm(norm, debias)
-    stats, _ = _calibration_bins(
+    stats, _, _ = _calibration_bins(
         y_true,
         y_prob,
         n_bins=n_bins,
@@ -249,7 +249,10 @@ def _calibration_bins(
     input_type,
     frequency_weights=False,
 ):
-    """Validate once and bin as ``reduction`` says; return (stats, classes)."""
+    """Validate once and bin as ``reduction`` says.
+
+    Return the stats, the class labels and the task of the predictions.
+    """
     n_bins = check_binning(n_bins, strategy)
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
@@ -274,7 +277,7 @@ def _calibration_bins(
             strategy=strategy,
             sample_weight=pred.weights,
         )
-    return stats, pred.classes
+    return stats, pred.classes, pred.task
 
 
 def calibration_bins(
@@ -325,7 +328,7 @@ def calibration_bins(
     >>> stats.counts[5:8].tolist(), stats.mean_target[[5, 7]].tolist()
     ([2, 0, 4], [0.5, 0.75])
     """
-    stats, _ = _calibration_bins(
+    stats, _, _ = _calibration_bins(
         y_true,
         y_prob,
         n_bins=n_bins,

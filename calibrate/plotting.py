@@ -1,0 +1,1042 @@
+"""Reliability diagrams.
+
+:class:`ReliabilityDisplay` follows scikit-learn's Display pattern: the
+``from_*`` constructors compute the bins through the metric-side function
+(:func:`calibrate.metrics.calibration_bins`) and the ECE through
+:func:`calibrate.metrics.binned_calibration_error` on those same bins, then
+:meth:`~ReliabilityDisplay.plot` draws them.  The picture and the number in its
+legend therefore come from one :class:`~calibrate.binning.BinStats` and cannot
+disagree.  :class:`ReliabilityComparisonDisplay` puts the diagrams of several
+models (uncalibrated, and each calibrator) side by side on shared axes.
+
+matplotlib is imported only when a figure is drawn.  Figures are built from
+:class:`matplotlib.figure.Figure` (not ``pyplot``), no global state is touched
+(no ``rcParams``, no style, no ``plt.show``), and saving is the caller's:
+``display.figure_.savefig("diagram.png")``.
+"""
+
+import numbers
+
+import numpy as np
+
+from calibrate.binning import BinStats
+from calibrate.metrics._calibration_error import (
+    _calibration_bins,
+    binned_calibration_error,
+)
+
+__all__ = ["ReliabilityComparisonDisplay", "ReliabilityDisplay"]
+
+# Colours are given explicitly so that the picture does not depend on the
+# user's style: matplotlib's default blue and red, and a neutral grey.
+_BAR_COLOR = "#1f77b4"
+_GAP_COLOR = "#d62728"
+_DIAGONAL_COLOR = "black"
+_HIST_COLOR = "0.55"
+
+# A 95 % interval narrower than 2 % of the axis is shorter than the bar's
+# outline is thick at the default figure size; drawing it only adds clutter.
+_DEFAULT_MIN_INTERVAL_WIDTH = 0.02
+
+# With more classes than this, the classwise grid shows the most frequent ones.
+_DEFAULT_N_CLASSES_SHOWN = 6
+_GRID_COLUMNS = 3
+
+_AXIS_LABELS = {
+    "top_label": ("confidence", "accuracy"),
+    "positive": ("predicted probability of the positive class", "observed frequency"),
+    "classwise": ("predicted probability", "observed frequency"),
+}
+
+
+def _check_interval_options(interval, confidence_level, min_interval_width):
+    if interval is not None and interval not in ("wilson", "clopper-pearson"):
+        raise ValueError(
+            f"interval must be 'wilson', 'clopper-pearson' or None; got {interval!r}."
+        )
+    if (
+        not isinstance(confidence_level, numbers.Real)
+        or isinstance(confidence_level, bool)
+        or not 0.0 < confidence_level < 1.0
+    ):
+        raise ValueError(
+            f"confidence_level must be a number in (0, 1); got {confidence_level!r}."
+        )
+    if (
+        not isinstance(min_interval_width, numbers.Real)
+        or isinstance(min_interval_width, bool)
+        or not 0.0 <= min_interval_width <= 1.0
+    ):
+        raise ValueError(
+            "min_interval_width must be a number in [0, 1]; got "
+            f"{min_interval_width!r}."
+        )
+
+
+def _ece_label(ece, stats, reduction):
+    kind = "classwise ECE" if reduction == "classwise" else "ECE"
+    first = stats[0] if isinstance(stats, (list, tuple)) else stats
+    bins = "equal-mass bins" if first.strategy == "quantile" else "bins"
+    return f"{kind} ({first.n_bins_requested} {bins}) = {100 * ece:.2f} %"
+
+
+def _overall_means(stats):
+    """Weighted mean target and mean score over all samples of ``stats``."""
+    filled = stats.nonempty
+    w = stats.weights[filled]
+    total = w.sum()
+    return (
+        float(np.dot(w, stats.mean_target[filled]) / total),
+        float(np.dot(w, stats.mean_score[filled]) / total),
+    )
+
+
+def _draw_reliability(
+    ax,
+    stats,
+    *,
+    reduction,
+    interval,
+    confidence_level,
+    min_interval_width,
+    bar_kwargs=None,
+):
+    """Draw accuracy bars, gaps, the diagonal and intervals on ``ax``.
+
+    No legend: the caller puts one where it cannot cover the bars.
+    """
+    filled = stats.nonempty
+    left = stats.edges[:-1][filled]
+    width = np.diff(stats.edges)[filled]
+    accuracy = stats.mean_target[filled]
+    confidence = stats.mean_score[filled]
+    x_label, y_label = _AXIS_LABELS[reduction]
+
+    ax.plot(
+        [0, 1],
+        [0, 1],
+        linestyle="--",
+        color=_DIAGONAL_COLOR,
+        linewidth=1,
+        label="perfect calibration",
+        zorder=3,
+    )
+    style = {
+        "color": _BAR_COLOR,
+        "edgecolor": "black",
+        "linewidth": 0.6,
+        "label": y_label,
+    }
+    style.update(bar_kwargs or {})
+    ax.bar(left, accuracy, width=width, align="edge", zorder=1, **style)
+    # The gap runs from the bin's accuracy to its mean confidence: the
+    # quantity the ECE averages.  Its far edge is the diagonal evaluated at the
+    # bin's mean confidence, not at the bin centre.
+    ax.bar(
+        left,
+        confidence - accuracy,
+        bottom=accuracy,
+        width=width,
+        align="edge",
+        facecolor=(0.84, 0.15, 0.16, 0.25),
+        edgecolor=_GAP_COLOR,
+        hatch="//",
+        linewidth=0.6,
+        label=f"gap to mean {x_label.split(' of ')[0]}",
+        zorder=2,
+    )
+    if interval is not None:
+        low, high = stats.mean_target_interval(
+            method=interval, confidence_level=confidence_level
+        )
+        low, high = low[filled], high[filled]
+        shown = (high - low) >= min_interval_width
+        if shown.any():
+            ax.errorbar(
+                (left + width / 2)[shown],
+                accuracy[shown],
+                yerr=np.vstack(
+                    [accuracy[shown] - low[shown], high[shown] - accuracy[shown]]
+                ),
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.9,
+                capsize=2,
+                label=f"{100 * confidence_level:g} % interval ({interval})",
+                zorder=4,
+            )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ticks = np.linspace(0, 1, 6)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_ylabel(y_label)
+    ax.set_xlabel(x_label)
+    ax.grid(True, color="0.9", linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+
+
+def _draw_histogram(ax, stats, *, reduction, values=True, log=False):
+    """Draw each bin's share of the samples and the overall means on ``ax``.
+
+    The two lines are labelled for the caller's legend, with their values
+    unless ``values=False`` (a legend shared by several panels).  ``log``
+    puts the shares on a log scale.
+    """
+    filled = stats.nonempty
+    left = stats.edges[:-1][filled]
+    width = np.diff(stats.edges)[filled]
+    ax.bar(
+        left,
+        stats.fraction[filled],
+        width=width,
+        align="edge",
+        color=_HIST_COLOR,
+        edgecolor="black",
+        linewidth=0.6,
+    )
+    x_label, y_label = _AXIS_LABELS[reduction]
+    mean_accuracy, mean_confidence = _overall_means(stats)
+    accuracy_label = f"overall {y_label}"
+    confidence_label = f"mean {x_label.split(' of ')[0]}"
+    if values:
+        accuracy_label += f": {100 * mean_accuracy:.1f} %"
+        confidence_label += f": {100 * mean_confidence:.1f} %"
+    ax.axvline(mean_accuracy, color=_BAR_COLOR, linewidth=1.5, label=accuracy_label)
+    ax.axvline(
+        mean_confidence,
+        color=_GAP_COLOR,
+        linewidth=1.5,
+        linestyle="--",
+        label=confidence_label,
+    )
+    from matplotlib.ticker import (
+        FuncFormatter,
+        LogLocator,
+        MaxNLocator,
+        NullFormatter,
+        PercentFormatter,
+    )
+
+    ax.set_xlim(0, 1)
+    top = float(stats.fraction[filled].max())
+    if log:
+        ax.set_yscale("log")
+        bottom = float(stats.fraction[filled & (stats.fraction > 0)].min())
+        # At least a decade, so that a major tick (a power of ten) is shown.
+        ax.set_ylim(min(bottom / 2, top / 20), 2 * top)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_locator(LogLocator(numticks=4))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:g}%"))
+    else:
+        ax.set_ylim(0, 1.25 * top)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+    ax.set_ylabel("samples")
+    ax.set_xlabel(x_label)
+
+
+def _legend_entries(ax, hist_ax):
+    handles, labels = ax.get_legend_handles_labels()
+    if hist_ax is not None:
+        more_handles, more_labels = hist_ax.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    return handles, labels
+
+
+def _figure_legend(fig, ax, hist_ax):
+    """One legend for a figure of several panels, below them."""
+    handles, labels = _legend_entries(ax, hist_ax)
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=min(len(handles), 3),
+        fontsize="small",
+        frameon=False,
+    )
+
+
+def _stack(fig, cell):
+    """Split a gridspec cell into a reliability axes above a histogram axes."""
+    inner = cell.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.05)
+    ax = fig.add_subplot(inner[0])
+    hist_ax = fig.add_subplot(inner[1], sharex=ax)
+    return ax, hist_ax
+
+
+def _append_histogram(ax):
+    """Add a histogram axes below a caller's axes, sharing its x axis."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    return make_axes_locatable(ax).append_axes("bottom", size="33%", pad=0.1, sharex=ax)
+
+
+def _finish_stacked(ax, hist_ax):
+    if hist_ax is not None:
+        ax.set_xlabel("")
+        ax.tick_params(labelbottom=False)
+
+
+class ReliabilityDisplay:
+    """Reliability diagram: per-bin accuracy against confidence.
+
+    Build it with :meth:`from_predictions` or :meth:`from_calibrator`, which
+    compute the bins and call :meth:`plot`.  The standard figure has the
+    per-bin accuracy as bars against the diagonal, the gap between each bin's
+    accuracy and its mean confidence shaded, confidence intervals on the bars
+    of small bins, the ECE in the legend's title, and below it a histogram of
+    the share of samples in each bin with the overall accuracy and mean
+    confidence as vertical lines.  Empty bins are not drawn.
+
+    With ``reduction="classwise"`` (multiclass or multilabel) the figure is a
+    grid of such diagrams, one per chosen class, and the title gives the
+    classwise ECE over all classes.
+
+    Parameters
+    ----------
+    bin_stats : BinStats or list of BinStats
+        The bins: one :class:`~calibrate.binning.BinStats` for the top-label
+        and positive reductions, one per class for ``"classwise"``.
+    ece : float, default=None
+        The ECE shown in the legend; None computes it from ``bin_stats`` with
+        :func:`~calibrate.metrics.binned_calibration_error`.
+    reduction : {"top_label", "positive", "classwise"}, default="top_label"
+        What the bins hold; sets the axis labels.
+    name : str, default=None
+        Title of the figure (the model or calibrator).
+    class_labels : array_like, default=None
+        Label of each class, for the classwise panel titles; None numbers
+        them from 0.
+    multilabel : bool, default=False
+        Whether the classwise columns are independent labels (panels are
+        titled "label" rather than "class").
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure drawn on.
+    ax_ : matplotlib.axes.Axes or ndarray of Axes
+        The reliability axes; for ``"classwise"`` an array, one per class
+        drawn.
+    hist_ax_ : matplotlib.axes.Axes or ndarray of Axes or None
+        The histogram axes below each reliability axes (None without
+        histogram).
+    classes_shown_ : ndarray
+        For ``"classwise"``: the labels of the classes drawn.
+
+    See Also
+    --------
+    calibrate.metrics.calibration_bins : The bins drawn.
+    ReliabilityComparisonDisplay : Several models side by side.
+
+    Examples
+    --------
+    >>> from calibrate.datasets import make_miscalibrated
+    >>> from calibrate.metrics import expected_calibration_error
+    >>> from calibrate.plotting import ReliabilityDisplay
+    >>> data = make_miscalibrated(n_samples=2000, n_classes=5, random_state=0)
+    >>> display = ReliabilityDisplay.from_predictions(
+    ...     data.labels, data.logits, input_type="logits", name="model"
+    ... )
+    >>> display.ece == expected_calibration_error(
+    ...     data.labels, data.logits, input_type="logits"
+    ... )
+    True
+    >>> display.figure_.savefig("diagram.png")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        bin_stats,
+        *,
+        ece=None,
+        reduction="top_label",
+        name=None,
+        class_labels=None,
+        multilabel=False,
+    ):
+        self.bin_stats = bin_stats
+        self.ece = ece
+        self.reduction = reduction
+        self.name = name
+        self.class_labels = class_labels
+        self.multilabel = multilabel
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def _compute(
+        cls,
+        y_true,
+        y_prob,
+        *,
+        n_bins,
+        strategy,
+        reduction,
+        sample_weight,
+        input_type,
+        name,
+    ):
+        stats, classes, task = _calibration_bins(
+            y_true,
+            y_prob,
+            n_bins=n_bins,
+            strategy=strategy,
+            reduction=reduction,
+            sample_weight=sample_weight,
+            input_type=input_type,
+        )
+        return cls(
+            stats,
+            ece=binned_calibration_error(stats),
+            reduction=reduction,
+            name=name,
+            class_labels=classes,
+            multilabel=task == "multilabel",
+        )
+
+    @classmethod
+    def from_predictions(
+        cls,
+        y_true,
+        y_prob,
+        *,
+        n_bins=15,
+        strategy="uniform",
+        reduction="top_label",
+        sample_weight=None,
+        input_type="probs",
+        ax=None,
+        name=None,
+        classes=None,
+        histogram=True,
+        interval="wilson",
+        confidence_level=0.95,
+        min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        **kwargs,
+    ):
+        """Compute the bins of predictions and draw their reliability diagram.
+
+        Parameters
+        ----------
+        y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a multilabel indicator matrix (``reduction`` must then
+            be ``"classwise"``: one diagram per label).
+        y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
+            Predicted probabilities, or logits / log-probabilities (see
+            ``input_type``), read as in
+            :func:`~calibrate.metrics.expected_calibration_error`.
+        n_bins : int, default=15
+            Number of bins.
+        strategy : {"uniform", "quantile"}, default="uniform"
+            Equal-width or equal-mass bins (bars of varying width).
+        reduction : {"top_label", "classwise", "positive"}, default="top_label"
+            As in :func:`~calibrate.metrics.expected_calibration_error`.
+        sample_weight : array_like of shape (n_samples,), default=None
+            Non-negative weights.
+        input_type : {"probs", "logits", "log_probs"}, default="probs"
+            How to read ``y_prob``.
+        ax : matplotlib Axes or sequence of Axes, default=None
+            See :meth:`plot`.
+        name : str, default=None
+            Title of the figure.
+        classes : sequence, default=None
+            ``"classwise"`` only: labels of the classes to draw; None draws
+            the six most frequent (all of them when there are at most six).
+        histogram : bool, default=True
+            Draw the histogram of samples per bin below each diagram.
+        interval : {"wilson", "clopper-pearson"} or None, default="wilson"
+            Confidence interval drawn on each bar (see
+            :meth:`~calibrate.binning.BinStats.mean_target_interval`); None
+            draws none.
+        confidence_level : float, default=0.95
+            Coverage of the intervals.
+        min_interval_width : float, default=0.02
+            Intervals narrower than this are not drawn, so by default only
+            small bins carry error bars; 0 draws every one.
+        **kwargs
+            Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars
+            (``color``, ``alpha``, ...).
+
+        Returns
+        -------
+        ReliabilityDisplay
+            The display, drawn.
+        """
+        display = cls._compute(
+            y_true,
+            y_prob,
+            n_bins=n_bins,
+            strategy=strategy,
+            reduction=reduction,
+            sample_weight=sample_weight,
+            input_type=input_type,
+            name=name,
+        )
+        return display.plot(
+            ax=ax,
+            classes=classes,
+            histogram=histogram,
+            interval=interval,
+            confidence_level=confidence_level,
+            min_interval_width=min_interval_width,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_calibrator(
+        cls,
+        calibrator,
+        X,
+        y,
+        *,
+        n_bins=15,
+        strategy="uniform",
+        reduction="top_label",
+        sample_weight=None,
+        ax=None,
+        name=None,
+        **kwargs,
+    ):
+        """Draw the reliability diagram of a fitted calibrator's output.
+
+        The bins are those of ``calibrator.predict_proba(X)`` against ``y``.
+
+        Parameters
+        ----------
+        calibrator : fitted calibrator
+            Any fitted estimator with ``predict_proba``, such as
+            :class:`~calibrate.TemperatureScaling`.
+        X : array_like of shape (n_samples,) or (n_samples, n_columns)
+            Scores in the calibrator's ``input_type``.
+        y : array_like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a multilabel indicator matrix.
+        n_bins : int, default=15
+            Number of bins.
+        strategy : {"uniform", "quantile"}, default="uniform"
+            Equal-width or equal-mass bins.
+        reduction : {"top_label", "classwise", "positive"}, default="top_label"
+            As in :func:`~calibrate.metrics.expected_calibration_error`.
+        sample_weight : array_like of shape (n_samples,), default=None
+            Non-negative weights.
+        ax : matplotlib Axes or sequence of Axes, default=None
+            See :meth:`plot`.
+        name : str, default=None
+            Title of the figure; None uses the calibrator's class name.
+        **kwargs
+            The drawing options of :meth:`from_predictions` (``classes``,
+            ``histogram``, ``interval``, ...).
+
+        Returns
+        -------
+        ReliabilityDisplay
+            The display, drawn.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(calibrator)
+        return cls.from_predictions(
+            y,
+            calibrator.predict_proba(X),
+            n_bins=n_bins,
+            strategy=strategy,
+            reduction=reduction,
+            sample_weight=sample_weight,
+            input_type="probs",
+            ax=ax,
+            name=type(calibrator).__name__ if name is None else name,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------ drawing
+    def _checked(self):
+        """Return the per-class list (or the single stats) after checking them."""
+        if self.reduction not in _AXIS_LABELS:
+            raise ValueError(
+                f"reduction must be one of {tuple(_AXIS_LABELS)}; got "
+                f"{self.reduction!r}."
+            )
+        if self.reduction == "classwise":
+            stats = (
+                [self.bin_stats]
+                if isinstance(self.bin_stats, BinStats)
+                else list(self.bin_stats)
+            )
+            if not stats or not all(isinstance(s, BinStats) for s in stats):
+                raise ValueError(
+                    "reduction='classwise' needs a sequence of BinStats, one per "
+                    f"class; got {type(self.bin_stats).__name__}."
+                )
+            return stats
+        if not isinstance(self.bin_stats, BinStats):
+            raise ValueError(
+                f"reduction={self.reduction!r} needs one BinStats; got "
+                f"{type(self.bin_stats).__name__}."
+            )
+        return self.bin_stats
+
+    def _ece(self, stats):
+        return binned_calibration_error(stats) if self.ece is None else self.ece
+
+    def _class_labels(self, n_classes):
+        if self.class_labels is None:
+            return np.arange(n_classes)
+        labels = np.asarray(self.class_labels)
+        if labels.shape != (n_classes,):
+            raise ValueError(
+                f"class_labels must hold one label per class ({n_classes}); got "
+                f"shape {labels.shape}."
+            )
+        return labels
+
+    def _choose_classes(self, stats, classes):
+        labels = self._class_labels(len(stats))
+        if classes is None:
+            # A class's frequency is the weight of the samples where it occurs.
+            frequency = np.array([np.nansum(s.weights * s.mean_target) for s in stats])
+            order = np.argsort(-frequency, kind="stable")
+            return np.sort(order[:_DEFAULT_N_CLASSES_SHOWN])
+        chosen = []
+        for label in np.atleast_1d(np.asarray(classes, dtype=object)):
+            matches = np.flatnonzero(labels == label)
+            if matches.size == 0:
+                raise ValueError(
+                    f"classes holds {label!r}, which is not one of the classes "
+                    f"{labels.tolist()!r}."
+                )
+            chosen.append(int(matches[0]))
+        if not chosen:
+            raise ValueError("classes must name at least one class; got none.")
+        return np.asarray(chosen)
+
+    def plot(
+        self,
+        ax=None,
+        *,
+        name=None,
+        classes=None,
+        histogram=True,
+        interval="wilson",
+        confidence_level=0.95,
+        min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        **kwargs,
+    ):
+        """Draw the diagram.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or sequence of Axes, default=None
+            Where to draw.  None creates a new figure.  An Axes holds the
+            diagram; with ``histogram=True`` the histogram is appended below
+            it (``mpl_toolkits.axes_grid1``), sharing its x axis.  For
+            ``"classwise"``, a sequence of Axes, one per class drawn.
+        name : str, default=None
+            Title; None uses the display's ``name``.
+        classes : sequence, default=None
+            ``"classwise"`` only: labels of the classes to draw; None draws
+            the six most frequent (all of them when there are at most six).
+        histogram : bool, default=True
+            Draw the histogram of samples per bin below each diagram.
+        interval : {"wilson", "clopper-pearson"} or None, default="wilson"
+            Confidence interval on each bar's accuracy; None draws none.
+        confidence_level : float, default=0.95
+            Coverage of the intervals.
+        min_interval_width : float, default=0.02
+            Intervals narrower than this are not drawn, so by default only
+            small bins carry error bars; 0 draws every one.
+        **kwargs
+            Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
+
+        Returns
+        -------
+        ReliabilityDisplay
+            ``self``, with ``figure_``, ``ax_`` and ``hist_ax_`` set.
+        """
+        _check_interval_options(interval, confidence_level, min_interval_width)
+        stats = self._checked()
+        name = self.name if name is None else name
+        options = {
+            "interval": interval,
+            "confidence_level": confidence_level,
+            "min_interval_width": min_interval_width,
+            "bar_kwargs": kwargs,
+        }
+        if self.reduction == "classwise":
+            return self._plot_classwise(stats, ax, name, classes, histogram, options)
+        if classes is not None:
+            raise ValueError(
+                "classes selects panels of the classwise grid; it needs "
+                f"reduction='classwise', not {self.reduction!r}."
+            )
+        from matplotlib.figure import Figure
+
+        if ax is None:
+            fig = Figure(figsize=(5.0, 6.2 if histogram else 5.0), layout="constrained")
+            if histogram:
+                ax, hist_ax = _stack(fig, fig.add_gridspec(1, 1)[0])
+            else:
+                ax, hist_ax = fig.add_subplot(), None
+        else:
+            fig = ax.figure
+            hist_ax = _append_histogram(ax) if histogram else None
+        _draw_reliability(ax, stats, reduction=self.reduction, **options)
+        if hist_ax is not None:
+            _draw_histogram(hist_ax, stats, reduction=self.reduction)
+        _finish_stacked(ax, hist_ax)
+        # Inside the axes a legend would cover the bars of some model (the
+        # upper left of an under-confident one is full): it sits above the
+        # axes instead, headed by the name and the ECE.
+        header = _ece_label(self._ece(stats), stats, self.reduction)
+        handles, labels = _legend_entries(ax, hist_ax)
+        ax.legend(
+            handles,
+            labels,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncols=2,
+            title=header if name is None else f"{name}\n{header}",
+            title_fontsize="medium",
+            fontsize="small",
+            frameon=False,
+        ).get_title().set_multialignment("center")
+        self.figure_, self.ax_, self.hist_ax_ = fig, ax, hist_ax
+        return self
+
+    def _plot_classwise(self, stats, ax, name, classes, histogram, options):
+        from matplotlib.figure import Figure
+
+        kind = "label" if self.multilabel else "class"
+        chosen = self._choose_classes(stats, classes)
+        labels = self._class_labels(len(stats))
+        n_shown = len(chosen)
+        if ax is None:
+            # Four panels make a square; otherwise rows of three.
+            n_cols = 2 if n_shown == 4 else min(_GRID_COLUMNS, n_shown)
+            n_rows = -(-n_shown // n_cols)
+            fig = Figure(
+                figsize=(3.6 * n_cols, (4.6 if histogram else 3.7) * n_rows + 0.4),
+                layout="constrained",
+            )
+            grid = fig.add_gridspec(n_rows, n_cols)
+            axes, hist_axes = [], []
+            for i in range(n_shown):
+                cell = grid[i // n_cols, i % n_cols]
+                if histogram:
+                    a, h = _stack(fig, cell)
+                else:
+                    a, h = fig.add_subplot(cell), None
+                axes.append(a)
+                hist_axes.append(h)
+        else:
+            axes = list(np.ravel(np.asarray(ax, dtype=object)))
+            if len(axes) != n_shown:
+                raise ValueError(
+                    f"ax must hold one Axes per class drawn ({n_shown}: "
+                    f"{labels[chosen].tolist()!r}); got {len(axes)}."
+                )
+            fig = axes[0].figure
+            hist_axes = [_append_histogram(a) if histogram else None for a in axes]
+        for a, h, k in zip(axes, hist_axes, chosen, strict=True):
+            # A legend in every small panel would cover the bars: the panel
+            # title carries the class's ECE, and one legend serves the figure.
+            _draw_reliability(a, stats[k], reduction="classwise", **options)
+            if h is not None:
+                # Most of a class's samples sit in the first bin (probability
+                # near 0): a log scale keeps the other bins visible.
+                _draw_histogram(
+                    h, stats[k], reduction="classwise", values=False, log=True
+                )
+            _finish_stacked(a, h)
+            class_ece = binned_calibration_error(stats[k])
+            a.set_title(f"{kind} {labels[k]}: ECE {100 * class_ece:.2f} %")
+        _figure_legend(fig, axes[0], hist_axes[0])
+        shown = "" if n_shown == len(stats) else f", {n_shown} of {len(stats)} shown"
+        title = (
+            f"{_ece_label(self._ece(stats), stats, 'classwise')} "
+            f"over {len(stats)} {kind}s{shown}"
+        )
+        fig.suptitle(title if name is None else f"{name}: {title}")
+        self.figure_ = fig
+        self.ax_ = np.asarray(axes, dtype=object)
+        self.hist_ax_ = np.asarray(hist_axes, dtype=object) if histogram else None
+        self.classes_shown_ = labels[chosen]
+        return self
+
+
+class ReliabilityComparisonDisplay:
+    """Reliability diagrams of several models side by side, on shared axes.
+
+    One column per model (typically the uncalibrated scores and each fitted
+    calibrator), each a reliability diagram above its histogram, with the y
+    axes shared so bars and histograms compare at a glance.  Only the
+    top-label and positive reductions are compared (a classwise grid per model
+    is :class:`ReliabilityDisplay`'s).
+
+    Parameters
+    ----------
+    displays : sequence of ReliabilityDisplay
+        The diagrams to compare, in order; each display's ``name`` titles its
+        column.
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure drawn on.
+    axes_ : ndarray of Axes of shape (n_models,)
+        The reliability axes.
+    hist_axes_ : ndarray of Axes of shape (n_models,) or None
+        The histogram axes.
+
+    Examples
+    --------
+    >>> from calibrate import TemperatureScaling
+    >>> from calibrate.datasets import make_miscalibrated
+    >>> from calibrate.plotting import ReliabilityComparisonDisplay
+    >>> data = make_miscalibrated(n_samples=2000, n_classes=5, random_state=0)
+    >>> ts = TemperatureScaling().fit(data.logits, data.labels)
+    >>> comparison = ReliabilityComparisonDisplay.from_calibrators(
+    ...     {"temperature": ts}, data.logits, data.labels
+    ... )
+    >>> [d.name for d in comparison.displays]
+    ['uncalibrated', 'temperature']
+    """
+
+    def __init__(self, displays):
+        self.displays = list(displays)
+
+    @classmethod
+    def from_predictions(
+        cls,
+        y_true,
+        y_probs,
+        *,
+        n_bins=15,
+        strategy="uniform",
+        reduction="top_label",
+        sample_weight=None,
+        input_type="probs",
+        **kwargs,
+    ):
+        """Compare the predictions of several models on the same samples.
+
+        Parameters
+        ----------
+        y_true : array_like of shape (n_samples,)
+            Labels.
+        y_probs : mapping of str to array_like
+            Model name to its predictions, in the order to draw.
+        n_bins : int, default=15
+            Number of bins.
+        strategy : {"uniform", "quantile"}, default="uniform"
+            Equal-width or equal-mass bins.
+        reduction : {"top_label", "positive"}, default="top_label"
+            As in :func:`~calibrate.metrics.expected_calibration_error`.
+        sample_weight : array_like of shape (n_samples,), default=None
+            Non-negative weights.
+        input_type : {"probs", "logits", "log_probs"} or mapping, default="probs"
+            How to read the predictions; a mapping gives it per model.
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        ReliabilityComparisonDisplay
+            The display, drawn.
+        """
+        if not hasattr(y_probs, "items") or len(y_probs) == 0:
+            raise ValueError(
+                "y_probs must be a non-empty mapping of model name to predictions; "
+                f"got {type(y_probs).__name__}."
+            )
+        _check_comparable(reduction)
+        displays = []
+        for model_name, y_prob in y_probs.items():
+            kind = (
+                input_type[model_name] if hasattr(input_type, "items") else input_type
+            )
+            displays.append(
+                ReliabilityDisplay._compute(
+                    y_true,
+                    y_prob,
+                    n_bins=n_bins,
+                    strategy=strategy,
+                    reduction=reduction,
+                    sample_weight=sample_weight,
+                    input_type=kind,
+                    name=str(model_name),
+                )
+            )
+        return cls(displays).plot(**kwargs)
+
+    @classmethod
+    def from_calibrators(
+        cls,
+        calibrators,
+        X,
+        y,
+        *,
+        uncalibrated=True,
+        input_type=None,
+        **kwargs,
+    ):
+        """Compare the uncalibrated scores with each fitted calibrator's output.
+
+        Parameters
+        ----------
+        calibrators : mapping of str to fitted calibrator
+            Name to fitted calibrator, in the order to draw.
+        X : array_like of shape (n_samples,) or (n_samples, n_columns)
+            Scores, in the calibrators' ``input_type``.
+        y : array_like of shape (n_samples,)
+            Labels.
+        uncalibrated : bool, default=True
+            Draw the scores themselves first, titled "uncalibrated".
+        input_type : {"logits", "probs", "log_probs"}, default=None
+            How to read ``X`` for the uncalibrated column; None takes the
+            calibrators' ``input_type`` (they must agree).
+        **kwargs
+            Passed to :meth:`from_predictions` (``n_bins``, ``strategy``,
+            ``reduction``, ``sample_weight``) and :meth:`plot`.
+
+        Returns
+        -------
+        ReliabilityComparisonDisplay
+            The display, drawn.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        if not hasattr(calibrators, "items"):
+            raise ValueError(
+                "calibrators must be a mapping of name to fitted calibrator; got "
+                f"{type(calibrators).__name__}."
+            )
+        for calibrator in calibrators.values():
+            check_is_fitted(calibrator)
+        if input_type is None and uncalibrated:
+            kinds = {getattr(c, "input_type", None) for c in calibrators.values()}
+            if len(kinds) != 1 or None in kinds:
+                raise ValueError(
+                    "the calibrators read X differently (input_type "
+                    f"{sorted(map(str, kinds))}); pass input_type= to say how to "
+                    "read X for the uncalibrated column."
+                )
+            (input_type,) = kinds
+        y_probs, kinds = {}, {}
+        if uncalibrated:
+            y_probs["uncalibrated"], kinds["uncalibrated"] = X, input_type
+        for model_name, calibrator in calibrators.items():
+            y_probs[model_name] = calibrator.predict_proba(X)
+            kinds[model_name] = "probs"
+        return cls.from_predictions(y, y_probs, input_type=kinds, **kwargs)
+
+    def plot(
+        self,
+        *,
+        histogram=True,
+        interval="wilson",
+        confidence_level=0.95,
+        min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        **kwargs,
+    ):
+        """Draw the diagrams side by side on a new figure.
+
+        Parameters
+        ----------
+        histogram : bool, default=True
+            Draw the histogram of samples per bin below each diagram.
+        interval : {"wilson", "clopper-pearson"} or None, default="wilson"
+            Confidence interval on each bar's accuracy; None draws none.
+        confidence_level : float, default=0.95
+            Coverage of the intervals.
+        min_interval_width : float, default=0.02
+            Intervals narrower than this are not drawn.
+        **kwargs
+            Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
+
+        Returns
+        -------
+        ReliabilityComparisonDisplay
+            ``self``, with ``figure_``, ``axes_`` and ``hist_axes_`` set.
+        """
+        from matplotlib.figure import Figure
+
+        _check_interval_options(interval, confidence_level, min_interval_width)
+        if not self.displays or not all(
+            isinstance(d, ReliabilityDisplay) for d in self.displays
+        ):
+            raise ValueError(
+                "displays must be a non-empty sequence of ReliabilityDisplay."
+            )
+        reductions = {d.reduction for d in self.displays}
+        if len(reductions) != 1:
+            raise ValueError(
+                "the displays must share one reduction to be compared; got "
+                f"{sorted(reductions)}."
+            )
+        _check_comparable(reductions.pop())
+        n = len(self.displays)
+        fig = Figure(
+            figsize=(3.3 * n + 0.4, 4.6 if histogram else 3.7), layout="constrained"
+        )
+        grid = fig.add_gridspec(
+            2 if histogram else 1,
+            n,
+            height_ratios=(3, 1) if histogram else None,
+            hspace=0.05,
+        )
+        axes, hist_axes = [], []
+        for i, display in enumerate(self.displays):
+            stats = display._checked()
+            share = axes[0] if axes else None
+            ax = fig.add_subplot(grid[0, i], sharex=share, sharey=share)
+            hist_ax = None
+            if histogram:
+                hist_ax = fig.add_subplot(
+                    grid[1, i],
+                    sharex=ax,
+                    sharey=hist_axes[0] if hist_axes else None,
+                )
+            _draw_reliability(
+                ax,
+                stats,
+                reduction=display.reduction,
+                interval=interval,
+                confidence_level=confidence_level,
+                min_interval_width=min_interval_width,
+                bar_kwargs=kwargs,
+            )
+            if hist_ax is not None:
+                _draw_histogram(
+                    hist_ax, stats, reduction=display.reduction, values=False
+                )
+            _finish_stacked(ax, hist_ax)
+            if i > 0:
+                ax.set_ylabel("")
+                ax.tick_params(labelleft=False)
+                if hist_ax is not None:
+                    hist_ax.set_ylabel("")
+                    hist_ax.tick_params(labelleft=False)
+            header = _ece_label(display._ece(stats), stats, display.reduction)
+            ax.set_title(
+                header if display.name is None else f"{display.name}\n{header}",
+                fontsize="medium",
+            )
+            axes.append(ax)
+            hist_axes.append(hist_ax)
+        if histogram:
+            top = max(float(d._checked().fraction.max()) for d in self.displays)
+            hist_axes[0].set_ylim(0, 1.25 * top)
+        _figure_legend(fig, axes[0], hist_axes[0])
+        self.figure_ = fig
+        self.axes_ = np.asarray(axes, dtype=object)
+        self.hist_axes_ = np.asarray(hist_axes, dtype=object) if histogram else None
+        return self
+
+
+def _check_comparable(reduction):
+    if reduction not in ("top_label", "positive"):
+        raise ValueError(
+            "a comparison draws one diagram per model, so reduction must be "
+            f"'top_label' or 'positive'; got {reduction!r}. For classwise "
+            "diagrams, draw one ReliabilityDisplay per model."
+        )
