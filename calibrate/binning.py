@@ -174,10 +174,7 @@ class BinStats:
             z2n = z * z / n
             centre = (p + z2n / 2.0) / (1.0 + z2n)
             half = z / (1.0 + z2n) * np.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
-            # Mathematically within [0, 1]; the clip only absorbs rounding at
-            # p = 0 or 1, where an end equals 0 or 1 exactly.
-            low[filled] = np.clip(centre - half, 0.0, 1.0)
-            high[filled] = np.clip(centre + half, 0.0, 1.0)
+            lo, hi = centre - half, centre + half
         else:
             successes = p * n
             # beta.ppf is undefined at a shape of 0: no successes (or no
@@ -185,8 +182,12 @@ class BinStats:
             with np.errstate(invalid="ignore"):
                 lo = beta.ppf(alpha / 2.0, successes, n - successes + 1.0)
                 hi = beta.isf(alpha / 2.0, successes + 1.0, n - successes)
-            low[filled] = np.where(successes > 0, lo, 0.0)
-            high[filled] = np.where(successes < n, hi, 1.0)
+            lo = np.where(successes > 0, lo, 0.0)
+            hi = np.where(successes < n, hi, 1.0)
+        # Mathematically 0 <= low <= p <= high <= 1; this only absorbs rounding
+        # (at p = 0 or 1 the Wilson end is p itself, computed as a difference).
+        low[filled] = np.clip(lo, 0.0, p)
+        high[filled] = np.clip(hi, p, 1.0)
         return low, high
 
     def __repr__(self):

@@ -295,9 +295,10 @@ class ReliabilityDisplay:
 
     Parameters
     ----------
-    bin_stats : BinStats or list of BinStats
+    bin_stats : BinStats or sequence of BinStats
         The bins: one :class:`~calibrate.binning.BinStats` for the top-label
-        and positive reductions, one per class for ``"classwise"``.
+        and positive reductions, one per class for ``"classwise"`` (as
+        :func:`~calibrate.metrics.calibration_bins` returns them).
     ece : float, default=None
         The ECE shown in the legend; None computes it from ``bin_stats`` with
         :func:`~calibrate.metrics.binned_calibration_error`.

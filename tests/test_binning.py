@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy.stats import binomtest
 from sklearn.calibration import calibration_curve
 
 from calibrate.binning import (
@@ -306,3 +307,59 @@ def test_bin_stats_is_frozen():
     with pytest.raises(AttributeError):
         stats.strategy = "quantile"
     assert "n_bins=2" in repr(stats)
+
+
+# ----------------------------------------------------- per-bin intervals
+
+
+@pytest.mark.parametrize(
+    ("method", "scipy_method"), [("wilson", "wilson"), ("clopper-pearson", "exact")]
+)
+@pytest.mark.parametrize("level", [0.8, 0.95, 0.99])
+def test_mean_target_interval_matches_scipy_binomtest(method, scipy_method, level):
+    # Bins of 1, 7, 40 and 500 samples with 0, 3, 40 and 137 hits.
+    sizes, hits = [1, 7, 40, 500], [0, 3, 40, 137]
+    scores = np.repeat([0.05, 0.35, 0.65, 0.95], sizes)
+    targets = np.concatenate(
+        [np.arange(n) < k for n, k in zip(sizes, hits, strict=True)]
+    )
+    stats = bin_stats(scores, targets, n_bins=4)
+    low, high = stats.mean_target_interval(method=method, confidence_level=level)
+    for b, (n, k) in enumerate(zip(sizes, hits, strict=True)):
+        ref = binomtest(k, n).proportion_ci(confidence_level=level, method=scipy_method)
+        assert low[b] == pytest.approx(ref.low, abs=1e-12)
+        assert high[b] == pytest.approx(ref.high, abs=1e-12)
+        assert low[b] <= k / n <= high[b]
+
+
+def test_mean_target_interval_hand_worked_wilson():
+    # Wilson, 8 of 10, z = 1.959964: centre (0.8 + z^2/20) / (1 + z^2/10)
+    # = 0.716740, half-width z / (1 + z^2/10) * sqrt(0.016 + z^2/400) = 0.226578.
+    stats = bin_stats([0.85] * 10, [1] * 8 + [0] * 2, n_bins=1)
+    low, high = stats.mean_target_interval()
+    assert low[0] == pytest.approx(0.716740 - 0.226578, abs=2e-6)
+    assert high[0] == pytest.approx(0.716740 + 0.226578, abs=2e-6)
+
+
+def test_mean_target_interval_empty_bins_are_nan_and_weights_count():
+    stats = bin_stats([0.1, 0.1, 0.9], [1, 0, 1], n_bins=3, sample_weight=[2, 1, 1])
+    low, high = stats.mean_target_interval()
+    assert np.isnan(low[1]) and np.isnan(high[1])
+    # Integer weights count as repeated samples: 2 of 3.
+    repeated = bin_stats([0.1, 0.1, 0.1], [1, 1, 0], n_bins=3)
+    r_low, r_high = repeated.mean_target_interval()
+    assert low[0] == pytest.approx(r_low[0]) and high[0] == pytest.approx(r_high[0])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"method": "wald"}, "method must be one of"),
+        ({"confidence_level": 0}, r"confidence_level must be a number in \(0, 1\)"),
+        ({"confidence_level": "95%"}, "got '95%'"),
+    ],
+)
+def test_mean_target_interval_bad_options(options, message):
+    stats = bin_stats([0.2, 0.7], [0, 1], n_bins=2)
+    with pytest.raises(ValueError, match=message):
+        stats.mean_target_interval(**options)

@@ -12,13 +12,14 @@ from sklearn.metrics import (
     log_loss,
 )
 
-from calibrate.binning import bin_stats, uniform_edges
+from calibrate.binning import BinStats, bin_stats, uniform_edges
 from calibrate.datasets import make_miscalibrated, make_miscalibrated_binary
 from calibrate.exceptions import CalibrationWarning
 from calibrate.metrics import (
     METRICS,
     binned_calibration_error,
     brier_score,
+    calibration_bins,
     classification_error,
     expected_calibration_error,
     maximum_calibration_error,
@@ -848,3 +849,20 @@ def test_multilabel_positive_suggests_classwise():
         expected_calibration_error(
             [[0, 1], [1, 1]], [[0.2, 0.7], [0.6, 0.9]], reduction="positive"
         )
+
+
+@pytest.mark.parametrize("reduction", ["top_label", "classwise", "positive"])
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_calibration_bins_are_the_bins_behind_the_ece(reduction, strategy, rng):
+    y_prob = rng.dirichlet([1.0, 1.0], size=400)
+    y_true = (rng.uniform(size=400) < y_prob[:, 1]).astype(int)
+    weights = rng.uniform(0.5, 2.0, size=400)
+    options = {"n_bins": 7, "strategy": strategy, "reduction": reduction}
+    stats = calibration_bins(y_true, y_prob, sample_weight=weights, **options)
+    if reduction == "classwise":
+        assert isinstance(stats, tuple) and len(stats) == 2
+    else:
+        assert isinstance(stats, BinStats)
+    assert binned_calibration_error(stats) == expected_calibration_error(
+        y_true, y_prob, sample_weight=weights, **options
+    )

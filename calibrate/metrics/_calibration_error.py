@@ -316,10 +316,10 @@ def calibration_bins(
 
     Returns
     -------
-    BinStats or list of BinStats
+    BinStats or tuple of BinStats
         One :class:`~calibrate.binning.BinStats` for the top-label and
-        positive reductions; one per column (class or label) for
-        ``reduction="classwise"``.
+        positive reductions; a tuple of them, one per column (class or
+        label), for ``reduction="classwise"``.
 
     Examples
     --------

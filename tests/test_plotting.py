@@ -1,0 +1,639 @@
+"""Tests for calibrate.plotting: reliability and comparison displays.
+
+Figures are built from ``matplotlib.figure.Figure`` (never pyplot), rendered
+with the Agg canvas through ``savefig``, and dropped when the test ends.
+"""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.figure import Figure
+from scipy.special import log_softmax, softmax
+from scipy.stats import binomtest
+from sklearn.exceptions import NotFittedError
+
+from calibrate import PlattScaling, TemperatureScaling, VectorScaling
+from calibrate.binning import bin_stats
+from calibrate.datasets import (
+    make_miscalibrated,
+    make_miscalibrated_binary,
+    make_miscalibrated_multilabel,
+)
+from calibrate.metrics import (
+    binned_calibration_error,
+    calibration_bins,
+    expected_calibration_error,
+)
+from calibrate.plotting import ReliabilityComparisonDisplay, ReliabilityDisplay
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def render(figure, fmt="png"):
+    """Draw the figure to bytes with the Agg-based savefig."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def bar_containers(ax):
+    """The accuracy bars and the gap bars, in drawing order."""
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert len(bars) == 2
+    return bars
+
+
+def bar_geometry(container):
+    """(left, width, bottom, height) of each rectangle of a bar container."""
+    return np.array(
+        [
+            (p.get_x(), p.get_width(), p.get_y(), p.get_height())
+            for p in container.patches
+        ]
+    )
+
+
+def error_bars(ax):
+    """(x, low, high) of each drawn error bar on ``ax``."""
+    containers = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    if not containers:
+        return np.empty((0, 3))
+    (container,) = containers
+    _, _, (segments,) = container.lines
+    out = []
+    for seg in segments.get_segments():
+        (x0, y0), (x1, y1) = seg
+        assert x0 == x1
+        out.append((x0, min(y0, y1), max(y0, y1)))
+    return np.array(out)
+
+
+@pytest.fixture
+def multiclass():
+    return make_miscalibrated(n_samples=3000, n_classes=5, random_state=1)
+
+
+def naive_bins(confidence, correct, n_bins):
+    """Per-bin accuracy by a plain loop over the bins (independent reference)."""
+    acc = np.full(n_bins, np.nan)
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        inside = (confidence > lo) & (confidence <= hi)
+        if b == 0:
+            inside |= confidence == 0
+        if inside.any():
+            acc[b] = correct[inside].mean()
+    return acc
+
+
+# ----------------------------------------------------- the number and the bars
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+@pytest.mark.parametrize("n_bins", [1, 10, 15])
+def test_display_ece_equals_the_metric(multiclass, strategy, n_bins):
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels,
+        multiclass.logits,
+        input_type="logits",
+        n_bins=n_bins,
+        strategy=strategy,
+    )
+    expected = expected_calibration_error(
+        multiclass.labels,
+        multiclass.logits,
+        input_type="logits",
+        n_bins=n_bins,
+        strategy=strategy,
+    )
+    assert display.ece == expected
+    title = display.ax_.get_legend().get_title().get_text()
+    assert f"= {100 * expected:.2f} %" in title
+
+
+def test_display_ece_with_weights_and_probabilities(multiclass, rng):
+    weights = rng.uniform(0.1, 3.0, size=multiclass.labels.shape[0])
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, sample_weight=weights
+    )
+    assert display.ece == expected_calibration_error(
+        multiclass.labels, multiclass.probabilities, sample_weight=weights
+    )
+
+
+def test_bar_heights_are_the_per_bin_accuracy(multiclass):
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, n_bins=10
+    )
+    stats = display.bin_stats
+    accuracy, gap = bar_containers(display.ax_)
+    geometry = bar_geometry(accuracy)
+    filled = stats.nonempty
+    np.testing.assert_array_equal(geometry[:, 3], stats.mean_target[filled])
+    np.testing.assert_allclose(geometry[:, 0], stats.edges[:-1][filled])
+    np.testing.assert_allclose(geometry[:, 1], np.diff(stats.edges)[filled])
+    # Independently of BinStats: a loop over the ten bins.
+    confidence = multiclass.probabilities.max(axis=1)
+    correct = multiclass.probabilities.argmax(axis=1) == multiclass.labels
+    reference = naive_bins(confidence, correct, 10)
+    np.testing.assert_allclose(
+        geometry[:, 3], reference[~np.isnan(reference)], rtol=1e-12
+    )
+    # The shaded gap runs from the accuracy to the bin's mean confidence.
+    gaps = bar_geometry(gap)
+    np.testing.assert_array_equal(gaps[:, 2], stats.mean_target[filled])
+    np.testing.assert_allclose(
+        gaps[:, 2] + gaps[:, 3], stats.mean_score[filled], rtol=1e-12
+    )
+
+
+def test_gap_area_weighted_by_bin_share_is_the_ece(multiclass):
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities
+    )
+    gaps = bar_geometry(bar_containers(display.ax_)[1])
+    fraction = display.bin_stats.fraction[display.bin_stats.nonempty]
+    assert np.dot(fraction, np.abs(gaps[:, 3])) == pytest.approx(display.ece, 1e-12)
+
+
+def test_histogram_shows_each_bins_share_and_the_overall_means(multiclass):
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities
+    )
+    stats = display.bin_stats
+    (hist,) = [c for c in display.hist_ax_.containers if isinstance(c, BarContainer)]
+    heights = bar_geometry(hist)[:, 3]
+    np.testing.assert_allclose(heights, stats.fraction[stats.nonempty])
+    assert heights.sum() == pytest.approx(1.0)
+    lines = {
+        line.get_label().split(":")[0]: line.get_xdata()[0]
+        for line in display.hist_ax_.get_lines()
+    }
+    correct = multiclass.probabilities.argmax(axis=1) == multiclass.labels
+    assert lines["overall accuracy"] == pytest.approx(correct.mean())
+    assert lines["mean confidence"] == pytest.approx(
+        multiclass.probabilities.max(axis=1).mean()
+    )
+
+
+def test_empty_bins_are_not_drawn():
+    # Scores in three of ten bins only.
+    y_prob = np.array([0.05, 0.06, 0.55, 0.58, 0.95, 0.97, 0.99])
+    y_true = np.array([0, 1, 1, 0, 1, 1, 1])
+    display = ReliabilityDisplay.from_predictions(
+        y_true, y_prob, reduction="positive", n_bins=10
+    )
+    accuracy, gap = bar_containers(display.ax_)
+    assert len(accuracy.patches) == len(gap.patches) == 3
+    np.testing.assert_allclose(
+        [p.get_x() for p in accuracy.patches], [0.0, 0.5, 0.9], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        [p.get_height() for p in accuracy.patches], [0.5, 0.5, 1.0]
+    )
+    render(display.figure_)
+
+
+def test_a_single_sample_bin_renders_with_a_wide_interval():
+    y_prob = np.array([0.15, 0.81, 0.82, 0.83, 0.84])
+    y_true = np.array([1, 1, 0, 1, 1])
+    display = ReliabilityDisplay.from_predictions(
+        y_true, y_prob, reduction="positive", n_bins=5
+    )
+    bars = error_bars(display.ax_)
+    # The lone sample at 0.15 (a hit) gets the Wilson interval of 1/1.
+    low, high = binomtest(1, 1).proportion_ci(method="wilson")
+    first = bars[np.argmin(bars[:, 0])]
+    np.testing.assert_allclose(first, [0.1, low, high], atol=1e-12)
+    assert render(display.figure_).startswith(PNG_SIGNATURE)
+
+
+# ------------------------------------------------------------- intervals
+
+
+@pytest.mark.parametrize(
+    ("interval", "scipy_method"), [("wilson", "wilson"), ("clopper-pearson", "exact")]
+)
+def test_error_bars_are_binomial_intervals_around_the_bar(interval, scipy_method, rng):
+    confidence = rng.uniform(0.5, 1.0, size=300)
+    correct = (rng.uniform(size=300) < confidence).astype(int)
+    y_prob = np.where(correct == 1, confidence, 1 - confidence)
+    display = ReliabilityDisplay.from_predictions(
+        np.ones(300, dtype=int),
+        y_prob,
+        n_bins=10,
+        interval=interval,
+        min_interval_width=0.0,
+    )
+    stats = display.bin_stats
+    filled = stats.nonempty
+    bars = error_bars(display.ax_)
+    assert len(bars) == stats.n_nonempty
+    centres = (stats.edges[:-1] + np.diff(stats.edges) / 2)[filled]
+    np.testing.assert_allclose(bars[:, 0], centres)
+    for (_, low, high), n, acc in zip(
+        bars, stats.counts[filled], stats.mean_target[filled], strict=True
+    ):
+        k = round(acc * n)
+        ref = binomtest(k, int(n)).proportion_ci(method=scipy_method)
+        assert low == pytest.approx(ref.low, abs=1e-9)
+        assert high == pytest.approx(ref.high, abs=1e-9)
+        assert low <= acc <= high
+
+
+def test_by_default_only_small_bins_carry_error_bars(rng):
+    # One big bin (20,000 samples) and one small bin (30 samples).
+    y_prob = np.concatenate([np.full(20000, 0.85), np.full(30, 0.25)])
+    y_true = np.concatenate(
+        [(rng.uniform(size=20000) < 0.8), (rng.uniform(size=30) < 0.3)]
+    ).astype(int)
+    display = ReliabilityDisplay.from_predictions(
+        y_true, y_prob, reduction="positive", n_bins=10
+    )
+    bars = error_bars(display.ax_)
+    np.testing.assert_allclose(bars[:, 0], [0.25])
+    everything = ReliabilityDisplay.from_predictions(
+        y_true, y_prob, reduction="positive", n_bins=10, min_interval_width=0
+    )
+    assert len(error_bars(everything.ax_)) == 2
+    none = ReliabilityDisplay.from_predictions(
+        y_true, y_prob, reduction="positive", n_bins=10, interval=None
+    )
+    assert len(error_bars(none.ax_)) == 0
+
+
+@pytest.mark.parametrize("method", ["wilson", "clopper-pearson"])
+def test_intervals_shrink_as_counts_grow(method):
+    widths = []
+    for n in (10, 100, 1000, 10000):
+        stats = bin_stats(np.full(n, 0.75), np.arange(n) % 4 != 0, n_bins=1)
+        low, high = stats.mean_target_interval(method=method)
+        assert low[0] <= 0.75 <= high[0]
+        widths.append(high[0] - low[0])
+    assert np.all(np.diff(widths) < 0)
+    # The width falls like 1 / sqrt(n): a hundredfold count, a tenfold width.
+    assert widths[1] / widths[3] == pytest.approx(10, rel=0.1)
+
+
+# ------------------------------------------------------------- tasks
+
+
+def test_binary_scores_render_for_top_label_and_positive():
+    data = make_miscalibrated_binary(n_samples=600, random_state=0)
+    for reduction in ("top_label", "positive"):
+        display = ReliabilityDisplay.from_predictions(
+            data.labels, data.logits, input_type="logits", reduction=reduction
+        )
+        assert display.ece == expected_calibration_error(
+            data.labels, data.logits, input_type="logits", reduction=reduction
+        )
+        assert render(display.figure_).startswith(PNG_SIGNATURE)
+    assert display.ax_.get_ylabel() == "observed frequency"
+
+
+def test_multilabel_gives_one_panel_per_label():
+    data = make_miscalibrated_multilabel(n_samples=800, n_labels=4, random_state=0)
+    display = ReliabilityDisplay.from_predictions(
+        data.labels, data.logits, input_type="logits", reduction="classwise"
+    )
+    assert display.ece == expected_calibration_error(
+        data.labels, data.logits, input_type="logits", reduction="classwise"
+    )
+    assert len(display.ax_) == len(display.hist_ax_) == 4
+    per_label = calibration_bins(
+        data.labels, data.logits, input_type="logits", reduction="classwise"
+    )
+    for k, ax in enumerate(display.ax_):
+        ece_k = binned_calibration_error(per_label[k])
+        assert ax.get_title() == f"label {k}: ECE {100 * ece_k:.2f} %"
+        heights = bar_geometry(bar_containers(ax)[0])[:, 3]
+        np.testing.assert_array_equal(
+            heights, per_label[k].mean_target[per_label[k].nonempty]
+        )
+    assert "over 4 labels" in display.figure_._suptitle.get_text()
+    assert render(display.figure_).startswith(PNG_SIGNATURE)
+
+
+def test_multilabel_top_label_is_refused_with_the_remedy():
+    data = make_miscalibrated_multilabel(n_samples=50, n_labels=3, random_state=0)
+    with pytest.raises(ValueError, match="reduction='classwise'"):
+        ReliabilityDisplay.from_predictions(data.labels, data.probabilities)
+
+
+def test_classwise_default_draws_the_most_frequent_classes(rng):
+    n_classes = 9
+    # Class k appears with frequency proportional to k + 1.
+    labels = rng.choice(n_classes, size=4000, p=np.arange(1, 10) / 45)
+    logits = rng.normal(size=(4000, n_classes))
+    display = ReliabilityDisplay.from_predictions(
+        labels, logits, input_type="logits", reduction="classwise"
+    )
+    counts = np.bincount(labels, minlength=n_classes)
+    expected = np.sort(np.argsort(-counts, kind="stable")[:6])
+    np.testing.assert_array_equal(display.classes_shown_, expected)
+    assert len(display.ax_) == 6
+    title = display.figure_._suptitle.get_text()
+    assert "6 of 9 shown" in title
+    assert f"{100 * display.ece:.2f} %" in title
+    assert display.ece == expected_calibration_error(
+        labels, logits, input_type="logits", reduction="classwise"
+    )
+    render(display.figure_)
+
+
+def test_classwise_classes_can_be_chosen_by_label(rng):
+    names = np.array(["ant", "bee", "cat", "dog"])
+    labels = names[rng.integers(0, 4, size=500)]
+    probs = rng.dirichlet(np.ones(4), size=500)
+    display = ReliabilityDisplay.from_predictions(
+        labels, probs, reduction="classwise", classes=["dog", "bee"]
+    )
+    np.testing.assert_array_equal(display.classes_shown_, ["dog", "bee"])
+    assert [ax.get_title().split(":")[0] for ax in display.ax_] == [
+        "class dog",
+        "class bee",
+    ]
+    with pytest.raises(ValueError, match="'eel'.*not one of the classes"):
+        display.plot(classes=["eel"])
+    with pytest.raises(ValueError, match="needs reduction='classwise'"):
+        ReliabilityDisplay.from_predictions(
+            (labels == "dog").astype(int), probs[:, 0], classes=[1]
+        )
+
+
+def test_logits_probs_and_log_probs_give_the_same_picture(multiclass):
+    # multiclass.probabilities are the true ones; the model's are softmax(logits).
+    kinds = {
+        "logits": multiclass.logits,
+        "probs": softmax(multiclass.logits, axis=1),
+        "log_probs": log_softmax(multiclass.logits, axis=1),
+    }
+    heights = {}
+    for kind, scores in kinds.items():
+        display = ReliabilityDisplay.from_predictions(
+            multiclass.labels, scores, input_type=kind
+        )
+        heights[kind] = bar_geometry(bar_containers(display.ax_)[0])[:, 3]
+    np.testing.assert_allclose(heights["logits"], heights["probs"], atol=1e-12)
+    np.testing.assert_allclose(heights["log_probs"], heights["probs"], atol=1e-12)
+
+
+# ------------------------------------------------------------- axes and state
+
+
+def test_draws_into_the_callers_axes_and_appends_the_histogram(multiclass):
+    fig = Figure()
+    ax = fig.add_subplot()
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, ax=ax
+    )
+    assert display.ax_ is ax and display.figure_ is fig
+    assert display.hist_ax_.figure is fig
+    assert display.hist_ax_.get_shared_x_axes().joined(ax, display.hist_ax_)
+    render(fig)
+    alone = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, histogram=False
+    )
+    assert alone.hist_ax_ is None and len(alone.figure_.axes) == 1
+
+
+def test_classwise_into_caller_axes_needs_one_per_class(rng):
+    labels = rng.integers(0, 3, size=300)
+    probs = rng.dirichlet(np.ones(3), size=300)
+    fig = Figure()
+    axes = fig.subplots(1, 3)
+    display = ReliabilityDisplay.from_predictions(
+        labels, probs, reduction="classwise", ax=axes, histogram=False
+    )
+    assert list(display.ax_) == list(axes)
+    with pytest.raises(ValueError, match=r"one Axes per class drawn \(3"):
+        ReliabilityDisplay.from_predictions(
+            labels, probs, reduction="classwise", ax=axes[:2]
+        )
+
+
+def test_plot_again_on_a_new_figure_keeps_the_computed_bins(multiclass):
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, name="first"
+    )
+    stats, first = display.bin_stats, display.figure_
+    display.plot(name="second", interval=None)
+    assert display.bin_stats is stats and display.figure_ is not first
+    assert display.ax_.get_legend().get_title().get_text().startswith("second\n")
+
+
+def test_constructed_display_computes_its_ece_from_the_bins():
+    stats = bin_stats([0.1, 0.3, 0.35, 0.9], [0, 1, 0, 1], n_bins=2)
+    display = ReliabilityDisplay(stats, reduction="positive").plot()
+    # 3/4 * |1/3 - 0.25| + 1/4 * |1 - 0.9| = 0.0875
+    assert "= 8.75 %" in display.ax_.get_legend().get_title().get_text()
+    with pytest.raises(ValueError, match="needs one BinStats"):
+        ReliabilityDisplay([stats, stats]).plot()
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        ReliabilityDisplay(stats, reduction="everything").plot()
+
+
+def test_no_global_matplotlib_state_is_touched():
+    code = """
+import sys
+import calibrate.plotting
+assert "matplotlib" not in sys.modules, "imported matplotlib at import time"
+import matplotlib
+# copy(), not dict(): reading rcParams["backend"] would import pyplot.
+before = matplotlib.rcParams.copy()
+from calibrate.plotting import ReliabilityDisplay, ReliabilityComparisonDisplay
+from calibrate import TemperatureScaling
+from calibrate.datasets import make_miscalibrated
+import io
+d = make_miscalibrated(n_samples=500, n_classes=4, random_state=0)
+ts = TemperatureScaling().fit(d.logits, d.labels)
+ReliabilityDisplay.from_predictions(d.labels, d.logits, input_type="logits")
+ReliabilityDisplay.from_predictions(
+    d.labels, d.logits, input_type="logits", reduction="classwise"
+).figure_.savefig(io.BytesIO(), format="png")
+ReliabilityComparisonDisplay.from_calibrators({"ts": ts}, d.logits, d.labels)
+assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
+after = matplotlib.rcParams.copy()
+assert before == after, "rcParams changed"
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_figure_saves_in_every_format_the_cli_offers(multiclass, fmt):
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities
+    )
+    data = render(display.figure_, fmt)
+    signature = {"png": PNG_SIGNATURE, "svg": b"<?xml", "pdf": b"%PDF"}[fmt]
+    assert data.startswith(signature)
+
+
+# ------------------------------------------------------------- calibrators
+
+
+def test_from_calibrator_bins_the_calibrated_probabilities(multiclass):
+    ts = TemperatureScaling().fit(multiclass.logits, multiclass.labels)
+    display = ReliabilityDisplay.from_calibrator(
+        ts, multiclass.logits, multiclass.labels
+    )
+    assert display.name == "TemperatureScaling"
+    assert display.ece == expected_calibration_error(
+        multiclass.labels, ts.predict_proba(multiclass.logits)
+    )
+    before = expected_calibration_error(
+        multiclass.labels, multiclass.logits, input_type="logits"
+    )
+    # The synthetic logits are over-confident at T = 1.5; the fit repairs most.
+    assert display.ece < before / 2
+
+
+def test_from_calibrator_binary_platt():
+    data = make_miscalibrated_binary(n_samples=800, random_state=3)
+    platt = PlattScaling().fit(data.logits, data.labels)
+    display = ReliabilityDisplay.from_calibrator(
+        platt, data.logits, data.labels, reduction="positive", name="Platt"
+    )
+    assert display.ece == expected_calibration_error(
+        data.labels, platt.predict_proba(data.logits)[:, 1], reduction="positive"
+    )
+    render(display.figure_)
+
+
+def test_from_calibrator_refuses_an_unfitted_calibrator(multiclass):
+    with pytest.raises(NotFittedError):
+        ReliabilityDisplay.from_calibrator(
+            TemperatureScaling(), multiclass.logits, multiclass.labels
+        )
+
+
+# ------------------------------------------------------------- comparison
+
+
+def test_comparison_puts_each_model_side_by_side_on_shared_axes(multiclass):
+    ts = TemperatureScaling().fit(multiclass.logits, multiclass.labels)
+    vs = VectorScaling().fit(multiclass.logits, multiclass.labels)
+    comparison = ReliabilityComparisonDisplay.from_calibrators(
+        {"temperature": ts, "vector": vs}, multiclass.logits, multiclass.labels
+    )
+    names = [d.name for d in comparison.displays]
+    assert names == ["uncalibrated", "temperature", "vector"]
+    expected = [
+        expected_calibration_error(
+            multiclass.labels, multiclass.logits, input_type="logits"
+        ),
+        expected_calibration_error(
+            multiclass.labels, ts.predict_proba(multiclass.logits)
+        ),
+        expected_calibration_error(
+            multiclass.labels, vs.predict_proba(multiclass.logits)
+        ),
+    ]
+    assert [d.ece for d in comparison.displays] == expected
+    first, *others = comparison.axes_
+    for ax, name, ece in zip(comparison.axes_, names, expected, strict=True):
+        assert ax.get_title() == f"{name}\nECE (15 bins) = {100 * ece:.2f} %"
+    for ax in others:
+        assert first.get_shared_y_axes().joined(first, ax)
+        assert first.get_shared_x_axes().joined(first, ax)
+    hist_first, *hist_others = comparison.hist_axes_
+    for ax in hist_others:
+        assert hist_first.get_shared_y_axes().joined(hist_first, ax)
+    assert len(comparison.figure_.legends) == 1
+    render(comparison.figure_)
+
+
+def test_comparison_from_predictions_reads_each_input_type(multiclass):
+    comparison = ReliabilityComparisonDisplay.from_predictions(
+        multiclass.labels,
+        {"logits": multiclass.logits, "probs": softmax(multiclass.logits, axis=1)},
+        input_type={"logits": "logits", "probs": "probs"},
+        n_bins=10,
+    )
+    a, b = comparison.displays
+    assert a.ece == pytest.approx(b.ece, abs=1e-12)
+
+
+def test_comparison_refusals(multiclass):
+    ts = TemperatureScaling().fit(multiclass.logits, multiclass.labels)
+    probs_ts = TemperatureScaling(input_type="probs").fit(
+        multiclass.probabilities, multiclass.labels
+    )
+    with pytest.raises(ValueError, match="read X differently"):
+        ReliabilityComparisonDisplay.from_calibrators(
+            {"a": ts, "b": probs_ts}, multiclass.logits, multiclass.labels
+        )
+    with pytest.raises(ValueError, match="'top_label' or 'positive'"):
+        ReliabilityComparisonDisplay.from_calibrators(
+            {"a": ts},
+            multiclass.logits,
+            multiclass.labels,
+            reduction="classwise",
+        )
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        ReliabilityComparisonDisplay.from_predictions(
+            multiclass.labels, [multiclass.probabilities]
+        )
+    with pytest.raises(NotFittedError):
+        ReliabilityComparisonDisplay.from_calibrators(
+            {"a": TemperatureScaling()}, multiclass.logits, multiclass.labels
+        )
+
+
+# ------------------------------------------------------------- bad options
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"interval": "wald"}, "interval must be 'wilson', 'clopper-pearson' or None"),
+        ({"confidence_level": 1.0}, r"confidence_level must be a number in \(0, 1\)"),
+        ({"confidence_level": True}, "confidence_level"),
+        ({"min_interval_width": -0.1}, r"min_interval_width must be a number in"),
+        ({"n_bins": 0}, "n_bins"),
+        ({"strategy": "equal"}, "strategy"),
+        ({"reduction": "mean"}, "reduction must be one of"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_value(multiclass, options, message):
+    with pytest.raises(ValueError, match=message):
+        ReliabilityDisplay.from_predictions(
+            multiclass.labels, multiclass.probabilities, **options
+        )
+
+
+def test_bad_input_is_refused_before_drawing(multiclass):
+    y_prob = multiclass.probabilities.copy()
+    y_prob[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ReliabilityDisplay.from_predictions(multiclass.labels, y_prob)
+    with pytest.raises(ValueError, match="logits"):
+        ReliabilityDisplay.from_predictions(multiclass.labels, multiclass.logits)
+
+
+# ------------------------------------------------------------- real logits
+
+
+def test_cifar100_resnet110_before_and_after_temperature_scaling(shared_data):
+    # ../shared/data/README.md: 15-bin test ECE 7.88 % uncalibrated, and the
+    # NLL-optimal temperature 1.0804 fitted on the validation split gives 4.69 %.
+    data = shared_data("mukhoti_c100_resnet110_brier")
+    ts = TemperatureScaling().fit(data["val_logits"], data["val_labels"])
+    comparison = ReliabilityComparisonDisplay.from_calibrators(
+        {"temperature": ts}, data["test_logits"], data["test_labels"]
+    )
+    before, after = comparison.displays
+    assert round(100 * before.ece, 2) == 7.88
+    assert round(100 * after.ece, 2) == 4.69
+    assert comparison.axes_[0].get_title().endswith("= 7.88 %")
+    assert comparison.axes_[1].get_title().endswith("= 4.69 %")
+    assert render(comparison.figure_).startswith(PNG_SIGNATURE)
