@@ -266,7 +266,18 @@ def _stack(fig, cell):
 
 
 def _append_histogram(ax):
-    """Add a histogram axes below a caller's axes, sharing its x axis."""
+    """Add a histogram axes below a caller's axes, sharing its x axis.
+
+    An axes placed by a gridspec (``subplots``, ``add_subplot``) is moved to
+    the upper part of its own cell, so any layout engine (constrained, tight)
+    makes room for both; an axes placed by hand (``add_axes``) is divided
+    with ``mpl_toolkits.axes_grid1``.
+    """
+    spec = ax.get_subplotspec()
+    if spec is not None:
+        inner = spec.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.05)
+        ax.set_subplotspec(inner[0])
+        return ax.figure.add_subplot(inner[1], sharex=ax)
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     return make_axes_locatable(ax).append_axes("bottom", size="33%", pad=0.1, sharex=ax)
@@ -628,8 +639,12 @@ class ReliabilityDisplay:
         ----------
         ax : matplotlib Axes or sequence of Axes, default=None
             Where to draw.  None creates a new figure.  An Axes holds the
-            diagram; with ``histogram=True`` the histogram is appended below
-            it (``mpl_toolkits.axes_grid1``), sharing its x axis.  For
+            diagram; with ``histogram=True`` it gives up the lower quarter
+            of its gridspec cell to the histogram, which shares its x axis
+            (an Axes placed by hand with ``add_axes`` is divided by
+            ``mpl_toolkits.axes_grid1`` instead).  The legend, headed by the
+            name and the ECE, sits above the axes: use a layout engine
+            (``layout="constrained"``) so the figure makes room for it.  For
             ``"classwise"``, a sequence of Axes, one per class drawn.
         name : str, default=None
             Title; None uses the display's ``name``.

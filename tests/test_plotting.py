@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from scipy.special import log_softmax, softmax
@@ -399,6 +400,39 @@ def test_draws_into_the_callers_axes_and_appends_the_histogram(multiclass):
         multiclass.labels, multiclass.probabilities, histogram=False
     )
     assert alone.hist_ax_ is None and len(alone.figure_.axes) == 1
+
+
+@pytest.mark.parametrize("layout", ["constrained", "tight"])
+def test_callers_gridspec_axes_make_room_for_the_histogram(multiclass, layout):
+    # The caller's axes shrinks within its own cell, so the layout engine
+    # keeps the histogram's tick labels and x label inside the figure.
+    fig = Figure(figsize=(8, 5), layout=layout)
+    left, right = fig.subplots(1, 2)
+    for ax in (left, right):
+        display = ReliabilityDisplay.from_predictions(
+            multiclass.labels, multiclass.probabilities, ax=ax
+        )
+        assert display.ax_ is ax
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        box = ax.get_tightbbox(renderer)
+        assert box.y0 >= -1 and box.x0 >= -1
+        assert box.x1 <= fig.bbox.x1 + 1 and box.y1 <= fig.bbox.y1 + 1
+    assert len(fig.axes) == 4
+
+
+def test_axes_placed_by_hand_get_a_divided_histogram(multiclass):
+    fig = Figure(figsize=(5, 6))
+    ax = fig.add_axes((0.15, 0.1, 0.8, 0.6))
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, ax=ax
+    )
+    fig.draw_without_rendering()
+    top, bottom = ax.get_position(), display.hist_ax_.get_position()
+    assert bottom.y1 <= top.y0 and bottom.x0 == pytest.approx(top.x0)
+    render(fig)
 
 
 def test_classwise_into_caller_axes_needs_one_per_class(rng):
