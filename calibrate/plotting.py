@@ -80,6 +80,13 @@ def _ece_label(ece, stats, reduction):
     return f"{kind} ({first.n_bins_requested} {bins}) = {100 * ece:.2f} %"
 
 
+def _wrap(name, width):
+    """Break a long user-supplied name into lines that fit above a panel."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(name), width)) or str(name)
+
+
 def _overall_means(stats):
     """Weighted mean target and mean score over all samples of ``stats``."""
     filled = stats.nonempty
@@ -710,7 +717,7 @@ class ReliabilityDisplay:
             loc="lower center",
             bbox_to_anchor=(0.5, 1.0),
             ncols=2,
-            title=header if name is None else f"{name}\n{header}",
+            title=header if name is None else f"{_wrap(name, 50)}\n{header}",
             title_fontsize="medium",
             fontsize="small",
             frameon=False,
@@ -771,7 +778,7 @@ class ReliabilityDisplay:
             f"{_ece_label(self._ece(stats), stats, 'classwise')} "
             f"over {len(stats)} {kind}s{shown}"
         )
-        fig.suptitle(title if name is None else f"{name}: {title}")
+        fig.suptitle(title if name is None else f"{_wrap(name, 100)}\n{title}")
         self.figure_ = fig
         self.ax_ = np.asarray(axes, dtype=object)
         self.hist_ax_ = np.asarray(hist_axes, dtype=object) if histogram else None
@@ -1034,7 +1041,9 @@ class ReliabilityComparisonDisplay:
                     hist_ax.tick_params(labelleft=False)
             header = _ece_label(display._ece(stats), stats, display.reduction)
             ax.set_title(
-                header if display.name is None else f"{display.name}\n{header}",
+                header
+                if display.name is None
+                else f"{_wrap(display.name, 34)}\n{header}",
                 fontsize="medium",
             )
             axes.append(ax)
