@@ -54,6 +54,10 @@ class BinStats:
         Number of samples in each bin (whatever their weight).
     weights : ndarray of shape (n_bins,)
         Total sample weight in each bin (equal to ``counts`` without weights).
+    effective_counts : ndarray of shape (n_bins,)
+        Kish's effective sample size of each bin, ``sum(w)**2 / sum(w**2)``:
+        equal to ``counts`` without weights (or with equal weights), unchanged
+        when all weights are multiplied by a constant, 0 for empty bins.
     mean_score : ndarray of shape (n_bins,)
         Weighted mean score (confidence) in each bin; NaN for empty bins.
     mean_target : ndarray of shape (n_bins,)
@@ -75,13 +79,21 @@ class BinStats:
     edges: np.ndarray
     counts: np.ndarray
     weights: np.ndarray
+    effective_counts: np.ndarray
     mean_score: np.ndarray
     mean_target: np.ndarray
     strategy: str
     n_bins_requested: int
 
     def __post_init__(self):
-        for name in ("edges", "counts", "weights", "mean_score", "mean_target"):
+        for name in (
+            "edges",
+            "counts",
+            "weights",
+            "effective_counts",
+            "mean_score",
+            "mean_target",
+        ):
             getattr(self, name).flags.writeable = False
 
     @property
@@ -117,10 +129,13 @@ class BinStats:
     def mean_target_interval(self, *, method="wilson", confidence_level=0.95):
         """Return a confidence interval for each bin's mean target (accuracy).
 
-        The mean target of bin ``b`` is read as a binomial proportion: ``n_b``
-        trials (the bin's total weight, so integer weights count as repeated
-        samples, as in the debiased ECE) with ``n_b * mean_target_b`` successes.
-        Soft targets give a fractional success count, which both formulas
+        The mean target of bin ``b`` is read as a binomial proportion of
+        ``n_b`` trials with ``n_b * mean_target_b`` successes, where ``n_b`` is
+        the bin's :attr:`effective_counts`: its number of samples without
+        weights, and with weights Kish's effective sample size, so the
+        interval does not change when the weights are rescaled (weights are
+        read as importance weights; a weight of 2 is not two samples here).
+        Soft targets and weights give fractional counts, which both formulas
         accept.
 
         Parameters
@@ -167,13 +182,13 @@ class BinStats:
         low = np.full(self.n_bins, np.nan)
         high = np.full(self.n_bins, np.nan)
         filled = self.nonempty
-        n = self.weights[filled]
+        n = self.effective_counts[filled]
         p = self.mean_target[filled]
         if method == "wilson":
-            z = norm.isf(alpha / 2.0)
-            z2n = z * z / n
-            centre = (p + z2n / 2.0) / (1.0 + z2n)
-            half = z / (1.0 + z2n) * np.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
+            z2 = norm.isf(alpha / 2.0) ** 2
+            # Multiplied through by n, so that no term divides by a small n.
+            centre = (n * p + z2 / 2.0) / (n + z2)
+            half = np.sqrt(z2 * (n * p * (1.0 - p) + z2 / 4.0)) / (n + z2)
             lo, hi = centre - half, centre + half
         else:
             successes = p * n
@@ -294,7 +309,9 @@ def _bin_index(scores, edges):
     return np.searchsorted(edges[1:-1], scores, side="left")
 
 
-def _stats_from_sums(edges, counts, weights, score_sums, target_sums, strategy, n_bins):
+def _stats_from_sums(
+    edges, counts, weights, effective, score_sums, target_sums, strategy, n_bins
+):
     nonempty = weights > 0
     mean_score = np.full(weights.shape, np.nan)
     mean_target = np.full(weights.shape, np.nan)
@@ -305,16 +322,38 @@ def _stats_from_sums(edges, counts, weights, score_sums, target_sums, strategy, 
         # left) and is dropped; the first bin [e_0, e_1] is closed and kept.
         keep = np.concatenate(([True], edges[1:-1] < edges[2:]))
         edges = np.concatenate((edges[:1], edges[1:][keep]))
-        counts, weights = counts[keep], weights[keep]
+        counts, weights, effective = counts[keep], weights[keep], effective[keep]
         mean_score, mean_target = mean_score[keep], mean_target[keep]
     return BinStats(
         edges=edges,
         counts=counts.astype(np.int64),
         weights=weights,
+        effective_counts=effective,
         mean_score=mean_score,
         mean_target=mean_target,
         strategy=strategy,
         n_bins_requested=n_bins,
+    )
+
+
+def _kish(sums, squared_sums):
+    """``sum(u)**2 / sum(u**2)`` per bin, 0 where the bin is empty."""
+    out = np.zeros(sums.shape)
+    np.divide(sums * sums, squared_sums, out=out, where=squared_sums > 0)
+    return out
+
+
+def _effective_counts(index, weights, counts):
+    """Kish's effective sample size per bin; the counts when weights are equal."""
+    if np.all(weights == weights[0]):
+        return np.where(weights[0] > 0, counts, 0).astype(np.float64)
+    # Weights divided by their maximum, so that squaring neither overflows
+    # nor underflows (the ratio does not depend on the scale).
+    u = weights / weights.max()
+    n_bins = counts.size
+    return _kish(
+        np.bincount(index, weights=u, minlength=n_bins),
+        np.bincount(index, weights=u * u, minlength=n_bins),
     )
 
 
@@ -325,10 +364,12 @@ def _bin_column(scores, targets, weights, n_bins, strategy):
     else:
         edges = _quantile_edges(scores, weights, n_bins)
     index = _bin_index(scores, edges)
+    counts = np.bincount(index, minlength=n_bins)
     return _stats_from_sums(
         edges,
-        np.bincount(index, minlength=n_bins),
+        counts,
         np.bincount(index, weights=weights, minlength=n_bins),
+        _effective_counts(index, weights, counts),
         np.bincount(index, weights=weights * scores, minlength=n_bins),
         np.bincount(index, weights=weights * targets, minlength=n_bins),
         strategy,
@@ -480,7 +521,9 @@ def _bin_columns(scores, targets, weights, n_bins, strategy):
     edges = uniform_edges(n_bins)
     size = n_columns * n_bins
     counts = np.zeros(size)
-    sums = np.zeros((3, size))
+    sums = np.zeros((5, size))
+    equal_weights = bool(np.all(weights == weights[0]))
+    scale = weights.max()  # as in _effective_counts
     offsets = np.arange(n_columns) * n_bins
     for rows in iter_chunks(n_samples, n_columns):
         s = np.asarray(scores[rows], dtype=np.float64)
@@ -491,14 +534,24 @@ def _bin_columns(scores, targets, weights, n_bins, strategy):
         sums[1] += np.bincount(flat, weights=(w * s.ravel()), minlength=size)
         t = np.asarray(targets[rows], dtype=np.float64).ravel()
         sums[2] += np.bincount(flat, weights=w * t, minlength=size)
+        if not equal_weights:
+            u = w / scale
+            sums[3] += np.bincount(flat, weights=u, minlength=size)
+            sums[4] += np.bincount(flat, weights=u * u, minlength=size)
+    if equal_weights:
+        effective = np.where(weights[0] > 0, counts, 0.0)
+    else:
+        effective = _kish(sums[3], sums[4])
     shape = (n_columns, n_bins)
     counts = counts.reshape(shape)
-    sums = sums.reshape((3, *shape))
+    effective = effective.reshape(shape)
+    sums = sums.reshape((5, *shape))
     return tuple(
         _stats_from_sums(
             edges.copy(),
             counts[k],
             sums[0, k],
+            effective[k],
             sums[1, k],
             sums[2, k],
             strategy,

@@ -220,6 +220,13 @@ def test_by_column_equals_one_column_at_a_time(rng, strategy):
         np.testing.assert_allclose(stats.weights, single.weights, rtol=1e-12)
         np.testing.assert_allclose(stats.mean_score, single.mean_score, rtol=1e-12)
         np.testing.assert_allclose(stats.mean_target, single.mean_target, rtol=1e-12)
+        # Independently: Kish's (sum w)^2 / sum w^2, bin by bin.
+        index = np.searchsorted(single.edges[1:-1], P[:, k], side="left")
+        kish = np.array(
+            [w[index == b].sum() ** 2 / np.sum(w[index == b] ** 2) for b in range(6)]
+        )
+        np.testing.assert_allclose(stats.effective_counts, kish, rtol=1e-12)
+        np.testing.assert_allclose(single.effective_counts, kish, rtol=1e-12)
 
 
 # -- properties ----------------------------------------------------------------
@@ -341,14 +348,50 @@ def test_mean_target_interval_hand_worked_wilson():
     assert high[0] == pytest.approx(0.716740 + 0.226578, abs=2e-6)
 
 
-def test_mean_target_interval_empty_bins_are_nan_and_weights_count():
+def test_mean_target_interval_empty_bins_are_nan_and_weights_are_kish():
     stats = bin_stats([0.1, 0.1, 0.9], [1, 0, 1], n_bins=3, sample_weight=[2, 1, 1])
+    # Kish: (2 + 1)^2 / (4 + 1) = 1.8 effective samples in the first bin.
+    np.testing.assert_allclose(stats.effective_counts, [1.8, 0.0, 1.0])
     low, high = stats.mean_target_interval()
     assert np.isnan(low[1]) and np.isnan(high[1])
-    # Integer weights count as repeated samples: 2 of 3.
-    repeated = bin_stats([0.1, 0.1, 0.1], [1, 1, 0], n_bins=3)
-    r_low, r_high = repeated.mean_target_interval()
-    assert low[0] == pytest.approx(r_low[0]) and high[0] == pytest.approx(r_high[0])
+    # Wilson by hand with n = 1.8, p = 2/3, z^2 = 3.841459.
+    n, p, z2 = 1.8, 2 / 3, 1.959963984540054**2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = np.sqrt(z2) / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    assert low[0] == pytest.approx(centre - half, abs=1e-12)
+    assert high[0] == pytest.approx(centre + half, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["wilson", "clopper-pearson"])
+@pytest.mark.parametrize("scale", [1e-200, 1e-3, 1e3])
+def test_mean_target_interval_ignores_the_scale_of_the_weights(rng, method, scale):
+    scores, targets = rng.uniform(size=300), rng.integers(0, 2, size=300)
+    w = rng.uniform(0.5, 2.0, size=300)
+    reference = bin_stats(scores, targets, n_bins=5, sample_weight=w)
+    scaled = bin_stats(scores, targets, n_bins=5, sample_weight=w * scale)
+    for a, b in zip(
+        reference.mean_target_interval(method=method),
+        scaled.mean_target_interval(method=method),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    # Equal weights are no weights at all.
+    plain = bin_stats(scores, targets, n_bins=5)
+    tiny = bin_stats(scores, targets, n_bins=5, sample_weight=np.full(300, 1e-200))
+    np.testing.assert_allclose(
+        plain.mean_target_interval(method=method),
+        tiny.mean_target_interval(method=method),
+        rtol=1e-9,
+    )
+
+
+@pytest.mark.parametrize("p_hits", [0, 1])
+def test_mean_target_interval_ends_stay_in_the_unit_interval(p_hits):
+    stats = bin_stats(np.full(50, 0.5), np.full(50, p_hits), n_bins=1)
+    for method in ("wilson", "clopper-pearson"):
+        low, high = stats.mean_target_interval(method=method)
+        assert 0.0 <= low[0] <= p_hits <= high[0] <= 1.0
+        assert (low[0] == 0.0) if p_hits == 0 else (high[0] == 1.0)
 
 
 @pytest.mark.parametrize(
