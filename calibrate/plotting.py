@@ -34,8 +34,10 @@ _GAP_COLOR = "#d62728"
 _DIAGONAL_COLOR = "black"
 _HIST_COLOR = "0.55"
 
-# A 95 % interval narrower than 2 % of the axis is shorter than the bar's
-# outline is thick at the default figure size; drawing it only adds clutter.
+# Error bars mark the bins whose sampling noise is visible: a 95 % interval
+# narrower than 2 % of the axis (about 5 points at the default size, a
+# Wilson interval of a bin holding more than about 10,000 samples at p = 0.5)
+# barely rises above the bar's top and only adds clutter.
 _DEFAULT_MIN_INTERVAL_WIDTH = 0.02
 
 # With more classes than this, the classwise grid shows the most frequent ones.
@@ -44,8 +46,16 @@ _GRID_COLUMNS = 3
 
 _AXIS_LABELS = {
     "top_label": ("confidence", "accuracy"),
-    "positive": ("predicted probability of the positive class", "observed frequency"),
+    # The positive class is the second column; a longer label would not fit
+    # a panel of a caller's two-panel figure.
+    "positive": ("predicted probability", "observed frequency"),
     "classwise": ("predicted probability", "observed frequency"),
+}
+# The short words the legend uses for the x quantity.
+_SCORE_WORDS = {
+    "top_label": "confidence",
+    "positive": "prediction",
+    "classwise": "prediction",
 }
 
 
@@ -75,9 +85,13 @@ def _check_interval_options(interval, confidence_level, min_interval_width):
 
 def _ece_label(ece, stats, reduction):
     kind = "classwise ECE" if reduction == "classwise" else "ECE"
-    first = stats[0] if isinstance(stats, (list, tuple)) else stats
+    first = stats if isinstance(stats, BinStats) else stats[0]
     bins = "equal-mass bins" if first.strategy == "quantile" else "bins"
-    return f"{kind} ({first.n_bins_requested} {bins}) = {100 * ece:.2f} %"
+    n_bins = f"{first.n_bins_requested}"
+    if isinstance(stats, BinStats) and stats.n_bins < stats.n_bins_requested:
+        # Tied scores merged equal-mass bins: say how many the number used.
+        n_bins = f"{stats.n_bins} of {n_bins}"
+    return f"{kind} ({n_bins} {bins}) = {100 * ece:.2f} %"
 
 
 def _wrap(name, width):
@@ -129,13 +143,16 @@ def _draw_reliability(
         zorder=3,
     )
     style = {
+        "width": width,
+        "align": "edge",
+        "zorder": 1,
         "color": _BAR_COLOR,
         "edgecolor": "black",
         "linewidth": 0.6,
         "label": y_label,
     }
     style.update(bar_kwargs or {})
-    ax.bar(left, accuracy, width=width, align="edge", zorder=1, **style)
+    ax.bar(left, accuracy, **style)
     # The gap runs from the bin's accuracy to its mean confidence: the
     # quantity the ECE averages.  Its far edge is the diagonal evaluated at the
     # bin's mean confidence, not at the bin centre.
@@ -145,12 +162,32 @@ def _draw_reliability(
         bottom=accuracy,
         width=width,
         align="edge",
-        facecolor=(0.84, 0.15, 0.16, 0.25),
+        # Over an under-confident bin's bar (accuracy above confidence) the
+        # gap is hatched only: a tinted fill would blend into a third colour.
+        color=[
+            (0.84, 0.15, 0.16, 0.0 if above else 0.25)
+            for above in accuracy > confidence
+        ],
         edgecolor=_GAP_COLOR,
         hatch="//",
         linewidth=0.6,
-        label=f"gap to mean {x_label.split(' of ')[0]}",
         zorder=2,
+    )
+    # The legend's swatch is the filled (over-confident) style whichever bin
+    # comes first: an invisible patch carries the label.
+    from matplotlib.patches import Rectangle
+
+    ax.add_patch(
+        Rectangle(
+            (0, 0),
+            0,
+            0,
+            facecolor=(0.84, 0.15, 0.16, 0.25),
+            edgecolor=_GAP_COLOR,
+            hatch="//",
+            linewidth=0.6,
+            label=f"gap to mean {_SCORE_WORDS[reduction]}",
+        )
     )
     if interval is not None:
         low, high = stats.mean_target_interval(
@@ -183,10 +220,11 @@ def _draw_reliability(
     ax.set_axisbelow(True)
 
 
-def _draw_histogram(ax, stats, *, reduction, values=True, log=False):
+def _draw_histogram(ax, stats, *, reduction, values=True, lines=True, log=False):
     """Draw each bin's share of the samples and the overall means on ``ax``.
 
-    The two lines are labelled for the caller's legend, with their values
+    The two lines (overall accuracy and mean confidence; ``lines=False``
+    omits them) are labelled for the caller's legend, with their values
     unless ``values=False`` (a legend shared by several panels).  ``log``
     puts the shares on a log scale.
     """
@@ -203,20 +241,21 @@ def _draw_histogram(ax, stats, *, reduction, values=True, log=False):
         linewidth=0.6,
     )
     x_label, y_label = _AXIS_LABELS[reduction]
-    mean_accuracy, mean_confidence = _overall_means(stats)
-    accuracy_label = f"overall {y_label}"
-    confidence_label = f"mean {x_label.split(' of ')[0]}"
-    if values:
-        accuracy_label += f": {100 * mean_accuracy:.1f} %"
-        confidence_label += f": {100 * mean_confidence:.1f} %"
-    ax.axvline(mean_accuracy, color=_BAR_COLOR, linewidth=1.5, label=accuracy_label)
-    ax.axvline(
-        mean_confidence,
-        color=_GAP_COLOR,
-        linewidth=1.5,
-        linestyle="--",
-        label=confidence_label,
-    )
+    if lines:
+        mean_accuracy, mean_confidence = _overall_means(stats)
+        accuracy_label = f"overall {y_label}"
+        confidence_label = f"mean {_SCORE_WORDS[reduction]}"
+        if values:
+            accuracy_label += f": {100 * mean_accuracy:.1f} %"
+            confidence_label += f": {100 * mean_confidence:.1f} %"
+        ax.axvline(mean_accuracy, color=_BAR_COLOR, linewidth=1.5, label=accuracy_label)
+        ax.axvline(
+            mean_confidence,
+            color=_GAP_COLOR,
+            linewidth=1.5,
+            linestyle="--",
+            label=confidence_label,
+        )
     from matplotlib.ticker import (
         FuncFormatter,
         LogLocator,
@@ -239,7 +278,7 @@ def _draw_histogram(ax, stats, *, reduction, values=True, log=False):
         ax.set_ylim(0, 1.25 * top)
         ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
-    ax.set_ylabel("samples")
+    ax.set_ylabel("share of samples")
     ax.set_xlabel(x_label)
 
 
@@ -515,6 +554,11 @@ class ReliabilityDisplay:
         sample_weight=None,
         ax=None,
         name=None,
+        classes=None,
+        histogram=True,
+        interval="wilson",
+        confidence_level=0.95,
+        min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
         **kwargs,
     ):
         """Draw the reliability diagram of a fitted calibrator's output.
@@ -542,9 +586,19 @@ class ReliabilityDisplay:
             See :meth:`plot`.
         name : str, default=None
             Title of the figure; None uses the calibrator's class name.
+        classes : sequence, default=None
+            ``"classwise"`` only: labels of the classes to draw; None draws
+            the six most frequent.
+        histogram : bool, default=True
+            Draw the histogram of samples per bin below each diagram.
+        interval : {"wilson", "clopper-pearson"} or None, default="wilson"
+            Confidence interval on each bar's accuracy; None draws none.
+        confidence_level : float, default=0.95
+            Coverage of the intervals.
+        min_interval_width : float, default=0.02
+            Intervals narrower than this are not drawn; 0 draws every one.
         **kwargs
-            The drawing options of :meth:`from_predictions` (``classes``,
-            ``histogram``, ``interval``, ...).
+            Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
 
         Returns
         -------
@@ -564,6 +618,11 @@ class ReliabilityDisplay:
             input_type="probs",
             ax=ax,
             name=type(calibrator).__name__ if name is None else name,
+            classes=classes,
+            histogram=histogram,
+            interval=interval,
+            confidence_level=confidence_level,
+            min_interval_width=min_interval_width,
             **kwargs,
         )
 
@@ -693,37 +752,59 @@ class ReliabilityDisplay:
             )
         from matplotlib.figure import Figure
 
-        if ax is None:
-            fig = Figure(figsize=(5.0, 6.2 if histogram else 5.0), layout="constrained")
+        own_figure = ax is None
+        if own_figure:
+            fig = Figure(figsize=(5.6, 6.4 if histogram else 5.2), layout="constrained")
             if histogram:
                 ax, hist_ax = _stack(fig, fig.add_gridspec(1, 1)[0])
             else:
                 ax, hist_ax = fig.add_subplot(), None
         else:
+            self._check_fresh(ax)
             fig = ax.figure
             hist_ax = _append_histogram(ax) if histogram else None
         _draw_reliability(ax, stats, reduction=self.reduction, **options)
         if hist_ax is not None:
             _draw_histogram(hist_ax, stats, reduction=self.reduction)
         _finish_stacked(ax, hist_ax)
-        # Inside the axes a legend would cover the bars of some model (the
-        # upper left of an under-confident one is full): it sits above the
-        # axes instead, headed by the name and the ECE.
         header = _ece_label(self._ece(stats), stats, self.reduction)
+        if name is not None:
+            header = f"{_wrap(name, 50)}\n{header}"
         handles, labels = _legend_entries(ax, hist_ax)
-        ax.legend(
-            handles,
-            labels,
-            loc="lower center",
-            bbox_to_anchor=(0.5, 1.0),
-            ncols=2,
-            title=header if name is None else f"{_wrap(name, 50)}\n{header}",
-            title_fontsize="medium",
-            fontsize="small",
-            frameon=False,
-        ).get_title().set_multialignment("center")
+        if own_figure:
+            # Inside the axes a legend would cover the bars of some model (the
+            # upper left of an under-confident one is full): on a figure of
+            # its own it sits above the axes, headed by the name and the ECE.
+            ax.legend(
+                handles,
+                labels,
+                loc="lower center",
+                bbox_to_anchor=(0.5, 1.0),
+                ncols=2,
+                title=header,
+                title_fontsize="medium",
+                fontsize="small",
+                frameon=False,
+            ).get_title().set_multialignment("center")
+        else:
+            # In a caller's panel the space above belongs to the caller's
+            # layout: the name and the ECE are the title, and a compact legend
+            # goes in the upper left, the corner over-confident models leave
+            # free.
+            ax.set_title(header, fontsize="medium")
+            ax.legend(handles, labels, loc="upper left", fontsize="x-small")
         self.figure_, self.ax_, self.hist_ax_ = fig, ax, hist_ax
         return self
+
+    def _check_fresh(self, ax):
+        axes = np.ravel(np.asarray(ax, dtype=object))
+        drawn = np.ravel(np.asarray(getattr(self, "ax_", None), dtype=object))
+        if any(a is d for a in axes for d in drawn):
+            raise ValueError(
+                "ax already holds this display's diagram; drawing it again there "
+                "would stack a second histogram and legend. Call plot() without "
+                "ax for a new figure, or pass fresh Axes."
+            )
 
     def _plot_classwise(self, stats, ax, name, classes, histogram, options):
         from matplotlib.figure import Figure
@@ -751,6 +832,7 @@ class ReliabilityDisplay:
                 axes.append(a)
                 hist_axes.append(h)
         else:
+            self._check_fresh(ax)
             axes = list(np.ravel(np.asarray(ax, dtype=object)))
             if len(axes) != n_shown:
                 raise ValueError(
@@ -766,8 +848,10 @@ class ReliabilityDisplay:
             if h is not None:
                 # Most of a class's samples sit in the first bin (probability
                 # near 0): a log scale keeps the other bins visible.
+                # The overall frequency and mean prediction of a class sit
+                # near 1 / K, on the axis: their lines would say nothing.
                 _draw_histogram(
-                    h, stats[k], reduction="classwise", values=False, log=True
+                    h, stats[k], reduction="classwise", lines=False, log=True
                 )
             _finish_stacked(a, h)
             class_ece = binned_calibration_error(stats[k])
@@ -776,7 +860,7 @@ class ReliabilityDisplay:
         shown = "" if n_shown == len(stats) else f", {n_shown} of {len(stats)} shown"
         title = (
             f"{_ece_label(self._ece(stats), stats, 'classwise')} "
-            f"over {len(stats)} {kind}s{shown}"
+            f"over {len(stats)} {'labels' if self.multilabel else 'classes'}{shown}"
         )
         fig.suptitle(title if name is None else f"{_wrap(name, 100)}\n{title}")
         self.figure_ = fig
@@ -792,8 +876,9 @@ class ReliabilityComparisonDisplay:
     One column per model (typically the uncalibrated scores and each fitted
     calibrator), each a reliability diagram above its histogram, with the y
     axes shared so bars and histograms compare at a glance.  Only the
-    top-label and positive reductions are compared (a classwise grid per model
-    is :class:`ReliabilityDisplay`'s).
+    top-label and positive reductions are compared: for multilabel scores,
+    whose only reduction is classwise, draw one classwise
+    :class:`ReliabilityDisplay` per model.
 
     Parameters
     ----------
@@ -838,6 +923,10 @@ class ReliabilityComparisonDisplay:
         reduction="top_label",
         sample_weight=None,
         input_type="probs",
+        histogram=True,
+        interval="wilson",
+        confidence_level=0.95,
+        min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
         **kwargs,
     ):
         """Compare the predictions of several models on the same samples.
@@ -858,8 +947,16 @@ class ReliabilityComparisonDisplay:
             Non-negative weights.
         input_type : {"probs", "logits", "log_probs"} or mapping, default="probs"
             How to read the predictions; a mapping gives it per model.
+        histogram : bool, default=True
+            Draw the histogram of samples per bin below each diagram.
+        interval : {"wilson", "clopper-pearson"} or None, default="wilson"
+            Confidence interval on each bar's accuracy; None draws none.
+        confidence_level : float, default=0.95
+            Coverage of the intervals.
+        min_interval_width : float, default=0.02
+            Intervals narrower than this are not drawn; 0 draws every one.
         **kwargs
-            Passed to :meth:`plot`.
+            Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
 
         Returns
         -------
@@ -872,6 +969,13 @@ class ReliabilityComparisonDisplay:
                 f"got {type(y_probs).__name__}."
             )
         _check_comparable(reduction)
+        if hasattr(input_type, "items"):
+            missing = [str(m) for m in y_probs if m not in input_type]
+            if missing:
+                raise ValueError(
+                    f"input_type gives no input type for the models {missing}; a "
+                    "mapping must name every model of y_probs."
+                )
         displays = []
         for model_name, y_prob in y_probs.items():
             kind = (
@@ -889,7 +993,13 @@ class ReliabilityComparisonDisplay:
                     name=str(model_name),
                 )
             )
-        return cls(displays).plot(**kwargs)
+        return cls(displays).plot(
+            histogram=histogram,
+            interval=interval,
+            confidence_level=confidence_level,
+            min_interval_width=min_interval_width,
+            **kwargs,
+        )
 
     @classmethod
     def from_calibrators(
@@ -900,6 +1010,14 @@ class ReliabilityComparisonDisplay:
         *,
         uncalibrated=True,
         input_type=None,
+        n_bins=15,
+        strategy="uniform",
+        reduction="top_label",
+        sample_weight=None,
+        histogram=True,
+        interval="wilson",
+        confidence_level=0.95,
+        min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
         **kwargs,
     ):
         """Compare the uncalibrated scores with each fitted calibrator's output.
@@ -917,9 +1035,24 @@ class ReliabilityComparisonDisplay:
         input_type : {"logits", "probs", "log_probs"}, default=None
             How to read ``X`` for the uncalibrated column; None takes the
             calibrators' ``input_type`` (they must agree).
+        n_bins : int, default=15
+            Number of bins.
+        strategy : {"uniform", "quantile"}, default="uniform"
+            Equal-width or equal-mass bins.
+        reduction : {"top_label", "positive"}, default="top_label"
+            As in :func:`~calibrate.metrics.expected_calibration_error`.
+        sample_weight : array_like of shape (n_samples,), default=None
+            Non-negative weights.
+        histogram : bool, default=True
+            Draw the histogram of samples per bin below each diagram.
+        interval : {"wilson", "clopper-pearson"} or None, default="wilson"
+            Confidence interval on each bar's accuracy; None draws none.
+        confidence_level : float, default=0.95
+            Coverage of the intervals.
+        min_interval_width : float, default=0.02
+            Intervals narrower than this are not drawn; 0 draws every one.
         **kwargs
-            Passed to :meth:`from_predictions` (``n_bins``, ``strategy``,
-            ``reduction``, ``sample_weight``) and :meth:`plot`.
+            Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
 
         Returns
         -------
@@ -928,10 +1061,10 @@ class ReliabilityComparisonDisplay:
         """
         from sklearn.utils.validation import check_is_fitted
 
-        if not hasattr(calibrators, "items"):
+        if not hasattr(calibrators, "items") or len(calibrators) == 0:
             raise ValueError(
-                "calibrators must be a mapping of name to fitted calibrator; got "
-                f"{type(calibrators).__name__}."
+                "calibrators must be a non-empty mapping of name to fitted "
+                f"calibrator; got {calibrators!r}."
             )
         for calibrator in calibrators.values():
             check_is_fitted(calibrator)
@@ -950,7 +1083,20 @@ class ReliabilityComparisonDisplay:
         for model_name, calibrator in calibrators.items():
             y_probs[model_name] = calibrator.predict_proba(X)
             kinds[model_name] = "probs"
-        return cls.from_predictions(y, y_probs, input_type=kinds, **kwargs)
+        return cls.from_predictions(
+            y,
+            y_probs,
+            n_bins=n_bins,
+            strategy=strategy,
+            reduction=reduction,
+            sample_weight=sample_weight,
+            input_type=kinds,
+            histogram=histogram,
+            interval=interval,
+            confidence_level=confidence_level,
+            min_interval_width=min_interval_width,
+            **kwargs,
+        )
 
     def plot(
         self,
@@ -988,7 +1134,8 @@ class ReliabilityComparisonDisplay:
             isinstance(d, ReliabilityDisplay) for d in self.displays
         ):
             raise ValueError(
-                "displays must be a non-empty sequence of ReliabilityDisplay."
+                "displays must be a non-empty sequence of ReliabilityDisplay; got "
+                f"{self.displays!r}."
             )
         reductions = {d.reduction for d in self.displays}
         if len(reductions) != 1:

@@ -671,3 +671,226 @@ def test_cifar100_resnet110_before_and_after_temperature_scaling(shared_data):
     assert comparison.axes_[0].get_title().endswith("= 7.88 %")
     assert comparison.axes_[1].get_title().endswith("= 4.69 %")
     assert render(comparison.figure_).startswith(PNG_SIGNATURE)
+
+
+# ------------------------------------------------------------- options reach the figure
+
+
+def overflow(fig):
+    """How far (pixels) any artist of ``fig`` sticks out of the figure."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.get_tightbbox(canvas.get_renderer()).transformed(fig.dpi_scale_trans)
+    return max(-box.x0, -box.y0, box.x1 - fig.bbox.x1, box.y1 - fig.bbox.y1)
+
+
+@pytest.mark.parametrize("reduction", ["top_label", "positive"])
+def test_own_figure_keeps_its_legend_inside_at_dpi_100(reduction):
+    data = make_miscalibrated_binary(n_samples=2000, random_state=0)
+    display = ReliabilityDisplay.from_predictions(
+        data.labels,
+        data.logits,
+        input_type="logits",
+        reduction=reduction,
+        strategy="quantile",
+        name="a model with a fairly long descriptive name, v2",
+    )
+    display.figure_.set_dpi(100)
+    assert overflow(display.figure_) <= 1
+
+
+def test_callers_default_size_subplots_get_title_and_inner_legend():
+    import warnings
+
+    data = make_miscalibrated_binary(n_samples=2000, random_state=0)
+    fig = Figure(layout="constrained")
+    axes = fig.subplots(1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for ax in axes:
+            display = ReliabilityDisplay.from_predictions(
+                data.labels,
+                data.logits,
+                input_type="logits",
+                reduction="positive",
+                ax=ax,
+                name="model",
+            )
+            assert ax.get_title() == f"model\nECE (15 bins) = {100 * display.ece:.2f} %"
+            legend = ax.get_legend()
+            assert legend.get_title().get_text() == ""
+        render(fig)
+    assert overflow(fig) <= 1
+
+
+def test_drawing_twice_into_the_same_axes_is_refused(multiclass):
+    fig = Figure()
+    ax = fig.add_subplot()
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, ax=ax
+    )
+    with pytest.raises(ValueError, match="already holds this display"):
+        display.plot(ax=ax)
+    display.plot()  # a new figure is fine
+    assert display.ax_ is not ax
+
+
+def test_bar_keywords_reach_the_accuracy_bars(multiclass):
+    display = ReliabilityDisplay.from_predictions(
+        multiclass.labels, multiclass.probabilities, color="green", zorder=1.5
+    )
+    accuracy, _ = bar_containers(display.ax_)
+    assert all(
+        p.get_facecolor() == (0.0, 0.5019607843137255, 0.0, 1.0) for p in accuracy
+    )
+    assert all(p.get_zorder() == 1.5 for p in accuracy)
+
+
+def test_heading_says_how_many_equal_mass_bins_were_used():
+    # 90 of 100 scores tied at 0.7: ten equal-mass bins collapse to three.
+    y_prob = np.concatenate([np.full(90, 0.7), np.linspace(0.1, 0.5, 10)])
+    y_true = np.arange(100) % 3 == 0
+    display = ReliabilityDisplay.from_predictions(
+        y_true.astype(int), y_prob, reduction="positive", strategy="quantile", n_bins=10
+    )
+    # Edges 0, 0.5, 0.7 (eight times), 1: bins [0, 0.5], (0.5, 0.7] and an
+    # empty (0.7, 1].
+    assert display.bin_stats.n_bins == 3 and display.bin_stats.n_nonempty == 2
+    header = display.ax_.get_legend().get_title().get_text()
+    assert "(3 of 10 equal-mass bins)" in header
+    assert len(bar_containers(display.ax_)[0]) == 2
+
+
+def test_under_confident_gaps_are_hatched_without_fill():
+    # Accuracy 1.0 at confidence 0.6 (under) and 0.0 at 0.3 (over).
+    y_prob = np.array([0.6, 0.6, 0.3, 0.3])
+    y_true = np.array([1, 1, 0, 0])
+    display = ReliabilityDisplay.from_predictions(
+        y_true, y_prob, reduction="positive", n_bins=10
+    )
+    _, gap = bar_containers(display.ax_)
+    over, under = gap.patches  # bins (0.2, 0.3] and (0.5, 0.6]
+    assert over.get_facecolor()[3] > 0 and under.get_facecolor()[3] == 0
+
+
+def test_zero_weight_bins_are_not_drawn_and_the_histogram_reads_weights():
+    y_prob = np.array([0.05, 0.55, 0.56, 0.95])
+    y_true = np.array([0, 1, 0, 1])
+    weights = np.array([0.0, 3.0, 1.0, 4.0])
+    display = ReliabilityDisplay.from_predictions(
+        y_true, y_prob, reduction="positive", n_bins=10, sample_weight=weights
+    )
+    assert display.bin_stats.counts[0] == 1  # the sample is there, weightless
+    accuracy, _ = bar_containers(display.ax_)
+    assert len(accuracy) == 2
+    np.testing.assert_allclose([p.get_height() for p in accuracy], [0.75, 1.0])
+    (hist,) = [c for c in display.hist_ax_.containers if isinstance(c, BarContainer)]
+    np.testing.assert_allclose([p.get_height() for p in hist], [0.5, 0.5])
+
+
+def test_confidence_level_and_min_width_reach_the_error_bars():
+    y_prob = np.full(40, 0.75)
+    y_true = (np.arange(40) % 4 != 0).astype(int)
+    widths = {}
+    for level in (0.5, 0.99):
+        display = ReliabilityDisplay.from_predictions(
+            y_true, y_prob, reduction="positive", n_bins=4, confidence_level=level
+        )
+        (_, low, high) = error_bars(display.ax_)[0]
+        ref = binomtest(30, 40).proportion_ci(confidence_level=level, method="wilson")
+        assert (low, high) == (pytest.approx(ref.low), pytest.approx(ref.high))
+        widths[level] = high - low
+        labels = display.ax_.get_legend_handles_labels()[1]
+        assert f"{100 * level:g} % interval (wilson)" in labels
+    # An interval exactly as wide as the threshold is drawn.
+    low, high = display.bin_stats.mean_target_interval(confidence_level=0.99)
+    widths[0.99] = float(high[2] - low[2])
+    exact = ReliabilityDisplay.from_predictions(
+        y_true,
+        y_prob,
+        reduction="positive",
+        n_bins=4,
+        confidence_level=0.99,
+        min_interval_width=widths[0.99],
+    )
+    assert len(error_bars(exact.ax_)) == 1
+    wider = ReliabilityDisplay.from_predictions(
+        y_true,
+        y_prob,
+        reduction="positive",
+        n_bins=4,
+        confidence_level=0.99,
+        min_interval_width=widths[0.99] + 1e-9,
+    )
+    assert len(error_bars(wider.ax_)) == 0
+
+
+def test_classwise_histograms_are_log_scaled_shares_without_lines(rng):
+    labels = rng.integers(0, 4, size=400)
+    probs = rng.dirichlet(np.ones(4), size=400)
+    display = ReliabilityDisplay.from_predictions(labels, probs, reduction="classwise")
+    assert "over 4 classes" in display.figure_._suptitle.get_text()
+    for hist_ax in display.hist_ax_:
+        assert hist_ax.get_yscale() == "log"
+        assert hist_ax.get_lines() == []
+        assert hist_ax.get_ylabel() == "share of samples"
+        low, high = hist_ax.get_ylim()
+        assert high / low >= 10  # at least one decade, so a tick shows
+
+
+def test_comparison_forwards_binning_weights_and_drawing_options(multiclass, rng):
+    weights = rng.uniform(0.2, 2.0, size=multiclass.labels.shape[0])
+    ts = TemperatureScaling().fit(multiclass.logits, multiclass.labels)
+    comparison = ReliabilityComparisonDisplay.from_calibrators(
+        {"temperature": ts},
+        multiclass.logits,
+        multiclass.labels,
+        n_bins=7,
+        strategy="quantile",
+        sample_weight=weights,
+        interval=None,
+    )
+    before, after = comparison.displays
+    assert before.bin_stats.n_bins_requested == 7
+    assert before.bin_stats.strategy == "quantile"
+    assert after.ece == expected_calibration_error(
+        multiclass.labels,
+        ts.predict_proba(multiclass.logits),
+        n_bins=7,
+        strategy="quantile",
+        sample_weight=weights,
+    )
+    assert all(len(error_bars(ax)) == 0 for ax in comparison.axes_)
+    # The shared histogram axis fits the tallest bar of any model.
+    tallest = max(float(d.bin_stats.fraction.max()) for d in comparison.displays)
+    assert comparison.hist_axes_[0].get_ylim()[1] == pytest.approx(1.25 * tallest)
+
+
+def test_from_calibrator_forwards_binning_and_weights(multiclass, rng):
+    weights = rng.uniform(0.2, 2.0, size=multiclass.labels.shape[0])
+    ts = TemperatureScaling().fit(multiclass.logits, multiclass.labels)
+    display = ReliabilityDisplay.from_calibrator(
+        ts, multiclass.logits, multiclass.labels, n_bins=9, sample_weight=weights
+    )
+    assert display.bin_stats.n_bins == 9
+    assert display.ece == expected_calibration_error(
+        multiclass.labels,
+        ts.predict_proba(multiclass.logits),
+        n_bins=9,
+        sample_weight=weights,
+    )
+
+
+def test_comparison_errors_name_the_problem(multiclass):
+    with pytest.raises(ValueError, match="non-empty mapping.*got {}"):
+        ReliabilityComparisonDisplay.from_calibrators(
+            {}, multiclass.logits, multiclass.labels
+        )
+    with pytest.raises(ValueError, match=r"no input type for the models \['b'\]"):
+        ReliabilityComparisonDisplay.from_predictions(
+            multiclass.labels,
+            {"a": multiclass.logits, "b": multiclass.logits},
+            input_type={"a": "logits"},
+        )
+    with pytest.raises(ValueError, match=r"got \[\]"):
+        ReliabilityComparisonDisplay([]).plot()
