@@ -54,10 +54,6 @@ class BinStats:
         Number of samples in each bin (whatever their weight).
     weights : ndarray of shape (n_bins,)
         Total sample weight in each bin (equal to ``counts`` without weights).
-    effective_counts : ndarray of shape (n_bins,)
-        Kish's effective sample size of each bin, ``sum(w)**2 / sum(w**2)``:
-        equal to ``counts`` without weights (or with equal weights), unchanged
-        when all weights are multiplied by a constant, 0 for empty bins.
     mean_score : ndarray of shape (n_bins,)
         Weighted mean score (confidence) in each bin; NaN for empty bins.
     mean_target : ndarray of shape (n_bins,)
@@ -68,6 +64,10 @@ class BinStats:
     n_bins_requested : int
         The ``n_bins`` asked for.  With ``strategy="quantile"`` tied scores can
         make fewer bins; :attr:`n_bins` is the number actually used.
+    effective_counts : ndarray of shape (n_bins,)
+        Kish's effective sample size of each bin, ``sum(w)**2 / sum(w**2)``:
+        equal to ``counts`` without weights (or with equal weights), unchanged
+        when all weights are multiplied by a constant, 0 for empty bins.
 
     Examples
     --------
@@ -79,11 +79,11 @@ class BinStats:
     edges: np.ndarray
     counts: np.ndarray
     weights: np.ndarray
-    effective_counts: np.ndarray
     mean_score: np.ndarray
     mean_target: np.ndarray
     strategy: str
     n_bins_requested: int
+    effective_counts: np.ndarray
 
     def __post_init__(self):
         for name in (

@@ -88,9 +88,13 @@ def _ece_label(ece, stats, reduction):
     first = stats if isinstance(stats, BinStats) else stats[0]
     bins = "equal-mass bins" if first.strategy == "quantile" else "bins"
     n_bins = f"{first.n_bins_requested}"
-    if isinstance(stats, BinStats) and stats.n_bins < stats.n_bins_requested:
-        # Tied scores merged equal-mass bins: say how many the number used.
-        n_bins = f"{stats.n_bins} of {n_bins}"
+    if (
+        isinstance(stats, BinStats)
+        and first.strategy == "quantile"
+        and stats.n_nonempty < stats.n_bins_requested
+    ):
+        # Tied scores merged equal-mass bins: say how many hold samples.
+        n_bins = f"{stats.n_nonempty} of {n_bins}"
     return f"{kind} ({n_bins} {bins}) = {100 * ece:.2f} %"
 
 
@@ -173,22 +177,28 @@ def _draw_reliability(
         linewidth=0.6,
         zorder=2,
     )
-    # The legend's swatch is the filled (over-confident) style whichever bin
-    # comes first: an invisible patch carries the label.
+    # One legend swatch per gap style that occurs, whichever bin comes first:
+    # invisible patches carry the labels.
     from matplotlib.patches import Rectangle
 
-    ax.add_patch(
-        Rectangle(
-            (0, 0),
-            0,
-            0,
-            facecolor=(0.84, 0.15, 0.16, 0.25),
-            edgecolor=_GAP_COLOR,
-            hatch="//",
-            linewidth=0.6,
-            label=f"gap to mean {_SCORE_WORDS[reduction]}",
-        )
-    )
+    word = _SCORE_WORDS[reduction]
+    for shown, alpha, label in (
+        ((accuracy <= confidence).any(), 0.25, f"gap to mean {word}"),
+        ((accuracy > confidence).any(), 0.0, f"gap (under-confident: {word} low)"),
+    ):
+        if shown:
+            ax.add_patch(
+                Rectangle(
+                    (0, 0),
+                    0,
+                    0,
+                    facecolor=(0.84, 0.15, 0.16, alpha),
+                    edgecolor=_GAP_COLOR,
+                    hatch="//",
+                    linewidth=0.6,
+                    label=label,
+                )
+            )
     if interval is not None:
         low, high = stats.mean_target_interval(
             method=interval, confidence_level=confidence_level
@@ -208,6 +218,7 @@ def _draw_reliability(
                 capsize=2,
                 label=f"{100 * confidence_level:g} % interval ({interval})",
                 zorder=4,
+                clip_on=False,  # caps at accuracy 1 stay above the frame
             )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -282,6 +293,25 @@ def _draw_histogram(ax, stats, *, reduction, values=True, lines=True, log=False)
     ax.set_xlabel(x_label)
 
 
+def _check_fresh(ax):
+    """Refuse axes that already hold a reliability diagram."""
+    for a in np.ravel(np.asarray(ax, dtype=object)):
+        if getattr(a, "_calibrate_reliability", False):
+            raise ValueError(
+                f"ax {a!r} already holds a reliability diagram (or its "
+                "histogram); drawing another there would stack a second "
+                "histogram and legend. Call plot() without ax for a new figure, "
+                "or pass fresh Axes."
+            )
+
+
+def _mark_drawn(ax, hist_ax):
+    # A private attribute on the caller's Axes, read by _check_fresh.
+    for a in (ax, hist_ax):
+        if a is not None:
+            a._calibrate_reliability = True
+
+
 def _legend_entries(ax, hist_ax):
     handles, labels = ax.get_legend_handles_labels()
     if hist_ax is not None:
@@ -342,7 +372,9 @@ class ReliabilityDisplay:
     compute the bins and call :meth:`plot`.  The standard figure has the
     per-bin accuracy as bars against the diagonal, the gap between each bin's
     accuracy and its mean confidence shaded, confidence intervals on the bars
-    of small bins, the ECE in the legend's title, and below it a histogram of
+    of small bins, the name and ECE as a heading (the legend's title, above
+    the axes, on a figure of its own; the axes title in a caller's axes), and
+    below it a histogram of
     the share of samples in each bin with the overall accuracy and mean
     confidence as vertical lines.  Empty bins are not drawn.
 
@@ -607,6 +639,12 @@ class ReliabilityDisplay:
         """
         from sklearn.utils.validation import check_is_fitted
 
+        if "input_type" in kwargs:
+            raise TypeError(
+                "from_calibrator() reads X through the calibrator (its own "
+                f"input_type, {getattr(calibrator, 'input_type', None)!r}); drop "
+                f"input_type={kwargs['input_type']!r}."
+            )
         check_is_fitted(calibrator)
         return cls.from_predictions(
             y,
@@ -708,10 +746,14 @@ class ReliabilityDisplay:
             diagram; with ``histogram=True`` it gives up the lower quarter
             of its gridspec cell to the histogram, which shares its x axis
             (an Axes placed by hand with ``add_axes`` is divided by
-            ``mpl_toolkits.axes_grid1`` instead).  The legend, headed by the
-            name and the ECE, sits above the axes: use a layout engine
-            (``layout="constrained"``) so the figure makes room for it.  For
-            ``"classwise"``, a sequence of Axes, one per class drawn.
+            ``mpl_toolkits.axes_grid1`` instead).  The name and the ECE
+            become the axes title and a compact legend goes inside the axes
+            (``loc="best"``); use a layout engine (``layout="constrained"``)
+            so the figure makes room for the histogram's labels.  For
+            ``"classwise"``, a sequence of Axes, one per class drawn; the
+            classwise ECE heads the legend in the first of them, and the
+            figure's own title is left alone.  Axes that already hold a
+            reliability diagram are refused.
         name : str, default=None
             Title; None uses the display's ``name``.
         classes : sequence, default=None
@@ -760,9 +802,10 @@ class ReliabilityDisplay:
             else:
                 ax, hist_ax = fig.add_subplot(), None
         else:
-            self._check_fresh(ax)
+            _check_fresh(ax)
             fig = ax.figure
             hist_ax = _append_histogram(ax) if histogram else None
+        _mark_drawn(ax, hist_ax)
         _draw_reliability(ax, stats, reduction=self.reduction, **options)
         if hist_ax is not None:
             _draw_histogram(hist_ax, stats, reduction=self.reduction)
@@ -789,22 +832,11 @@ class ReliabilityDisplay:
         else:
             # In a caller's panel the space above belongs to the caller's
             # layout: the name and the ECE are the title, and a compact legend
-            # goes in the upper left, the corner over-confident models leave
-            # free.
+            # goes where it covers the fewest bars.
             ax.set_title(header, fontsize="medium")
-            ax.legend(handles, labels, loc="upper left", fontsize="x-small")
+            ax.legend(handles, labels, loc="best", fontsize="x-small")
         self.figure_, self.ax_, self.hist_ax_ = fig, ax, hist_ax
         return self
-
-    def _check_fresh(self, ax):
-        axes = np.ravel(np.asarray(ax, dtype=object))
-        drawn = np.ravel(np.asarray(getattr(self, "ax_", None), dtype=object))
-        if any(a is d for a in axes for d in drawn):
-            raise ValueError(
-                "ax already holds this display's diagram; drawing it again there "
-                "would stack a second histogram and legend. Call plot() without "
-                "ax for a new figure, or pass fresh Axes."
-            )
 
     def _plot_classwise(self, stats, ax, name, classes, histogram, options):
         from matplotlib.figure import Figure
@@ -832,7 +864,7 @@ class ReliabilityDisplay:
                 axes.append(a)
                 hist_axes.append(h)
         else:
-            self._check_fresh(ax)
+            _check_fresh(ax)
             axes = list(np.ravel(np.asarray(ax, dtype=object)))
             if len(axes) != n_shown:
                 raise ValueError(
@@ -841,6 +873,8 @@ class ReliabilityDisplay:
                 )
             fig = axes[0].figure
             hist_axes = [_append_histogram(a) if histogram else None for a in axes]
+            for a, h in zip(axes, hist_axes, strict=True):
+                _mark_drawn(a, h)
         for a, h, k in zip(axes, hist_axes, chosen, strict=True):
             # A legend in every small panel would cover the bars: the panel
             # title carries the class's ECE, and one legend serves the figure.
@@ -856,13 +890,28 @@ class ReliabilityDisplay:
             _finish_stacked(a, h)
             class_ece = binned_calibration_error(stats[k])
             a.set_title(f"{kind} {labels[k]}: ECE {100 * class_ece:.2f} %")
-        _figure_legend(fig, axes[0], hist_axes[0])
         shown = "" if n_shown == len(stats) else f", {n_shown} of {len(stats)} shown"
         title = (
             f"{_ece_label(self._ece(stats), stats, 'classwise')} "
             f"over {len(stats)} {'labels' if self.multilabel else 'classes'}{shown}"
         )
-        fig.suptitle(title if name is None else f"{_wrap(name, 100)}\n{title}")
+        if name is not None:
+            title = f"{_wrap(name, 100)}\n{title}"
+        if ax is None:
+            _figure_legend(fig, axes[0], hist_axes[0])
+            fig.suptitle(title)
+        else:
+            # The caller's figure keeps its own title and layout: the overall
+            # number heads a compact legend in the first panel.
+            handles, entries = _legend_entries(axes[0], hist_axes[0])
+            axes[0].legend(
+                handles,
+                entries,
+                loc="best",
+                title=title,
+                fontsize="x-small",
+                title_fontsize="x-small",
+            )
         self.figure_ = fig
         self.ax_ = np.asarray(axes, dtype=object)
         self.hist_ax_ = np.asarray(hist_axes, dtype=object) if histogram else None

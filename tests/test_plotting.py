@@ -444,10 +444,25 @@ def test_classwise_into_caller_axes_needs_one_per_class(rng):
         labels, probs, reduction="classwise", ax=axes, histogram=False
     )
     assert list(display.ax_) == list(axes)
+    legend = axes[0].get_legend().get_title().get_text()
+    assert f"classwise ECE (15 bins) = {100 * display.ece:.2f} %" in legend
     with pytest.raises(ValueError, match=r"one Axes per class drawn \(3"):
         ReliabilityDisplay.from_predictions(
-            labels, probs, reduction="classwise", ax=axes[:2]
+            labels, probs, reduction="classwise", ax=Figure().subplots(1, 2)
         )
+
+
+def test_classwise_into_caller_axes_keeps_the_callers_title(rng):
+    labels = rng.integers(0, 2, size=200)
+    probs = rng.dirichlet(np.ones(2), size=200)
+    fig = Figure(layout="constrained")
+    fig.suptitle("my experiment")
+    ReliabilityDisplay.from_predictions(
+        labels, probs, reduction="classwise", ax=fig.subplots(1, 2)
+    )
+    assert fig._suptitle.get_text() == "my experiment"
+    assert fig.legends == []
+    render(fig)
 
 
 def test_plot_again_on_a_new_figure_keeps_the_computed_bins(multiclass):
@@ -541,6 +556,14 @@ def test_from_calibrator_binary_platt():
         data.labels, platt.predict_proba(data.logits)[:, 1], reduction="positive"
     )
     render(display.figure_)
+
+
+def test_from_calibrator_refuses_input_type(multiclass):
+    ts = TemperatureScaling().fit(multiclass.logits, multiclass.labels)
+    with pytest.raises(TypeError, match="reads X through the calibrator"):
+        ReliabilityDisplay.from_calibrator(
+            ts, multiclass.logits, multiclass.labels, input_type="logits"
+        )
 
 
 def test_from_calibrator_refuses_an_unfitted_calibrator(multiclass):
@@ -729,10 +752,18 @@ def test_drawing_twice_into_the_same_axes_is_refused(multiclass):
     display = ReliabilityDisplay.from_predictions(
         multiclass.labels, multiclass.probabilities, ax=ax
     )
-    with pytest.raises(ValueError, match="already holds this display"):
+    with pytest.raises(ValueError, match="already holds a reliability diagram"):
         display.plot(ax=ax)
     display.plot()  # a new figure is fine
     assert display.ax_ is not ax
+    # Not after drawing elsewhere, nor with another display, nor on the histogram.
+    with pytest.raises(ValueError, match="already holds a reliability diagram"):
+        display.plot(ax=ax)
+    other = ReliabilityDisplay(display.bin_stats)
+    for target in (ax, fig.axes[1]):
+        with pytest.raises(ValueError, match="already holds a reliability diagram"):
+            other.plot(ax=target)
+    assert len(fig.axes) == 2
 
 
 def test_bar_keywords_reach_the_accuracy_bars(multiclass):
@@ -757,7 +788,7 @@ def test_heading_says_how_many_equal_mass_bins_were_used():
     # empty (0.7, 1].
     assert display.bin_stats.n_bins == 3 and display.bin_stats.n_nonempty == 2
     header = display.ax_.get_legend().get_title().get_text()
-    assert "(3 of 10 equal-mass bins)" in header
+    assert "(2 of 10 equal-mass bins)" in header
     assert len(bar_containers(display.ax_)[0]) == 2
 
 
@@ -771,6 +802,26 @@ def test_under_confident_gaps_are_hatched_without_fill():
     _, gap = bar_containers(display.ax_)
     over, under = gap.patches  # bins (0.2, 0.3] and (0.5, 0.6]
     assert over.get_facecolor()[3] > 0 and under.get_facecolor()[3] == 0
+    # Each style has its own legend swatch.
+    swatches = {
+        t.get_text(): h.get_facecolor()[3]
+        for h, t in zip(
+            display.ax_.get_legend().legend_handles,
+            display.ax_.get_legend().get_texts(),
+            strict=True,
+        )
+        if t.get_text().startswith("gap")
+    }
+    assert swatches == {
+        "gap to mean prediction": pytest.approx(0.25),
+        "gap (under-confident: prediction low)": 0.0,
+    }
+    only_over = ReliabilityDisplay.from_predictions(
+        [0, 0], [0.3, 0.3], reduction="positive", n_bins=10
+    )
+    texts = [t.get_text() for t in only_over.ax_.get_legend().get_texts()]
+    assert "gap to mean prediction" in texts
+    assert not any("under-confident" in t for t in texts)
 
 
 def test_zero_weight_bins_are_not_drawn_and_the_histogram_reads_weights():
