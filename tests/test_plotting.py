@@ -74,8 +74,8 @@ def error_bars(ax):
 
 
 @pytest.fixture
-def multiclass():
-    return make_miscalibrated(n_samples=3000, n_classes=5, random_state=1)
+def multiclass(rng):
+    return make_miscalibrated(n_samples=3000, n_classes=5, random_state=rng)
 
 
 def naive_bins(confidence, correct, n_bins):
@@ -283,8 +283,8 @@ def test_intervals_shrink_as_counts_grow(method):
 # ------------------------------------------------------------- tasks
 
 
-def test_binary_scores_render_for_top_label_and_positive():
-    data = make_miscalibrated_binary(n_samples=600, random_state=0)
+def test_binary_scores_render_for_top_label_and_positive(rng):
+    data = make_miscalibrated_binary(n_samples=600, random_state=rng)
     for reduction in ("top_label", "positive"):
         display = ReliabilityDisplay.from_predictions(
             data.labels, data.logits, input_type="logits", reduction=reduction
@@ -296,8 +296,8 @@ def test_binary_scores_render_for_top_label_and_positive():
     assert display.ax_.get_ylabel() == "observed frequency"
 
 
-def test_multilabel_gives_one_panel_per_label():
-    data = make_miscalibrated_multilabel(n_samples=800, n_labels=4, random_state=0)
+def test_multilabel_gives_one_panel_per_label(rng):
+    data = make_miscalibrated_multilabel(n_samples=800, n_labels=4, random_state=rng)
     display = ReliabilityDisplay.from_predictions(
         data.labels, data.logits, input_type="logits", reduction="classwise"
     )
@@ -319,8 +319,8 @@ def test_multilabel_gives_one_panel_per_label():
     assert render(display.figure_).startswith(PNG_SIGNATURE)
 
 
-def test_multilabel_top_label_is_refused_with_the_remedy():
-    data = make_miscalibrated_multilabel(n_samples=50, n_labels=3, random_state=0)
+def test_multilabel_top_label_is_refused_with_the_remedy(rng):
+    data = make_miscalibrated_multilabel(n_samples=50, n_labels=3, random_state=rng)
     with pytest.raises(ValueError, match="reduction='classwise'"):
         ReliabilityDisplay.from_predictions(data.labels, data.probabilities)
 
@@ -498,7 +498,7 @@ from calibrate.plotting import ReliabilityDisplay, ReliabilityComparisonDisplay
 from calibrate import TemperatureScaling
 from calibrate.datasets import make_miscalibrated
 import io
-d = make_miscalibrated(n_samples=500, n_classes=4, random_state=0)
+d = make_miscalibrated(n_samples=500, n_classes=4, random_state=20261123)
 ts = TemperatureScaling().fit(d.logits, d.labels)
 ReliabilityDisplay.from_predictions(d.labels, d.logits, input_type="logits")
 ReliabilityDisplay.from_predictions(
@@ -546,8 +546,8 @@ def test_from_calibrator_bins_the_calibrated_probabilities(multiclass):
     assert display.ece < before / 2
 
 
-def test_from_calibrator_binary_platt():
-    data = make_miscalibrated_binary(n_samples=800, random_state=3)
+def test_from_calibrator_binary_platt(rng):
+    data = make_miscalibrated_binary(n_samples=800, random_state=rng)
     platt = PlattScaling().fit(data.logits, data.labels)
     display = ReliabilityDisplay.from_calibrator(
         platt, data.logits, data.labels, reduction="positive", name="Platt"
@@ -708,8 +708,8 @@ def overflow(fig):
 
 
 @pytest.mark.parametrize("reduction", ["top_label", "positive"])
-def test_own_figure_keeps_its_legend_inside_at_dpi_100(reduction):
-    data = make_miscalibrated_binary(n_samples=2000, random_state=0)
+def test_own_figure_keeps_its_legend_inside_at_dpi_100(reduction, rng):
+    data = make_miscalibrated_binary(n_samples=2000, random_state=rng)
     display = ReliabilityDisplay.from_predictions(
         data.labels,
         data.logits,
@@ -722,10 +722,10 @@ def test_own_figure_keeps_its_legend_inside_at_dpi_100(reduction):
     assert overflow(display.figure_) <= 1
 
 
-def test_callers_default_size_subplots_get_title_and_inner_legend():
+def test_callers_default_size_subplots_get_title_and_inner_legend(rng):
     import warnings
 
-    data = make_miscalibrated_binary(n_samples=2000, random_state=0)
+    data = make_miscalibrated_binary(n_samples=2000, random_state=rng)
     fig = Figure(layout="constrained")
     axes = fig.subplots(1, 2)
     with warnings.catch_warnings():
