@@ -26,16 +26,18 @@ from calibrate._special import iter_chunks
 from calibrate._validation import as_numeric_array, check_sample_weight
 
 __all__ = [
+    "INTERVAL_METHODS",
     "STRATEGIES",
     "BinStats",
     "bin_stats",
     "bin_stats_by_column",
     "check_binning",
+    "check_confidence_level",
     "uniform_edges",
 ]
 
 STRATEGIES = ("uniform", "quantile")
-_INTERVAL_METHODS = ("wilson", "clopper-pearson")
+INTERVAL_METHODS = ("wilson", "clopper-pearson")
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,19 +167,11 @@ class BinStats:
         """
         from scipy.stats import beta, norm
 
-        if method not in _INTERVAL_METHODS:
+        if method not in INTERVAL_METHODS:
             raise ValueError(
-                f"method must be one of {_INTERVAL_METHODS}; got {method!r}."
+                f"method must be one of {INTERVAL_METHODS}; got {method!r}."
             )
-        if (
-            not isinstance(confidence_level, numbers.Real)
-            or isinstance(confidence_level, bool)
-            or not 0.0 < confidence_level < 1.0
-        ):
-            raise ValueError(
-                "confidence_level must be a number in (0, 1); got "
-                f"{confidence_level!r}."
-            )
+        check_confidence_level(confidence_level)
         alpha = 1.0 - float(confidence_level)
         low = np.full(self.n_bins, np.nan)
         high = np.full(self.n_bins, np.nan)
@@ -267,6 +261,32 @@ def check_binning(n_bins, strategy):
     if not isinstance(strategy, str) or strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}; got {strategy!r}.")
     return int(n_bins)
+
+
+def check_confidence_level(confidence_level):
+    """Validate a confidence level; raise ``ValueError`` naming the value.
+
+    Parameters
+    ----------
+    confidence_level : float
+        Nominal coverage of an interval, strictly between 0 and 1 (booleans
+        are refused).
+
+    Examples
+    --------
+    >>> check_confidence_level(95)
+    Traceback (most recent call last):
+        ...
+    ValueError: confidence_level must be a number in (0, 1); got 95.
+    """
+    if (
+        not isinstance(confidence_level, numbers.Real)
+        or isinstance(confidence_level, bool)
+        or not 0.0 < confidence_level < 1.0
+    ):
+        raise ValueError(
+            f"confidence_level must be a number in (0, 1); got {confidence_level!r}."
+        )
 
 
 def _check_unit_interval(values, name, shape=None):

@@ -19,9 +19,9 @@ import numbers
 
 import numpy as np
 
-from calibrate.binning import BinStats
+from calibrate.binning import INTERVAL_METHODS, BinStats, check_confidence_level
 from calibrate.metrics._calibration_error import (
-    _calibration_bins,
+    bin_predictions,
     binned_calibration_error,
 )
 
@@ -60,18 +60,11 @@ _SCORE_WORDS = {
 
 
 def _check_interval_options(interval, confidence_level, min_interval_width):
-    if interval is not None and interval not in ("wilson", "clopper-pearson"):
+    if interval is not None and interval not in INTERVAL_METHODS:
         raise ValueError(
-            f"interval must be 'wilson', 'clopper-pearson' or None; got {interval!r}."
+            f"interval must be one of {INTERVAL_METHODS} or None; got {interval!r}."
         )
-    if (
-        not isinstance(confidence_level, numbers.Real)
-        or isinstance(confidence_level, bool)
-        or not 0.0 < confidence_level < 1.0
-    ):
-        raise ValueError(
-            f"confidence_level must be a number in (0, 1); got {confidence_level!r}."
-        )
+    check_confidence_level(confidence_level)
     if (
         not isinstance(min_interval_width, numbers.Real)
         or isinstance(min_interval_width, bool)
@@ -467,7 +460,7 @@ class ReliabilityDisplay:
         input_type,
         name,
     ):
-        stats, classes, task = _calibration_bins(
+        stats, classes, task = bin_predictions(
             y_true,
             y_prob,
             n_bins=n_bins,

@@ -652,7 +652,10 @@ def test_comparison_refusals(multiclass):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"interval": "wald"}, "interval must be 'wilson', 'clopper-pearson' or None"),
+        (
+            {"interval": "wald"},
+            r"interval must be one of \(.wilson., .clopper-pearson.\) or None",
+        ),
         ({"confidence_level": 1.0}, r"confidence_level must be a number in \(0, 1\)"),
         ({"confidence_level": True}, "confidence_level"),
         ({"min_interval_width": -0.1}, r"min_interval_width must be a number in"),

@@ -225,7 +225,7 @@ def expected_calibration_error(
     0.066667
     """
     _check_norm(norm, debias)
-    stats, _, _ = _calibration_bins(
+    stats, _, _ = bin_predictions(
         y_true,
         y_prob,
         n_bins=n_bins,
@@ -238,7 +238,7 @@ def expected_calibration_error(
     return binned_calibration_error(stats, norm=norm, debias=debias)
 
 
-def _calibration_bins(
+def bin_predictions(
     y_true,
     y_prob,
     *,
@@ -251,7 +251,9 @@ def _calibration_bins(
 ):
     """Validate once and bin as ``reduction`` says.
 
-    Return the stats, the class labels and the task of the predictions.
+    Return the stats, the class labels and the task of the predictions: what
+    the metrics and the reliability diagrams share (not exported from
+    :mod:`calibrate.metrics`; :func:`calibration_bins` is the public view).
     """
     n_bins = check_binning(n_bins, strategy)
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
@@ -328,7 +330,7 @@ def calibration_bins(
     >>> stats.counts[5:8].tolist(), stats.mean_target[[5, 7]].tolist()
     ([2, 0, 4], [0.5, 0.75])
     """
-    stats, _, _ = _calibration_bins(
+    stats, _, _ = bin_predictions(
         y_true,
         y_prob,
         n_bins=n_bins,
