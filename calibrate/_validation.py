@@ -12,7 +12,12 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from calibrate._special import PROBA_FLOOR, logsumexp_rows, probs_to_logits
+from calibrate._special import (
+    PROBA_FLOOR,
+    iter_chunks,
+    logsumexp_rows,
+    probs_to_logits,
+)
 from calibrate.exceptions import CalibrationWarning
 
 __all__ = [
@@ -234,9 +239,12 @@ def check_score_values(X, *, input_type="logits", task, name="X"):
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); need at least one row.")
     _check_finite(X, name, allow_neg_inf=input_type == "log_probs")
+    # min/max are streaming reductions: a memory-mapped file larger than memory
+    # is checked without a temporary of its size; the element-wise search that
+    # names the culprit runs only on failure.
     if input_type == "probs":
-        outside = (X < 0) | (X > 1)
-        if outside.any():
+        if X.min() < 0 or X.max() > 1:
+            outside = (X < 0) | (X > 1)
             idx = _first_index(outside)
             raise ValueError(
                 f"{name} was declared input_type='probs' but holds values outside "
@@ -246,8 +254,8 @@ def check_score_values(X, *, input_type="logits", task, name="X"):
         if task == "multiclass":
             _check_rows_normalised(X, np.sum(X, axis=1, dtype=np.float64), name, 1.0)
     elif input_type == "log_probs":
-        positive = X > 0
-        if positive.any():
+        if X.max() > 0:
+            positive = X > 0
             idx = _first_index(positive)
             raise ValueError(
                 f"{name} was declared input_type='log_probs' but holds positive "
@@ -256,9 +264,12 @@ def check_score_values(X, *, input_type="logits", task, name="X"):
             )
         if task == "multiclass":
             # -inf entries (probability 0) contribute exp(-inf) = 0; a row of
-            # only -inf gives NaN, which the check reports.
+            # only -inf gives NaN, which the check reports.  Chunks of float64
+            # keep the memory bounded.
+            lse = np.empty(X.shape[0])
             with np.errstate(divide="ignore", invalid="ignore"):
-                lse = logsumexp_rows(np.asarray(X, dtype=np.float64))
+                for rows in iter_chunks(*X.shape):
+                    lse[rows] = logsumexp_rows(X[rows].astype(np.float64))
             _check_rows_normalised(X, lse, name, 0.0)
     return X
 

@@ -31,6 +31,12 @@ no import by name): the class must be one of the registry
 dtype, shape against the class's own parameter shapes, finiteness) before an
 estimator is built, so a truncated or tampered file is a ``ValueError`` naming
 the file and the problem.
+
+Arrays (a model's saved scores and labels) are read with :func:`load_array`
+from ``.npy`` files or ``.npz`` archives, never unpickling anything, and
+written with :func:`save_array`.  Every file this module writes goes through
+:func:`atomic_write`: a temporary file beside the destination, renamed over it
+only once it is complete.
 """
 
 import contextlib
@@ -38,6 +44,7 @@ import json
 import math
 import os
 import secrets
+import zipfile
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -49,10 +56,14 @@ from calibrate.calibrators import CALIBRATORS
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "atomic_write",
     "calibrator_from_dict",
     "calibrator_to_dict",
+    "load_array",
     "load_calibrator",
+    "save_array",
     "save_calibrator",
+    "split_array_spec",
 ]
 
 #: Value of the ``"format"`` field of a saved calibrator.
@@ -245,10 +256,63 @@ def save_calibrator(calibrator, path, *, overwrite=False):
     True
     """
     text = json.dumps(calibrator_to_dict(calibrator), indent=2, allow_nan=False)
-    _write_atomic(path, text + "\n", overwrite=overwrite)
+    with atomic_write(path, "w", overwrite=overwrite) as f:
+        f.write(text + "\n")
 
 
-def _write_atomic(path, text, *, overwrite):
+@contextlib.contextmanager
+def atomic_write(path, mode="w", *, overwrite=False):
+    """Open ``path`` for writing so that it is replaced whole or not at all.
+
+    The body writes to a temporary file in the same directory (so the final
+    rename cannot cross file systems); when the body finishes, the file is
+    flushed to disk and renamed over ``path`` with :func:`os.replace`.  If the
+    body raises (or is interrupted), the temporary file is removed and
+    ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; its directory must exist.
+    mode : {"w", "wb"}, default="w"
+        Text (UTF-8, Unix line endings) or binary.
+    overwrite : bool, default=False
+        Replace ``path`` if it exists.  Without it an existing file is left
+        untouched and :class:`FileExistsError` is raised before anything is
+        written.  (A file created by another process between that check and
+        the rename is replaced.)
+
+    Yields
+    ------
+    file object
+        The open temporary file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        If ``mode`` is not ``"w"`` or ``"wb"``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from calibrate.io import atomic_write
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "notes.txt")
+    ...     with atomic_write(path) as f:
+    ...         _ = f.write("complete")
+    ...     try:
+    ...         with atomic_write(path, overwrite=True) as f:
+    ...             _ = f.write("half")
+    ...             raise RuntimeError("interrupted")
+    ...     except RuntimeError:
+    ...         pass
+    ...     print(open(path).read(), sorted(os.listdir(tmp)))
+    complete ['notes.txt']
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb'; got {mode!r}.")
     path = os.fsdecode(os.fspath(path))
     if not overwrite and os.path.lexists(path):
         raise FileExistsError(
@@ -260,8 +324,12 @@ def _write_atomic(path, text, *, overwrite):
     # umask decide the permissions, as for any newly created file.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        if mode == "w":
+            f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        else:
+            f = os.fdopen(fd, "wb")
+        with f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -269,6 +337,241 @@ def _write_atomic(path, text, *, overwrite):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# ------------------------------------------------------------------- arrays
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_NO_PICKLE = (
+    "calibrate never unpickles files (loading a pickle can run arbitrary "
+    "code); save a numeric array with numpy.save or numpy.savez"
+)
+
+
+def split_array_spec(spec):
+    """Split an array argument ``"file.npy"`` or ``"file.npz:key"``.
+
+    A name is a path as it stands when a file of that name exists.  Otherwise
+    the key is what follows the last ``.npz:`` (any case), so a key may hold
+    colons; failing that, what follows the last ``:`` when the text before it
+    is an existing file (a ``.npy`` file given a key, which
+    :func:`load_array` then refuses by name).
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        The argument.
+
+    Returns
+    -------
+    path : str
+        The file.
+    key : str or None
+        The member of an ``.npz`` archive, or None.
+
+    Examples
+    --------
+    >>> from calibrate.io import split_array_spec
+    >>> split_array_spec("val.npz:logits")
+    ('val.npz', 'logits')
+    >>> split_array_spec("runs/12:30/val.npy")
+    ('runs/12:30/val.npy', None)
+    """
+    spec = os.fsdecode(os.fspath(spec))
+    if os.path.exists(spec):
+        return spec, None
+    at = spec.lower().rfind(".npz:")
+    if at >= 0:
+        return spec[: at + 4], spec[at + 5 :]
+    # "file.npy:key" names an existing file with a key it cannot have; split
+    # it so that the error says so instead of "no such file".
+    path, sep, key = spec.rpartition(":")
+    if sep and os.path.isfile(path):
+        return path, key
+    return spec, None
+
+
+def load_array(spec, *, mmap=True):
+    """Load one array from a ``.npy`` file or a member of an ``.npz`` archive.
+
+    Nothing is ever unpickled: the file type is told by its first bytes, a
+    pickle or an array of Python objects is refused with a message saying
+    why, and :func:`numpy.load` always runs with ``allow_pickle=False``.
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        ``"file.npy"``, or ``"file.npz:key"`` for the array ``key`` of an
+        archive written by :func:`numpy.savez` (see :func:`split_array_spec`).
+    mmap : bool, default=True
+        Memory-map a ``.npy`` file read-only instead of reading it, so that an
+        array larger than memory can be processed chunk by chunk.  Members of
+        an ``.npz`` archive are always read into memory (they may be
+        compressed), as are empty arrays.
+
+    Returns
+    -------
+    ndarray
+        The array (a read-only :class:`numpy.memmap` for a mapped ``.npy``).
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError
+        When the file cannot be opened; the message names it.
+    ValueError
+        ``"<file>: <problem>"`` for a pickle, an object array, a file that is
+        neither ``.npy`` nor ``.npz``, a truncated or corrupted file, an
+        ``.npz`` named without a key (the message lists the keys), a key the
+        archive does not hold, or a key given for a ``.npy`` file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from calibrate.io import load_array
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "outputs.npz")
+    ...     np.savez(path, logits=np.zeros((4, 3)), labels=np.arange(4) % 3)
+    ...     print(load_array(path + ":labels"))
+    ...     load_array(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...outputs.npz is an .npz archive holding 2 arrays ...:KEY.
+    """
+    path, key = split_array_spec(spec)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(
+            f"{path}: is a directory, not a .npy or .npz file."
+        ) from None
+    except PermissionError:
+        raise PermissionError(f"{path}: permission denied.") from None
+    if magic.startswith(_NPY_MAGIC):
+        if key is not None:
+            raise ValueError(
+                f"{path} is a .npy file holding one array; ':{key}' selects a "
+                "member of an .npz archive only."
+            )
+        return _load_npy(path, mmap=mmap)
+    if magic[:4] in _ZIP_MAGICS:
+        return _load_npz_member(path, key)
+    if magic[:1] == b"\x80":
+        raise ValueError(
+            f"{path} is a Python pickle, not a .npy or .npz file; {_NO_PICKLE}."
+        )
+    what = "an empty file" if not magic else f"it starts with {magic!r}"
+    raise ValueError(f"{path} is not a .npy or .npz file ({what}).")
+
+
+def _load_npy(path, *, mmap):
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable .npy file ({exc}).") from None
+    if dtype.hasobject:
+        raise ValueError(
+            f"{path} holds an array of Python objects (dtype {dtype}), which "
+            f"only unpickling could read; {_NO_PICKLE}."
+        )
+    mmap_mode = "r" if mmap and math.prod(shape) > 0 else None
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(
+            f"{path}: not a readable .npy file ({exc}); it may be truncated."
+        ) from None
+
+
+def _load_npz_member(path, key):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a readable .npz archive ({exc}).") from None
+    with archive:
+        keys = archive.files
+        listed = ", ".join(map(repr, keys))
+        if key is None:
+            raise ValueError(
+                f"{path} is an .npz archive holding {len(keys)} arrays ({listed}); "
+                f"name one as {path}:KEY."
+            )
+        if key not in keys:
+            raise ValueError(
+                f"{path} has no array {key!r}; it holds {listed}."
+                if keys
+                else f"{path} is an empty .npz archive; it has no array {key!r}."
+            )
+        try:
+            return archive[key]
+        except ValueError as exc:
+            if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+                raise ValueError(
+                    f"{path}:{key} holds an array of Python objects, which only "
+                    f"unpickling could read; {_NO_PICKLE}."
+                ) from None
+            raise ValueError(f"{path}:{key}: not a readable array ({exc}).") from None
+        except (EOFError, OSError, zipfile.BadZipFile) as exc:
+            raise ValueError(
+                f"{path}:{key}: not a readable array ({exc}); the archive may be "
+                "truncated."
+            ) from None
+
+
+def save_array(path, array, *, overwrite=False):
+    """Write an array to a ``.npy`` file atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination, written as given (no ``.npy`` is appended).
+    array : array_like
+        Numbers; arrays of Python objects are refused, since reading them back
+        would need unpickling.
+    overwrite : bool, default=False
+        Replace ``path`` if it exists; otherwise :class:`FileExistsError`.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        If ``array`` holds Python objects.
+
+    See Also
+    --------
+    atomic_write : How the file is replaced.
+    load_array : Read it back.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from calibrate.io import load_array, save_array
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "probs.npy")
+    ...     save_array(path, np.eye(2))
+    ...     print(np.asarray(load_array(path)))
+    [[1. 0.]
+     [0. 1.]]
+    """
+    array = np.asanyarray(array)
+    if array.dtype.hasobject:
+        raise ValueError(
+            f"cannot save an array of Python objects (dtype {array.dtype}) to "
+            f"{os.fsdecode(os.fspath(path))}; it could only be read back by "
+            "unpickling."
+        )
+    with atomic_write(path, "wb", overwrite=overwrite) as f:
+        np.lib.format.write_array(f, array, allow_pickle=False)
 
 
 def _encode_param(value, what):

@@ -24,10 +24,14 @@ from calibrate import MatrixScaling, PlattScaling, TemperatureScaling, VectorSca
 from calibrate.io import (
     FORMAT,
     FORMAT_VERSION,
+    atomic_write,
     calibrator_from_dict,
     calibrator_to_dict,
+    load_array,
     load_calibrator,
+    save_array,
     save_calibrator,
+    split_array_spec,
 )
 
 N, K = 500, 4
@@ -867,3 +871,139 @@ def test_saved_file_has_ordinary_permissions(rng, tmp_path):
     (tmp_path / "plain.txt").write_text("x")
     mode = stat.S_IMODE((tmp_path / "model.json").stat().st_mode)
     assert mode == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+
+
+# ------------------------------------------------------------------- arrays
+def test_load_array_npy_is_memory_mapped_and_exact(tmp_path):
+    values = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    np.save(tmp_path / "scores.npy", values)
+    loaded = load_array(tmp_path / "scores.npy")
+    assert isinstance(loaded, np.memmap) and loaded.mode == "r"
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, values)
+    in_memory = load_array(str(tmp_path / "scores.npy"), mmap=False)
+    assert not isinstance(in_memory, np.memmap)
+    assert np.array_equal(in_memory, values)
+
+
+def test_load_array_npz_member_and_fortran_order(tmp_path):
+    labels = np.arange(7) % 3
+    fortran = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    np.savez_compressed(tmp_path / "run.npz", labels=labels, scores=fortran)
+    assert np.array_equal(load_array(f"{tmp_path}/run.npz:labels"), labels)
+    assert np.array_equal(load_array(f"{tmp_path}/run.npz:scores"), fortran)
+    np.save(tmp_path / "f.npy", fortran)
+    assert np.array_equal(load_array(tmp_path / "f.npy"), fortran)
+
+
+def test_load_array_empty_array_is_read_not_mapped(tmp_path):
+    np.save(tmp_path / "empty.npy", np.zeros((0, 3)))
+    assert load_array(tmp_path / "empty.npy").shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("a.npy", ("a.npy", None)),
+        ("a.npz:logits", ("a.npz", "logits")),
+        ("A.NPZ:x", ("A.NPZ", "x")),
+        ("dir:1/a.npz:k:2", ("dir:1/a.npz", "k:2")),
+        ("run:3/a.npy", ("run:3/a.npy", None)),
+        ("a.npz", ("a.npz", None)),
+    ],
+)
+def test_split_array_spec(spec, expected):
+    assert split_array_spec(spec) == expected
+
+
+def test_split_array_spec_prefers_an_existing_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "odd.npz:k").write_bytes(b"")
+    assert split_array_spec("odd.npz:k") == ("odd.npz:k", None)
+
+
+def test_load_array_refuses_object_arrays_without_unpickling(tmp_path, monkeypatch):
+    np.save(tmp_path / "obj.npy", np.array([1, "a", None], dtype=object))
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object))
+    with open(tmp_path / "pickle.npy", "wb") as f:
+        pickle.dump({"a": 1}, f)
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("pickle.loads was called")
+
+    monkeypatch.setattr(pickle, "load", no_unpickling)
+    monkeypatch.setattr(pickle, "loads", no_unpickling)
+    with pytest.raises(ValueError, match=r"obj\.npy holds an array of Python objects"):
+        load_array(tmp_path / "obj.npy")
+    with pytest.raises(ValueError, match=r"obj\.npz:x holds an array of Python obj"):
+        load_array(f"{tmp_path}/obj.npz:x")
+    with pytest.raises(ValueError, match=r"pickle\.npy is a Python pickle.*never"):
+        load_array(tmp_path / "pickle.npy")
+
+
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        (b"", "is not a .npy or .npz file \\(an empty file\\)"),
+        (b"hello world", "is not a .npy or .npz file \\(it starts with b'hello "),
+        (b"\x93NUMPY\x01\x00\x10", "not a readable .npy file"),
+        (b"PK\x03\x04garbage", "not a readable .npz archive"),
+    ],
+)
+def test_load_array_names_unreadable_files(content, pattern, tmp_path):
+    path = tmp_path / "bad.npy"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=pattern) as excinfo:
+        load_array(path)
+    assert str(path) in str(excinfo.value)
+
+
+def test_load_array_truncated_npy(tmp_path):
+    np.save(tmp_path / "full.npy", np.arange(1000.0))
+    data = (tmp_path / "full.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) // 2])
+    for mmap in (True, False):
+        with pytest.raises(ValueError, match=r"cut\.npy: not a readable .npy file"):
+            load_array(tmp_path / "cut.npy", mmap=mmap)
+
+
+def test_load_array_npz_keys(tmp_path):
+    np.savez(tmp_path / "run.npz", logits=np.zeros(3), labels=np.zeros(3))
+    with pytest.raises(ValueError, match=r"holding 2 arrays \('logits', 'labels'\)"):
+        load_array(tmp_path / "run.npz")
+    with pytest.raises(ValueError, match=r"has no array 'probs'; it holds 'logits'"):
+        load_array(f"{tmp_path}/run.npz:probs")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(ValueError, match=r"one\.npy is a \.npy file holding one"):
+        load_array(f"{tmp_path}/one.npz:logits".replace("one.npz", "one.npy"))
+
+
+def test_load_array_missing_file_and_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"absent\.npy: no such file"):
+        load_array(tmp_path / "absent.npy")
+    with pytest.raises(FileNotFoundError, match=r"absent\.npz: no such file"):
+        load_array(f"{tmp_path}/absent.npz:key")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        load_array(tmp_path)
+
+
+def test_save_array_round_trip_atomic_and_refuses_overwrite(tmp_path):
+    path = tmp_path / "out.npy"
+    values = np.random.default_rng(1).normal(size=(5, 3))
+    save_array(path, values)
+    assert np.array_equal(np.load(path, allow_pickle=False), values)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_array(path, values * 2)
+    assert np.array_equal(np.load(path, allow_pickle=False), values)
+    save_array(path, values * 2, overwrite=True)
+    assert np.array_equal(np.load(path, allow_pickle=False), values * 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy"]
+    with pytest.raises(ValueError, match="Python objects"):
+        save_array(tmp_path / "obj.npy", np.array([None], dtype=object))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy"]
+
+
+def test_atomic_write_rejects_unknown_mode(tmp_path):
+    with pytest.raises(ValueError, match="mode must be"):
+        with atomic_write(tmp_path / "x", "a"):
+            pass
+    assert list(tmp_path.iterdir()) == []
