@@ -159,6 +159,11 @@ def _first_index(mask):
     return tuple(int(i) for i in np.unravel_index(np.argmax(mask), mask.shape))
 
 
+def _entries(mask):
+    n = int(mask.sum())
+    return f"{n} entry" if n == 1 else f"{n} entries"
+
+
 def _where(index):
     return (
         f"row {index[0]}" if len(index) == 1 else f"row {index[0]}, column {index[1]}"
@@ -178,13 +183,13 @@ def _check_finite(X, name, *, allow_neg_inf=False):
     if nan.any():
         idx = _first_index(nan)
         raise ValueError(
-            f"{name} contains NaN ({int(nan.sum())} entries; first at {_where(idx)})."
+            f"{name} contains NaN ({_entries(nan)}; first at {_where(idx)})."
         )
     bad = np.isposinf(X) if allow_neg_inf else np.isinf(X)
     if bad.any():
         idx = _first_index(bad)
         raise ValueError(
-            f"{name} contains infinite values ({int(bad.sum())} entries; first at "
+            f"{name} contains infinite values ({_entries(bad)}; first at "
             f"{_where(idx)}: {X[idx].item()})."
         )
     # Only finite values (and allowed -inf) whose float64 sum overflowed.
@@ -248,7 +253,7 @@ def check_score_values(X, *, input_type="logits", task, name="X"):
             idx = _first_index(outside)
             raise ValueError(
                 f"{name} was declared input_type='probs' but holds values outside "
-                f"[0, 1] ({int(outside.sum())} entries; first at {_where(idx)}: "
+                f"[0, 1] ({_entries(outside)}; first at {_where(idx)}: "
                 f"{X[idx].item()!r}). Pass input_type='logits' if these are logits."
             )
         if task == "multiclass":
@@ -259,7 +264,7 @@ def check_score_values(X, *, input_type="logits", task, name="X"):
             idx = _first_index(positive)
             raise ValueError(
                 f"{name} was declared input_type='log_probs' but holds positive "
-                f"values ({int(positive.sum())} entries; first at {_where(idx)}: "
+                f"values ({_entries(positive)}; first at {_where(idx)}: "
                 f"{X[idx].item()!r}). Log-probabilities are <= 0."
             )
         if task == "multiclass":

@@ -1,29 +1,41 @@
 """The ``calibrate`` entry point: argument parsing, verbosity and exit codes.
 
-Exit codes: 0 on success (including ``--help`` and ``--version``), 2 on usage
-errors (argparse's convention).  :func:`main` returns the code instead of
-exiting, so tests and other Python code can call it directly.
+Each subcommand lives in its own module of this package (``fit``, ``apply``,
+``evaluate``, ``plot``) with ``add_parser(subparsers)`` and ``run(args,
+progress)``; this module only dispatches.
 
-Logs go to stderr through the ``calibrate`` logger, results to stdout.  The
-subcommands (``fit``, ``apply``, ``evaluate``, ``plot``, ``report``) arrive in
-a later release, one module each in this package; until then running
-``calibrate`` without arguments prints the help.
+Exit codes: 0 on success (including ``--help`` and ``--version``); 1 on a
+runtime error, with one line ``calibrate <command>: error: <message>`` on
+stderr that names the file and the problem (the traceback is added with
+``-v``); 2 on usage errors (argparse's convention); 130 when interrupted.
+:func:`main` returns the code instead of exiting, so tests and other Python
+code can call it directly.
+
+Results go to stdout; logs, warnings (a :class:`~calibrate.CalibrationWarning`
+from a fit, for example) and progress go to stderr through the ``calibrate``
+logger.  Progress of long steps is shown only when stderr is a terminal.
 """
 
 import argparse
 import contextlib
 import logging
 import sys
+import traceback
+import warnings
 
 import calibrate
+from calibrate.cli import apply, evaluate, fit, plot
+from calibrate.cli._common import CommandError, Progress, add_global_options
 
 __all__ = ["build_parser", "main"]
 
 _DESCRIPTION = (
     "Post-hoc calibration of classifier outputs: fit a small calibration map "
     "(temperature, vector, matrix or Platt scaling) on a model's validation "
-    "logits and apply it to new outputs."
+    "logits, apply it to new outputs, measure and draw the calibration. Array "
+    "arguments are file.npy or file.npz:key."
 )
+_COMMANDS = (fit, apply, evaluate, plot)
 
 
 def build_parser():
@@ -32,7 +44,8 @@ def build_parser():
     Returns
     -------
     parser : argparse.ArgumentParser
-        The parser, with ``--version`` and the ``-v``/``-q`` verbosity flags.
+        The parser: ``--version``, the global ``-v``/``-q``/``--force`` flags
+        (accepted before or after the command) and one subparser per command.
 
     Examples
     --------
@@ -40,33 +53,28 @@ def build_parser():
     >>> parser.prog
     'calibrate'
     >>> args = parser.parse_args(["-vv"])
-    >>> args.verbose, args.quiet
-    (2, 0)
+    >>> args.verbose, args.quiet, args.force
+    (2, 0, False)
+    >>> args = parser.parse_args(["evaluate", "s.npy", "y.npy", "--json", "-q"])
+    >>> args.command, args.scores, args.json, args.quiet, args.n_bins
+    ('evaluate', 's.npy', True, 1, 15)
     """
     parser = argparse.ArgumentParser(
         prog="calibrate",
         description=_DESCRIPTION,
-        epilog="Subcommands (fit, apply, evaluate, plot, report) are coming.",
+        epilog="Run 'calibrate COMMAND --help' for a command's options.",
     )
     parser.add_argument(
         "--version",
         action="version",
         version=f"%(prog)s {calibrate.__version__}",
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="log more to stderr (-v: info, -vv: debug)",
+    add_global_options(parser, suppress=False)
+    subparsers = parser.add_subparsers(
+        dest="command", title="commands", metavar="COMMAND"
     )
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        action="count",
-        default=0,
-        help="log less to stderr (-q: errors only, -qq: nothing but critical)",
-    )
+    for module in _COMMANDS:
+        module.add_parser(subparsers)
     return parser
 
 
@@ -132,6 +140,40 @@ def _exit_status(code):
     return 1
 
 
+@contextlib.contextmanager
+def _warnings_to_log(logger, collected):
+    """Log each warning as one stderr line and keep its text in ``collected``.
+
+    The filters in force are kept (a warning configured as an error still
+    raises); only how a shown warning is printed changes.
+    """
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        collected.append(f"{category.__name__}: {text}")
+        logger.warning("%s: %s", category.__name__, text)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def one_line(exc):
+    r"""Return the message of ``exc`` on one line, with its type if that says more.
+
+    >>> one_line(ValueError("bad\n  value"))
+    'bad value'
+    >>> one_line(MemoryError())
+    'MemoryError (out of memory)'
+    """
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        return f"MemoryError (out of memory){': ' + text if text else ''}"
+    if isinstance(exc, (ValueError, TypeError, OSError, CommandError)):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def main(argv=None):
     """Run the ``calibrate`` command.
 
@@ -144,8 +186,8 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success (also for ``--help`` and ``--version``), 2 on a usage
-        error.
+        0 on success (also for ``--help`` and ``--version``), 1 on a runtime
+        error (one line on stderr), 2 on a usage error, 130 when interrupted.
 
     Examples
     --------
@@ -154,6 +196,8 @@ def main(argv=None):
     0
     >>> main(["--no-such-option"])
     2
+    >>> main(["evaluate", "no-such-file.npy", "labels.npy"])
+    1
     """
     parser = build_parser()
     try:
@@ -162,5 +206,19 @@ def main(argv=None):
         return _exit_status(exc.code)
     with _stderr_logging(log_level(args.verbose, args.quiet)) as logger:
         logger.debug("arguments: %s", vars(args))
-        parser.print_help()
-        return 0
+        if args.command is None:
+            parser.print_help()
+            return 0
+        args.warnings = []
+        progress = Progress(enabled=None if args.quiet == 0 else False)
+        try:
+            with _warnings_to_log(logger, args.warnings):
+                return args.run(args, progress)
+        except KeyboardInterrupt:
+            print(f"calibrate {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # noqa: BLE001 - every failure is one line
+            if args.verbose:
+                traceback.print_exc(file=sys.stderr)
+            print(f"calibrate {args.command}: error: {one_line(exc)}", file=sys.stderr)
+            return 1

@@ -1,0 +1,381 @@
+"""What the subcommands share: options, reading inputs, outputs, progress, tables.
+
+Every subcommand module has ``add_parser(subparsers)`` and ``run(args,
+progress) -> int``; the entry point (:mod:`calibrate.cli._main`) turns
+exceptions into the one-line message and exit status 1.  The helpers here
+raise :class:`CommandError`, ``ValueError``, ``TypeError`` or ``OSError`` with
+messages that name the file and the problem.
+"""
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibrate._validation import (
+    as_label_array,
+    as_numeric_array,
+    check_labels,
+    check_score_values,
+    infer_task,
+)
+from calibrate.io import load_array, load_calibrator
+
+__all__ = [
+    "CommandError",
+    "Inputs",
+    "Progress",
+    "add_binning_options",
+    "add_global_options",
+    "add_input_type_option",
+    "check_model_fits",
+    "check_output",
+    "format_number",
+    "format_table",
+    "load_model",
+    "positive_int",
+    "print_json",
+    "read_inputs",
+    "read_scores",
+]
+
+INPUT_TYPE_CHOICES = ("logits", "probs", "log_probs")
+
+
+class CommandError(Exception):
+    """A runtime error whose message is complete: printed as it is, exit 1."""
+
+
+# ------------------------------------------------------------------ options
+def add_global_options(parser, *, suppress):
+    """Add ``-v``, ``-q`` and ``--force`` to ``parser``.
+
+    The top-level parser and every subcommand accept them, so that both
+    ``calibrate -v fit ...`` and ``calibrate fit ... -v`` work.  Subcommand
+    parsers use ``suppress=True``: their defaults must not overwrite what the
+    top-level parser already read.
+    """
+    default = {"default": argparse.SUPPRESS} if suppress else {}
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="log more to stderr (-v: info and tracebacks, -vv: debug)",
+        **({"default": 0} if not suppress else default),
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        help="log less to stderr (-q: errors only, -qq: nothing but critical)",
+        **({"default": 0} if not suppress else default),
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite output files that exist",
+        **default,
+    )
+
+
+def add_input_type_option(parser, *, default, help_suffix=""):
+    """Add ``--input-type``: how the scores file is to be read."""
+    parser.add_argument(
+        "--input-type",
+        choices=INPUT_TYPE_CHOICES,
+        default=default,
+        help="how to read SCORES: logits (default), probabilities or "
+        "log-probabilities" + help_suffix,
+    )
+
+
+def positive_int(text):
+    """Parse a positive integer option value (argparse ``type``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def add_binning_options(parser):
+    """Add ``--n-bins`` and ``--strategy`` (the binned metrics' options)."""
+    parser.add_argument(
+        "--n-bins",
+        type=positive_int,
+        default=15,
+        help="number of bins of the binned metrics (default: 15)",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=("uniform", "quantile"),
+        default="uniform",
+        help="equal-width (uniform, default) or equal-mass (quantile) bins",
+    )
+
+
+# ------------------------------------------------------------------- inputs
+@dataclass
+class Inputs:
+    """Scores and labels read from files, validated, with what was inferred."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    scores_spec: str
+    labels_spec: str
+    input_type: str
+    task: str
+    classes: np.ndarray
+
+    @property
+    def n_samples(self):
+        """Number of rows."""
+        return self.scores.shape[0]
+
+    def describe(self):
+        """One line: sizes, task, dtype and how the scores are read."""
+        shape = " x ".join(map(str, self.scores.shape))
+        what = {
+            "binary": "binary",
+            "multiclass": f"{len(self.classes)} classes",
+            "multilabel": f"{len(self.classes)} labels (multilabel)",
+        }[self.task]
+        return (
+            f"{self.scores_spec} ({shape} {self.scores.dtype} {self.input_type}), "
+            f"{self.labels_spec}: {self.n_samples} samples, {what}"
+        )
+
+
+def _scores_2d(X, spec):
+    X = as_numeric_array(X, spec)
+    if X.ndim == 1:
+        return X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise ValueError(
+            f"{spec} must hold a 1-D (binary) or 2-D (n_samples, n_columns) array "
+            f"of scores; it holds shape {X.shape}."
+        )
+    return X
+
+
+def read_scores(spec, *, calibrator, model):
+    """Load and validate scores for the fitted ``calibrator`` saved in ``model``.
+
+    The column count must be the model's; the values are checked as its
+    ``input_type`` in one pass, without copying a memory-mapped file.  The
+    array is returned as stored (1-D stays 1-D).
+    """
+    X = load_array(spec)
+    X2 = _scores_2d(X, spec)
+    if X2.shape[1] != calibrator.n_features_in_:
+        raise CommandError(
+            f"{spec} has {X2.shape[1]} score column(s), but {model} was fitted on "
+            f"{calibrator.n_features_in_} ({calibrator.task_} "
+            f"{type(calibrator).__name__})."
+        )
+    check_score_values(
+        X2, input_type=calibrator.input_type, task=calibrator.task_, name=spec
+    )
+    return X
+
+
+def read_inputs(scores_spec, labels_spec, *, input_type):
+    """Load scores and labels and validate them together, naming the files.
+
+    Parameters
+    ----------
+    scores_spec, labels_spec : str
+        Array arguments (``file.npy`` or ``file.npz:key``).
+    input_type : {"logits", "probs", "log_probs"}
+        How to read the scores.
+
+    Returns
+    -------
+    Inputs
+    """
+    X = load_array(scores_spec)
+    X2 = _scores_2d(X, scores_spec)
+    y = as_label_array(load_array(labels_spec), labels_spec)
+    names = (scores_spec, labels_spec)
+    task = infer_task(X2.shape, y, names=names)
+    check_score_values(X2, input_type=input_type, task=task, name=scores_spec)
+    _, classes = check_labels(
+        y, task=task, n_columns=X2.shape[1], n_samples=X2.shape[0], names=names
+    )
+    return Inputs(X, y, scores_spec, labels_spec, input_type, task, classes)
+
+
+def load_model(path, input_type):
+    """Load a saved calibrator; ``input_type``, if given, must be the model's.
+
+    Returns the calibrator and the input type to read scores with.
+    """
+    calibrator = load_calibrator(path)
+    if input_type is not None and input_type != calibrator.input_type:
+        raise CommandError(
+            f"--input-type {input_type} disagrees with {path}, which reads its "
+            f"scores as {calibrator.input_type}; drop --input-type or use the "
+            "model's."
+        )
+    return calibrator, calibrator.input_type
+
+
+def check_model_fits(calibrator, inputs, model):
+    """Refuse scores and labels of another shape or task than the model's."""
+    n_columns = 1 if inputs.scores.ndim == 1 else inputs.scores.shape[1]
+    if n_columns != calibrator.n_features_in_ or inputs.task != calibrator.task_:
+        raise CommandError(
+            f"{inputs.scores_spec} with {inputs.labels_spec} is {inputs.task} data "
+            f"with {n_columns} score column(s), but {model} was fitted on "
+            f"{calibrator.task_} data with {calibrator.n_features_in_}."
+        )
+
+
+# ------------------------------------------------------------------ outputs
+def check_output(path, *, force, suffixes=None, what="output"):
+    """Refuse an output path early, before any work is done.
+
+    Checks that the suffix is one of ``suffixes`` (case-insensitive), that the
+    directory exists, that the path is not a directory, and that it does not
+    exist unless ``force``.  The writers check existence again when they
+    rename (see :func:`calibrate.io.atomic_write`).
+    """
+    if suffixes is not None:
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in suffixes:
+            raise CommandError(
+                f"{path}: the {what} must end in {' or '.join(suffixes)}; got "
+                f"{suffix or 'no suffix'}."
+            )
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CommandError(
+            f"{path}: cannot write there; the directory {directory} does not exist."
+        )
+    if os.path.isdir(path):
+        raise CommandError(f"{path}: is a directory; name a file to write.")
+    if os.path.lexists(path) and not force:
+        raise CommandError(
+            f"{path} already exists; pass --force to overwrite it (it is replaced "
+            "only once the new file is complete)."
+        )
+
+
+def print_json(document, stream=None):
+    """Print ``document`` as indented JSON (finite numbers only) on stdout."""
+    stream = sys.stdout if stream is None else stream
+    stream.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+
+# ------------------------------------------------------------------- tables
+def format_number(value):
+    """Six significant digits, or ``-`` for a missing value.
+
+    >>> format_number(0.078822314), format_number(1.0804123), format_number(None)
+    ('0.0788223', '1.08041', '-')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:.6g}"
+
+
+def format_table(header, rows, *, align=None):
+    """Align columns: ``align`` has one ``"l"`` or ``"r"`` per column.
+
+    The default aligns the first column left and the others right (numbers).
+
+    >>> print(format_table(["metric", "value"], [["nll", "0.5"], ["ece", "0.05"]]))
+    metric  value
+    nll       0.5
+    ece      0.05
+    """
+    table = [list(map(str, header)), *[list(map(str, r)) for r in rows]]
+    align = align or "l" + "r" * (len(header) - 1)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = []
+    for row in table:
+        cells = [
+            cell.ljust(width) if side == "l" else cell.rjust(width)
+            for cell, width, side in zip(row, widths, align, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- progress
+class Progress:
+    """Show what a long step is doing on stderr, only when it is a terminal.
+
+    A step that ends within ``delay`` seconds prints nothing.  A longer one
+    shows ``calibrate: <step> ... <seconds> s`` on one line, updated in place,
+    and erased when the step ends, so stderr holds only logs and errors
+    afterwards.  When stderr is a file or a pipe, nothing is shown.
+
+    Parameters
+    ----------
+    stream : file object or None
+        Where to write; None means ``sys.stderr`` at the time of each step.
+    enabled : bool or None
+        None shows progress exactly when ``stream.isatty()``.
+    delay : float
+        Seconds a step may run before it is shown.
+    interval : float
+        Seconds between updates.
+    """
+
+    def __init__(self, stream=None, *, enabled=None, delay=1.0, interval=0.5):
+        self.stream = stream
+        self.enabled = enabled
+        self.delay = delay
+        self.interval = interval
+
+    def _target(self):
+        stream = sys.stderr if self.stream is None else self.stream
+        enabled = self.enabled
+        if enabled is None:
+            enabled = bool(getattr(stream, "isatty", lambda: False)())
+        return stream, enabled
+
+    @contextlib.contextmanager
+    def step(self, text):
+        """Run the body as a step called ``text``."""
+        stream, enabled = self._target()
+        if not enabled:
+            yield
+            return
+        done = threading.Event()
+        start = time.monotonic()
+        shown = []
+
+        def show():
+            if done.wait(self.delay):
+                return
+            while True:
+                line = f"\rcalibrate: {text} ... {time.monotonic() - start:.0f} s"
+                stream.write(line)
+                stream.flush()
+                shown.append(len(line))
+                if done.wait(self.interval):
+                    return
+
+        thread = threading.Thread(target=show, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            if shown:
+                stream.write("\r" + " " * max(shown) + "\r")
+                stream.flush()

@@ -1,0 +1,103 @@
+"""``calibrate apply``: calibrate new scores with a saved model, write ``.npy``.
+
+The scores are read as the model's ``input_type`` and written as float64:
+
+* ``probs`` (default): ``predict_proba``; binary models give two columns
+  (``P(classes_[0])``, ``P(classes_[1])``), as scikit-learn does;
+* ``log_probs``: ``predict_log_proba``, computed in log space, same shape;
+* ``logits``: ``transform``, the calibrated logits in the layout of the
+  input: normalised logits (log-probabilities) for multiclass, log-odds of
+  the positive class for binary (1-D if the scores were 1-D), per-label
+  log-odds for multilabel.
+
+The input is memory-mapped and processed in chunks of rows, and each chunk is
+written straight to the output file, so a file larger than memory can be
+calibrated.  The output appears only when it is complete.
+"""
+
+import numpy as np
+
+from calibrate._special import iter_chunks
+from calibrate.cli._common import (
+    add_global_options,
+    check_output,
+    read_scores,
+)
+from calibrate.io import atomic_write, load_calibrator
+
+__all__ = ["OUTPUTS", "add_parser", "run"]
+
+#: ``--output`` choice -> calibrator method.
+OUTPUTS = {
+    "probs": "predict_proba",
+    "log_probs": "predict_log_proba",
+    "logits": "transform",
+}
+
+
+def add_parser(subparsers):
+    """Register ``apply`` on the top-level parser's subparsers."""
+    parser = subparsers.add_parser(
+        "apply",
+        help="calibrate new scores with a saved model and write them as .npy",
+        description=__doc__.split("\n\n")[0].replace("``", ""),
+        epilog="Example: calibrate apply model.json test_logits.npy -o test_probs.npy",
+    )
+    parser.add_argument("model", metavar="MODEL", help="a model saved by fit")
+    parser.add_argument(
+        "scores",
+        metavar="SCORES",
+        help="scores to calibrate (file.npy or file.npz:key), read as the model's "
+        "input type",
+    )
+    parser.add_argument(
+        "--output",
+        dest="output_kind",
+        choices=tuple(OUTPUTS),
+        default="probs",
+        help="what to write: probabilities (default), log-probabilities or "
+        "calibrated logits",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        dest="out",
+        required=True,
+        metavar="OUT.npy",
+        help="file to write (.npy)",
+    )
+    add_global_options(parser, suppress=True)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args, progress):
+    """Run ``calibrate apply``; return the exit status."""
+    check_output(args.out, force=args.force, suffixes=(".npy",))
+    calibrator = load_calibrator(args.model)
+    with progress.step("reading and checking the scores"):
+        scores = read_scores(args.scores, calibrator=calibrator, model=args.model)
+    method = getattr(calibrator, OUTPUTS[args.output_kind])
+    n = scores.shape[0]
+    n_columns = 1 if scores.ndim == 1 else scores.shape[1]
+    chunks = list(iter_chunks(n, n_columns))
+    first = method(scores[chunks[0]])
+    shape = (n, *first.shape[1:])
+    header = {
+        "descr": np.lib.format.dtype_to_descr(first.dtype),
+        "fortran_order": False,
+        "shape": shape,
+    }
+    with (
+        progress.step(f"calibrating {n} rows"),
+        atomic_write(args.out, "wb", overwrite=args.force) as f,
+    ):
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(np.ascontiguousarray(first).tobytes())
+        for rows in chunks[1:]:
+            f.write(np.ascontiguousarray(method(scores[rows])).tobytes())
+    print(
+        f"wrote {args.out}: {args.output_kind} of shape {shape}, float64, from "
+        f"{args.scores} through {args.model} ({type(calibrator).__name__})"
+    )
+    return 0

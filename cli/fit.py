@@ -1,0 +1,231 @@
+"""``calibrate fit``: fit a calibration map on validation scores, save it as JSON.
+
+Prints what was fitted (the fitted parameters, the iterations) and the
+validation NLL and ECE before and after calibration, then saves the model
+with :func:`calibrate.io.save_calibrator`.  With ``--json`` the same report is
+printed as JSON and nothing else goes to stdout.
+"""
+
+import numpy as np
+
+from calibrate.calibrators import CALIBRATORS
+from calibrate.cli._common import (
+    CommandError,
+    add_global_options,
+    add_input_type_option,
+    check_output,
+    format_number,
+    format_table,
+    positive_int,
+    print_json,
+    read_inputs,
+)
+from calibrate.io import calibrator_to_dict, save_calibrator
+from calibrate.metrics import METRICS
+
+__all__ = ["add_parser", "parse_param", "run"]
+
+# Attributes every saved calibrator has; the rest of ``fitted`` are the map's
+# own parameters.
+_COMMON_FITTED = ("classes_", "n_features_in_", "n_iter_", "task_", "feature_names_in_")
+# Arrays longer than this are summarised on the terminal (--json has them all).
+_SHOW_ALL = 10
+
+
+def add_parser(subparsers):
+    """Register ``fit`` on the top-level parser's subparsers."""
+    parser = subparsers.add_parser(
+        "fit",
+        help="fit a calibration map on validation scores and save it as JSON",
+        description=__doc__.split("\n\n")[0].replace("``", ""),
+        epilog="Example: calibrate fit val_logits.npy val_labels.npy -o model.json",
+    )
+    parser.add_argument(
+        "scores",
+        metavar="SCORES",
+        help="validation scores: file.npy or file.npz:key, (n,) or (n, K)",
+    )
+    parser.add_argument(
+        "labels",
+        metavar="LABELS",
+        help="validation labels: (n,) classes or an (n, K) 0/1 indicator (multilabel)",
+    )
+    parser.add_argument(
+        "--method",
+        default="temperature",
+        help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: temperature)",
+    )
+    add_input_type_option(parser, default="logits")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a constructor parameter of the method, e.g. --param reg_lambda=0.01 "
+        "(repeatable); values are read as integers, floats, true/false, none or "
+        "strings",
+    )
+    parser.add_argument(
+        "--n-bins",
+        type=positive_int,
+        default=15,
+        help="bins of the validation ECE that is printed (default: 15)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON only"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="MODEL", help="model file to write"
+    )
+    add_global_options(parser, suppress=True)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def parse_param(text):
+    """Parse ``NAME=VALUE`` into a name and a Python value.
+
+    Integers, then floats, then ``true``/``false``/``none`` (any case) are
+    tried; anything else stays a string.
+
+    >>> parse_param("reg_lambda=1e-2"), parse_param("max_iter=200")
+    (('reg_lambda', 0.01), ('max_iter', 200))
+    >>> parse_param("target_smoothing=True"), parse_param("solver=lbfgs")
+    (('target_smoothing', True), ('solver', 'lbfgs'))
+    """
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise CommandError(f"--param {text!r}: expected NAME=VALUE.")
+    raw = raw.strip()
+    for convert in (int, float):
+        try:
+            return name, convert(raw)
+        except ValueError:
+            pass
+    words = {"true": True, "false": False, "none": None}
+    return name, words.get(raw.lower(), raw)
+
+
+def build_calibrator(method, input_type, params):
+    """Return an unfitted calibrator, with every name checked."""
+    if method not in CALIBRATORS:
+        raise CommandError(
+            f"unknown method {method!r}; the methods are {', '.join(CALIBRATORS)}."
+        )
+    cls = CALIBRATORS[method]
+    accepted = cls().get_params(deep=False)
+    kwargs = {}
+    for text in params:
+        name, value = parse_param(text)
+        if name == "input_type":
+            raise CommandError(
+                "--param input_type: use --input-type to say how SCORES are read."
+            )
+        if name not in accepted:
+            raise CommandError(
+                f"--param {name}: {cls.__name__} has no parameter {name!r}; its "
+                f"parameters are {', '.join(sorted(set(accepted) - {'input_type'}))}."
+            )
+        kwargs[name] = value
+    return cls(input_type=input_type, **kwargs)
+
+
+def fitted_parameters(calibrator):
+    """Return the map's own fitted parameters as plain Python values, by name."""
+    fitted = calibrator_to_dict(calibrator)["fitted"]
+    return {
+        key: value["data"] if isinstance(value, dict) else value
+        for key, value in fitted.items()
+        if key not in _COMMON_FITTED
+    }
+
+
+def _show(value):
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return format_number(float(array))
+    if array.size <= _SHOW_ALL:
+        return "[" + ", ".join(format_number(float(v)) for v in array.flat) + "]"
+    return (
+        f"shape {array.shape}: min {format_number(array.min())}, median "
+        f"{format_number(float(np.median(array)))}, max {format_number(array.max())}"
+    )
+
+
+def validation_metrics(calibrator, inputs, n_bins):
+    """NLL and ECE of the validation scores before and after the fitted map.
+
+    The ECE is top-label, or classwise for multilabel data (where top-label is
+    not defined).  "after" reads the calibrator's ``transform`` (calibrated
+    logits) in log space.
+    """
+    ece = "ece" if inputs.task != "multilabel" else "ece_classwise"
+    calibrated = calibrator.transform(inputs.scores)
+    results = {}
+    for name in ("nll", ece):
+        metric = METRICS[name]
+        options = {"n_bins": n_bins} if "n_bins" in metric.needs else {}
+        results[name] = {
+            "before": metric(
+                inputs.labels,
+                inputs.scores,
+                input_type=inputs.input_type,
+                **options,
+            ),
+            "after": metric(inputs.labels, calibrated, input_type="logits", **options),
+        }
+    return results
+
+
+def run(args, progress):
+    """Run ``calibrate fit``; return the exit status."""
+    calibrator = build_calibrator(args.method, args.input_type, args.param)
+    check_output(args.output, force=args.force, what="model")
+    with progress.step("reading and checking the inputs"):
+        inputs = read_inputs(args.scores, args.labels, input_type=args.input_type)
+    name = type(calibrator).__name__
+    with progress.step(f"fitting {name}"):
+        try:
+            calibrator.fit(inputs.scores, inputs.labels)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(f"fitting {name} on {args.scores}: {exc}") from exc
+    with progress.step("computing the validation metrics"):
+        metrics = validation_metrics(calibrator, inputs, args.n_bins)
+    save_calibrator(calibrator, args.output, overwrite=args.force)
+
+    parameters = fitted_parameters(calibrator)
+    if args.json:
+        print_json(
+            {
+                "model": args.output,
+                "method": args.method,
+                "class": name,
+                "scores": args.scores,
+                "labels": args.labels,
+                "input_type": inputs.input_type,
+                "task": inputs.task,
+                "n_samples": inputs.n_samples,
+                "n_classes": len(inputs.classes),
+                "n_iter": calibrator.n_iter_,
+                "parameters": parameters,
+                "n_bins": args.n_bins,
+                "validation": metrics,
+                "warnings": args.warnings,
+            }
+        )
+        return 0
+    print(f"fitted {name} on {inputs.describe()}; {calibrator.n_iter_} iterations")
+    print(
+        format_table(
+            ["parameter", "value"], [[k, _show(v)] for k, v in parameters.items()]
+        )
+    )
+    print()
+    rows = [
+        [key, format_number(v["before"]), format_number(v["after"])]
+        for key, v in metrics.items()
+    ]
+    print(format_table(["validation", "before", "after"], rows))
+    print(f"\nsaved {args.output}")
+    return 0

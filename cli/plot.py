@@ -1,0 +1,141 @@
+"""``calibrate plot``: draw a reliability diagram to a PNG, SVG or PDF file.
+
+Without ``--model``: one :class:`~calibrate.plotting.ReliabilityDisplay` of
+the scores.  With ``--model``: the uncalibrated scores and the model's
+calibrated output side by side
+(:meth:`~calibrate.plotting.ReliabilityComparisonDisplay.from_calibrators`).
+The format follows the suffix of ``-o``.  The reduction is top-label by
+default, and classwise for multilabel data (one panel per label, the most
+frequent six); the side-by-side comparison draws top-label or positive-class
+diagrams only.
+"""
+
+import os
+
+from calibrate.cli._common import (
+    CommandError,
+    add_binning_options,
+    add_global_options,
+    add_input_type_option,
+    check_model_fits,
+    check_output,
+    load_model,
+    read_inputs,
+)
+from calibrate.io import atomic_write
+
+__all__ = ["FORMATS", "add_parser", "run"]
+
+#: File suffixes ``-o`` may end in.
+FORMATS = (".png", ".svg", ".pdf")
+_REDUCTIONS = ("top_label", "classwise", "positive")
+
+
+def add_parser(subparsers):
+    """Register ``plot`` on the top-level parser's subparsers."""
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw a reliability diagram (before and after a model) to a file",
+        description=__doc__.split("\n\n")[0].replace("``", ""),
+        epilog="Example: calibrate plot test_logits.npy test_labels.npy "
+        "--model model.json -o diagram.png",
+    )
+    parser.add_argument(
+        "scores",
+        metavar="SCORES",
+        help="scores: file.npy or file.npz:key, (n,) or (n, K)",
+    )
+    parser.add_argument(
+        "labels",
+        metavar="LABELS",
+        help="labels: (n,) classes or an (n, K) 0/1 indicator (multilabel)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="a model saved by fit: draw its calibrated output beside the scores",
+    )
+    add_input_type_option(
+        parser, default=None, help_suffix="; with --model, the model's by default"
+    )
+    add_binning_options(parser)
+    parser.add_argument(
+        "--reduction",
+        choices=_REDUCTIONS,
+        default=None,
+        help="top_label (default), classwise (default for multilabel) or positive "
+        "(binary)",
+    )
+    parser.add_argument(
+        "--name", default=None, help="the model's name in the title and legend"
+    )
+    parser.add_argument(
+        "--dpi",
+        type=float,
+        default=150.0,
+        help="resolution of PNG output (default: 150)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIAGRAM",
+        help="file to write: .png, .svg or .pdf",
+    )
+    add_global_options(parser, suppress=True)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args, progress):
+    """Run ``calibrate plot``; return the exit status."""
+    from calibrate.plotting import ReliabilityComparisonDisplay, ReliabilityDisplay
+
+    check_output(args.output, force=args.force, suffixes=FORMATS, what="diagram")
+    if not args.dpi > 0:
+        raise CommandError(f"--dpi must be positive; got {args.dpi}.")
+    calibrator = None
+    input_type = args.input_type
+    if args.model is not None:
+        calibrator, input_type = load_model(args.model, input_type)
+    input_type = input_type or "logits"
+    with progress.step("reading and checking the inputs"):
+        inputs = read_inputs(args.scores, args.labels, input_type=input_type)
+    reduction = args.reduction
+    if reduction is None:
+        reduction = "classwise" if inputs.task == "multilabel" else "top_label"
+    options = {"n_bins": args.n_bins, "strategy": args.strategy, "reduction": reduction}
+
+    with progress.step("drawing"):
+        if calibrator is None:
+            display = ReliabilityDisplay.from_predictions(
+                inputs.labels,
+                inputs.scores,
+                input_type=input_type,
+                name=args.name,
+                **options,
+            )
+        else:
+            if reduction == "classwise":
+                raise CommandError(
+                    "--reduction classwise cannot be drawn side by side; plot the "
+                    "scores without --model, and the output of 'calibrate apply' "
+                    "with --input-type probs, as two diagrams."
+                )
+            check_model_fits(calibrator, inputs, args.model)
+            name = args.name or os.path.basename(args.model)
+            display = ReliabilityComparisonDisplay.from_calibrators(
+                {name: calibrator},
+                inputs.scores,
+                inputs.labels,
+                input_type=input_type,
+                **options,
+            )
+    suffix = os.path.splitext(args.output)[1].lower()
+    with (
+        progress.step(f"writing {args.output}"),
+        atomic_write(args.output, "wb", overwrite=args.force) as f,
+    ):
+        display.figure_.savefig(f, format=suffix[1:], dpi=args.dpi)
+    print(f"wrote {args.output}")
+    return 0
