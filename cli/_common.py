@@ -150,8 +150,9 @@ class Inputs:
             "multilabel": f"{len(self.classes)} labels (multilabel)",
         }[self.task]
         return (
-            f"{self.scores_spec} ({shape} {self.scores.dtype} {self.input_type}), "
-            f"{self.labels_spec}: {self.n_samples} samples, {what}"
+            f"data: {self.scores_spec} ({shape} {self.scores.dtype} "
+            f"{self.input_type}) with {self.labels_spec}: {self.n_samples} samples, "
+            f"{what}"
         )
 
 

@@ -173,7 +173,7 @@ def run(args, progress):
         return 0
     print(inputs.describe())
     if calibrator is not None:
-        print(f"model {args.model} ({type(calibrator).__name__})")
+        print(f"model: {args.model} ({type(calibrator).__name__})")
     print(f"binned metrics: {args.n_bins} {args.strategy} bins\n")
     header = ["metric", *columns, "description"]
     rows = [

@@ -146,10 +146,10 @@ def _show(value):
     if array.ndim == 0:
         return format_number(float(array))
     if array.size <= _SHOW_ALL:
-        return "[" + ", ".join(format_number(float(v)) for v in array.flat) + "]"
+        return "[" + ", ".join(f"{v:.4g}" for v in array.flat) + "]"
     return (
-        f"shape {array.shape}: min {format_number(array.min())}, median "
-        f"{format_number(float(np.median(array)))}, max {format_number(array.max())}"
+        f"shape {array.shape}: min {array.min():.4g}, median "
+        f"{np.median(array):.4g}, max {array.max():.4g}"
     )
 
 
@@ -215,12 +215,10 @@ def run(args, progress):
             }
         )
         return 0
-    print(f"fitted {name} on {inputs.describe()}; {calibrator.n_iter_} iterations")
-    print(
-        format_table(
-            ["parameter", "value"], [[k, _show(v)] for k, v in parameters.items()]
-        )
-    )
+    print(inputs.describe())
+    print(f"fitted {name} in {calibrator.n_iter_} iterations\n")
+    shown = [[key, _show(value)] for key, value in parameters.items()]
+    print(format_table(["parameter", "value"], shown, align="ll"))
     print()
     rows = [
         [key, format_number(v["before"]), format_number(v["after"])]
