@@ -1,17 +1,22 @@
 """The README's commands and code run as written.
 
-Every ```python block is executed (its asserts are the checks), the first
-```bash command's Python part must print the temperature it recovers, the test
-command must be the one CI runs, and the layout must not list as present a
-path that does not exist.
+Every ```python block is executed (its asserts are the checks), every ```sh
+block (the shell tour) runs in bash with ``errexit`` so each of its commands
+must succeed, the ```text block shows what the tour's ``calibrate fit``
+prints, the first ```bash command's Python part must print the temperature it
+recovers, the test command must be the one CI runs, and the layout must not
+list as present a path that does not exist.
 """
 
+import json
+import os
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +62,44 @@ def test_python_block_runs(code, tmp_path, monkeypatch):
     # Files the tour writes (model.json) land in a temporary directory.
     monkeypatch.chdir(tmp_path)
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+
+
+SHELL_BLOCKS = fenced_blocks("sh")
+
+
+def test_shell_tour_runs_every_command(tmp_path):
+    assert len(SHELL_BLOCKS) == 1
+    (tour,) = SHELL_BLOCKS
+    commands = [line for line in tour.splitlines() if line.startswith("calibrate ")]
+    assert {c.split()[1] for c in commands} == {"fit", "apply", "evaluate", "plot"}
+    # The interpreter running the tests, and its console scripts, come first.
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+    result = subprocess.run(
+        ["bash", "-o", "errexit", "-o", "nounset", "-o", "pipefail", "-c", tour],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+    # What the tour says each command writes is there.
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["metrics"]["nll"]["after"] < metrics["metrics"]["nll"]["before"]
+    probs = np.load(tmp_path / "test_probs.npy")
+    assert probs.shape == (20_000, 10)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert (tmp_path / "diagram.png").read_bytes().startswith(b"\x89PNG")
+    model = json.loads((tmp_path / "model.json").read_text())
+    assert model["class"] == "MatrixScaling"  # the last fit replaced it (--force)
+    assert model["params"]["reg_lambda"] == 0.01
+
+    # The output shown in the README is what the first fit printed.
+    (shown,) = fenced_blocks("text")
+    assert shown in result.stdout
 
 
 def test_first_command_recovers_the_temperature(tmp_path):
