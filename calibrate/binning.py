@@ -33,6 +33,7 @@ __all__ = [
     "bin_stats_by_column",
     "check_binning",
     "check_confidence_level",
+    "merge_bin_stats",
     "uniform_edges",
 ]
 
@@ -394,6 +395,87 @@ def _bin_column(scores, targets, weights, n_bins, strategy):
         np.bincount(index, weights=weights * targets, minlength=n_bins),
         strategy,
         n_bins,
+    )
+
+
+def merge_bin_stats(parts):
+    """Combine the bins of disjoint parts of a data set into the bins of the whole.
+
+    With equal-width bins a sample's bin does not depend on the other samples,
+    so a data set too large to hold at once can be binned chunk by chunk and
+    the chunks' statistics merged: counts and weights add, the means are
+    weight-averaged, and Kish's effective counts are recombined from each
+    part's ``sum(w)`` and ``sum(w**2) = sum(w)**2 / effective``.  The result
+    equals :func:`bin_stats` of the whole up to the rounding of the sums.
+
+    Parameters
+    ----------
+    parts : iterable of BinStats
+        Statistics of disjoint parts, all with ``strategy="uniform"`` and the
+        same edges.  (Equal-mass edges depend on all the scores, so they
+        cannot be merged.)
+
+    Returns
+    -------
+    BinStats
+
+    Raises
+    ------
+    ValueError
+        If ``parts`` is empty, or holds equal-mass bins or different edges.
+
+    Examples
+    --------
+    >>> scores, targets = [0.1, 0.3, 0.35, 0.9], [0, 1, 0, 1]
+    >>> merged = merge_bin_stats([bin_stats(scores[:2], targets[:2], n_bins=2),
+    ...                           bin_stats(scores[2:], targets[2:], n_bins=2)])
+    >>> whole = bin_stats(scores, targets, n_bins=2)
+    >>> merged.counts.tolist() == whole.counts.tolist()
+    True
+    >>> bool(np.allclose(merged.mean_target, whole.mean_target))
+    True
+    """
+    parts = list(parts)
+    if not parts:
+        raise ValueError("merge_bin_stats needs at least one BinStats.")
+    first = parts[0]
+    for part in parts:
+        if part.strategy != "uniform" or not np.array_equal(part.edges, first.edges):
+            raise ValueError(
+                "only equal-width bins with the same edges can be merged; got "
+                f"strategy={part.strategy!r} with {part.n_bins} bins against "
+                f"strategy={first.strategy!r} with {first.n_bins}."
+            )
+    counts = np.sum([p.counts for p in parts], axis=0)
+    weights = np.sum([p.weights for p in parts], axis=0)
+    score_sums = np.sum(
+        [np.where(p.nonempty, p.mean_score * p.weights, 0.0) for p in parts], axis=0
+    )
+    target_sums = np.sum(
+        [np.where(p.nonempty, p.mean_target * p.weights, 0.0) for p in parts],
+        axis=0,
+    )
+    if all(np.array_equal(p.effective_counts, p.counts) for p in parts):
+        # Equal weights: the effective counts are the counts.
+        effective = counts.astype(np.float64)
+    else:
+        # Rescale each part's weights by the overall maximum weight sum before
+        # squaring, so that neither overflows nor underflows.
+        scale = max(float(p.weights.max()) for p in parts) or 1.0
+        squared = np.sum(
+            [_kish(p.weights / scale, p.effective_counts * 1.0) for p in parts],
+            axis=0,
+        )
+        effective = _kish(weights / scale, squared)
+    return _stats_from_sums(
+        first.edges,
+        counts,
+        weights,
+        effective,
+        score_sums,
+        target_sums,
+        "uniform",
+        first.n_bins_requested,
     )
 
 

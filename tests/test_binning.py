@@ -15,6 +15,7 @@ from calibrate.binning import (
     bin_stats,
     bin_stats_by_column,
     check_binning,
+    merge_bin_stats,
     uniform_edges,
 )
 
@@ -406,3 +407,69 @@ def test_mean_target_interval_bad_options(options, message):
     stats = bin_stats([0.2, 0.7], [0, 1], n_bins=2)
     with pytest.raises(ValueError, match=message):
         stats.mean_target_interval(**options)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_merge_bin_stats_equals_binning_the_whole(weighted, rng):
+    scores = rng.uniform(size=1000)
+    targets = (rng.uniform(size=1000) < scores).astype(float)
+    weights = rng.exponential(size=1000) if weighted else None
+    cuts = [0, 1, 250, 251, 700, 1000]  # includes a one-sample part
+    parts = [
+        bin_stats(
+            scores[a:b],
+            targets[a:b],
+            n_bins=10,
+            sample_weight=None if weights is None else weights[a:b],
+        )
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+    merged = merge_bin_stats(parts)
+    whole = bin_stats(scores, targets, n_bins=10, sample_weight=weights)
+    # Reference: the definition, one bin at a time.
+    reference = naive_bins(
+        scores, targets, np.ones(1000) if weights is None else weights, whole.edges
+    )
+    assert np.array_equal(merged.counts, whole.counts)
+    assert np.array_equal(merged.edges, whole.edges)
+    np.testing.assert_allclose(merged.weights, whole.weights, rtol=1e-12)
+    np.testing.assert_allclose(merged.mean_score, whole.mean_score, rtol=1e-12)
+    np.testing.assert_allclose(merged.mean_target, whole.mean_target, rtol=1e-12)
+    np.testing.assert_allclose(
+        merged.effective_counts, whole.effective_counts, rtol=1e-12
+    )
+    assert_stats_equal(merged, reference)
+    if weights is None:
+        assert np.array_equal(merged.effective_counts, whole.counts)
+    else:
+        kish = [
+            weights[m].sum() ** 2 / (weights[m] ** 2).sum() if m.any() else 0.0
+            for m in (
+                (scores > lo) & (scores <= hi) if k else (scores <= hi)
+                for k, (lo, hi) in enumerate(
+                    zip(whole.edges[:-1], whole.edges[1:], strict=True)
+                )
+            )
+        ]
+        np.testing.assert_allclose(merged.effective_counts, kish, rtol=1e-12)
+
+
+def test_merge_bin_stats_keeps_empty_bins_empty(rng):
+    low = bin_stats([0.05, 0.1], [0, 1], n_bins=5)
+    high = bin_stats([0.95], [1], n_bins=5)
+    merged = merge_bin_stats([low, high])
+    assert merged.counts.tolist() == [2, 0, 0, 0, 1]
+    assert np.isnan(merged.mean_score[1:4]).all()
+    assert merged.mean_target[0] == 0.5 and merged.mean_target[4] == 1.0
+
+
+def test_merge_bin_stats_refuses_what_cannot_be_merged():
+    with pytest.raises(ValueError, match="at least one"):
+        merge_bin_stats([])
+    quantile = bin_stats([0.1, 0.5, 0.9], [0, 1, 1], n_bins=2, strategy="quantile")
+    with pytest.raises(ValueError, match="only equal-width bins"):
+        merge_bin_stats([quantile, quantile])
+    with pytest.raises(ValueError, match="same edges"):
+        merge_bin_stats(
+            [bin_stats([0.5], [1], n_bins=2), bin_stats([0.5], [1], n_bins=3)]
+        )

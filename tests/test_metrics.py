@@ -866,3 +866,45 @@ def test_calibration_bins_are_the_bins_behind_the_ece(reduction, strategy, rng):
     assert binned_calibration_error(stats) == expected_calibration_error(
         y_true, y_prob, sample_weight=weights, **options
     )
+
+
+@pytest.mark.parametrize("name", [n for n, m in METRICS.items() if m.binned])
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_registry_binned_options_reproduce_the_metric(name, task, rng):
+    metric = METRICS[name]
+    if task not in metric.tasks:
+        pytest.skip(f"{name} is not defined for {task}")
+    if task == "binary":
+        data = make_miscalibrated_binary(3000, temperature=2.0, random_state=rng)
+    else:
+        data = make_miscalibrated(3000, 5, temperature=2.0, random_state=rng)
+    options = dict(metric.binned)
+    assert set(options) == {"reduction", "norm", "debias"}
+    stats = calibration_bins(
+        data.labels,
+        data.logits,
+        n_bins=12,
+        reduction=options["reduction"],
+        input_type="logits",
+    )
+    from_bins = binned_calibration_error(
+        stats, norm=options["norm"], debias=options["debias"]
+    )
+    direct = metric(data.labels, data.logits, input_type="logits", n_bins=12)
+    assert from_bins == direct
+    # And an independent computation of the same quantity from its definition.
+    if name == "mce":
+        assert direct == maximum_calibration_error(
+            data.labels, data.logits, input_type="logits", n_bins=12
+        )
+    if name == "ece" and task == "multiclass":
+        proba = softmax(data.logits, axis=1)
+        assert direct == pytest.approx(
+            naive_ece(proba.max(axis=1), proba.argmax(axis=1) == data.labels, 12),
+            rel=1e-9,
+        )
+
+
+def test_non_binned_metrics_have_no_binned_options():
+    for name in ("nll", "brier", "classification_error"):
+        assert METRICS[name].binned == ()

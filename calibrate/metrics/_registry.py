@@ -4,10 +4,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
-from calibrate.metrics._calibration_error import (
-    expected_calibration_error,
-    maximum_calibration_error,
-)
+from calibrate.metrics._calibration_error import expected_calibration_error
 from calibrate.metrics._scores import (
     brier_score,
     classification_error,
@@ -41,6 +38,13 @@ class Metric:
         ``"multilabel"``.
     description : str
         One line for tables and ``--help``.
+    binned : tuple of (str, object) pairs
+        For the binned errors, the keyword arguments ``reduction``, ``norm``
+        and ``debias`` that make the metric
+        ``binned_calibration_error(calibration_bins(..., reduction=reduction),
+        norm=norm, debias=debias)``: how to compute it from bin statistics,
+        for example merged over chunks of a large file
+        (:func:`calibrate.binning.merge_bin_stats`).  Empty for the others.
     """
 
     name: str
@@ -48,6 +52,7 @@ class Metric:
     needs: frozenset
     tasks: frozenset
     description: str
+    binned: tuple = ()
 
     def __call__(
         self, y_true, y_prob, *, sample_weight=None, input_type="probs", **options
@@ -72,43 +77,53 @@ class Metric:
         )
 
 
+def _binned(
+    name, tasks, description, *, reduction="top_label", norm="l1", debias=False
+):
+    """Return a binned error: :func:`expected_calibration_error` with fixed options."""
+    options = {"reduction": reduction, "norm": norm, "debias": debias}
+    return Metric(
+        name,
+        partial(expected_calibration_error, **options),
+        _BINNING,
+        tasks,
+        description,
+        tuple(options.items()),
+    )
+
+
 METRICS = {
     m.name: m
     for m in (
-        Metric(
+        _binned(
             "ece",
-            expected_calibration_error,
-            _BINNING,
             _ONE_LABEL,
             "expected calibration error, top-label, L1 (Guo et al. 2017)",
         ),
-        Metric(
+        _binned(
             "ece_classwise",
-            partial(expected_calibration_error, reduction="classwise"),
-            _BINNING,
             _ALL_TASKS,
             "classwise ECE, mean over classes (Kull et al. 2019)",
+            reduction="classwise",
         ),
-        Metric(
+        _binned(
             "ece_positive",
-            partial(expected_calibration_error, reduction="positive"),
-            _BINNING,
             frozenset({"binary"}),
             "ECE of the positive-class probability (binary)",
+            reduction="positive",
         ),
-        Metric(
+        _binned(
             "ece_l2_debiased",
-            partial(expected_calibration_error, norm="l2", debias=True),
-            _BINNING,
             _ONE_LABEL,
             "RMS calibration error, top-label, debiased (Kumar et al. 2019)",
+            norm="l2",
+            debias=True,
         ),
-        Metric(
+        _binned(
             "mce",
-            maximum_calibration_error,
-            _BINNING,
             _ONE_LABEL,
             "maximum calibration error over non-empty bins, top-label",
+            norm="max",
         ),
         Metric(
             "nll",
