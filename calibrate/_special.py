@@ -99,8 +99,11 @@ def log_softmax(z):
     >>> log_softmax(np.array([[0.0, 0.0]]))
     array([[-0.69314718, -0.69314718]])
     """
+    # (z - m) - log(sum(exp(z - m))), not z - (m + log(sum)): with a huge row
+    # maximum m, m + log(sum) rounds back to m and the log-sum is lost.
     z = np.asarray(z, dtype=np.float64)
-    return z - logsumexp_rows(z)[:, None]
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def softmax(z):

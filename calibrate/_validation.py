@@ -519,7 +519,18 @@ def check_labels(y, *, task, n_columns, n_samples, names=("X", "y")):
         raise ValueError(f"{yn} must be one label per row; got shape {y.shape}.")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(f"{yn} contains NaN or infinite labels.")
-    check_classification_targets(y)
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:
+        if y.dtype.kind == "f":
+            row = int(np.argmax(y != np.round(y)))
+            raise ValueError(
+                f"Unknown label type: continuous. {yn} holds non-integer numbers "
+                f"(first at row {row}: {y[row].item()!r}); labels are classes "
+                "(integers, strings or booleans), and probabilities belong in the "
+                "scores."
+            ) from None
+        raise ValueError(f"{yn}: {exc}") from None
 
     integral = y.dtype.kind in "iu" or (
         y.dtype.kind == "f" and np.array_equal(y, np.round(y))

@@ -59,6 +59,7 @@ __all__ = [
     "atomic_write",
     "calibrator_from_dict",
     "calibrator_to_dict",
+    "fitted_parameters",
     "load_array",
     "load_calibrator",
     "save_array",
@@ -202,6 +203,40 @@ def calibrator_to_dict(calibrator):
     }
 
 
+def fitted_parameters(calibrator):
+    """Return the map's own fitted parameters as plain Python values.
+
+    The parameters :func:`calibrator_to_dict` saves beside the attributes
+    every calibrator has: a float for a scalar, nested lists for an array.
+
+    Parameters
+    ----------
+    calibrator : estimator
+        A fitted instance of a class in :data:`calibrate.calibrators.CALIBRATORS`.
+
+    Returns
+    -------
+    dict
+        Name (such as ``"temperature_"`` or ``"coef_"``) to value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calibrate import VectorScaling
+    >>> from calibrate.io import fitted_parameters
+    >>> rng = np.random.default_rng(0)
+    >>> logits = rng.normal(size=(300, 3)) * 3
+    >>> labels = (logits / 2 + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    >>> sorted(fitted_parameters(VectorScaling().fit(logits, labels)))
+    ['coef_', 'intercept_']
+    """
+    fitted = calibrator_to_dict(calibrator)["fitted"]
+    return {
+        key: fitted[key]["data"] if isinstance(fitted[key], dict) else fitted[key]
+        for key in type(calibrator)._fitted_parameters
+    }
+
+
 def save_calibrator(calibrator, path, *, overwrite=False):
     """Save a fitted calibrator to a JSON file.
 
@@ -322,7 +357,10 @@ def atomic_write(path, mode="w", *, overwrite=False):
     tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
     # O_EXCL: never reuse a file someone else created; mode 0o666 lets the
     # umask decide the permissions, as for any newly created file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror or str(exc), path) from exc
     try:
         if mode == "w":
             f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
@@ -333,6 +371,15 @@ def atomic_write(path, mode="w", *, overwrite=False):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        # Name the destination, not the temporary file the error was about.
+        raise type(exc)(exc.errno, exc.strerror or str(exc), path) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -670,6 +717,14 @@ def load_calibrator(path):
             doc = json.load(
                 f, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
             )
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{source}: no such file.") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(
+            f"{source}: is a directory, not a saved calibrator."
+        ) from None
+    except PermissionError:
+        raise PermissionError(f"{source}: permission denied.") from None
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"{source}: not a valid JSON document ({exc}); the file may be "

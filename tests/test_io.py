@@ -907,6 +907,7 @@ def test_load_array_empty_array_is_read_not_mapped(tmp_path):
         ("a.npz:logits", ("a.npz", "logits")),
         ("A.NPZ:x", ("A.NPZ", "x")),
         ("dir:1/a.npz:k:2", ("dir:1/a.npz", "k:2")),
+        ("a.npz:b.npz:k", ("a.npz:b.npz", "k")),
         ("run:3/a.npy", ("run:3/a.npy", None)),
         ("a.npz", ("a.npz", None)),
     ],
@@ -1006,4 +1007,22 @@ def test_atomic_write_rejects_unknown_mode(tmp_path):
     with pytest.raises(ValueError, match="mode must be"):
         with atomic_write(tmp_path / "x", "a"):
             pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_calibrator_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"absent\.json: no such file\.$"):
+        load_calibrator(tmp_path / "absent.json")
+
+
+def test_write_failure_names_the_destination_not_the_temporary(tmp_path, monkeypatch):
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(calibrate.io.os, "fsync", full_disk)
+    with pytest.raises(OSError) as excinfo:
+        save_array(tmp_path / "out.npy", np.zeros(3))
+    assert excinfo.value.errno == 28
+    assert excinfo.value.filename == str(tmp_path / "out.npy")
+    assert ".tmp" not in str(excinfo.value)
     assert list(tmp_path.iterdir()) == []

@@ -50,3 +50,13 @@ def test_chunks_cover_all_rows_once(n_rows, n_cols):
     for rows in iter_chunks(n_rows, n_cols, chunk_elements=64):
         seen[rows] += 1
     assert (seen == 1).all()
+
+
+def test_log_softmax_keeps_the_log_sum_at_huge_logits():
+    # m + log(2) rounds to m at 4.8e307; the shifted form keeps it.
+    z = np.array([[4.76e307, 4.76e307, -4.76e307, 0.0], [1e300, 0.0, 0.0, 0.0]])
+    out = log_softmax(z)
+    assert out[0, 0] == out[0, 1] == -np.log(2.0)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(np.exp(out).sum(axis=1), 1.0)
+    np.testing.assert_allclose(out[1, 0], 0.0)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+import calibrate._validation
 from calibrate import MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
-from calibrate._validation import check_scores, proba_sum_tolerance
+from calibrate._validation import check_labels, check_scores, proba_sum_tolerance
 
 ALL = [TemperatureScaling, VectorScaling, MatrixScaling, PlattScaling]
 
@@ -210,3 +211,37 @@ def test_pandas_nullable_frames_are_read_as_floats(rng):
     frame.iloc[3, 1] = pd.NA
     with pytest.raises(ValueError, match="NaN .*row 3, column 1"):
         TemperatureScaling().fit(frame, y)
+
+
+def test_log_prob_rows_are_checked_in_every_chunk(monkeypatch):
+    # Chunks of 3 rows: the bad row is in the last one.
+    monkeypatch.setattr(
+        calibrate._validation,
+        "iter_chunks",
+        lambda n, k: (slice(i, min(i + 3, n)) for i in range(0, n, 3)),
+    )
+    X = np.log(np.full((10, 4), 0.25))
+    X[9] = np.log([0.5, 0.5, 0.5, 0.5])  # sums to 2
+    with pytest.raises(ValueError, match="row 9"):
+        check_scores(X, input_type="log_probs", task="multiclass")
+    X[9] = np.log([0.25] * 4)
+    assert np.array_equal(check_scores(X, input_type="log_probs", task="multiclass"), X)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_probabilities_out_of_range_are_named(bad):
+    X = np.full((4, 2), 0.5)
+    X[2, 1] = bad
+    with pytest.raises(ValueError, match=rf"row 2, column 1: {bad}\)"):
+        check_scores(X, input_type="probs", task="multilabel")
+
+
+def test_non_integer_labels_name_the_value():
+    with pytest.raises(
+        ValueError,
+        match=r"y holds non-integer numbers \(first at "
+        r"row 2: 0.5\)",
+    ):
+        check_labels(
+            np.array([0.0, 1.0, 0.5]), task="multiclass", n_columns=3, n_samples=3
+        )

@@ -183,7 +183,17 @@ class BaseCalibrator(
         Z, one_d = self._validate_predict_data(X)
         out = np.empty(Z.shape, dtype=np.float64)
         for rows in iter_chunks(*Z.shape):
-            out[rows] = self._calibrated_logits(Z[rows].astype(np.float64))
+            chunk = out[rows]
+            with np.errstate(over="ignore", invalid="ignore"):
+                chunk[...] = self._calibrated_logits(Z[rows].astype(np.float64))
+            bad = ~np.isfinite(chunk)
+            if bad.any():
+                row = rows.start + int(np.argmax(bad.any(axis=1)))
+                raise ValueError(
+                    f"{type(self).__name__}: the calibrated logits of row {row} are "
+                    f"not finite ({chunk[row - rows.start][:5].tolist()}); the "
+                    "scores or the fitted parameters are too extreme for float64."
+                )
         return out, one_d
 
     def transform(self, X):
