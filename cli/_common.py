@@ -10,11 +10,14 @@ messages that name the file and the problem.
 import argparse
 import contextlib
 import json
+import logging
 import math
 import os
+import re
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +28,7 @@ from calibrate._validation import (
     check_labels,
     check_score_values,
     infer_task,
+    preview,
 )
 from calibrate.io import load_array, load_calibrator
 
@@ -44,9 +48,11 @@ __all__ = [
     "print_json",
     "read_inputs",
     "read_scores",
+    "warnings_per_chunk",
 ]
 
 INPUT_TYPE_CHOICES = ("logits", "probs", "log_probs")
+logger = logging.getLogger("calibrate")
 
 
 class CommandError(Exception):
@@ -126,7 +132,13 @@ def add_binning_options(parser):
 # ------------------------------------------------------------------- inputs
 @dataclass
 class Inputs:
-    """Scores and labels read from files, validated, with what was inferred."""
+    """Scores and labels read from files, validated, with what was inferred.
+
+    ``labels`` are as stored; ``encoded`` are the same labels encoded against
+    the score columns over the whole file (column indices for multiclass, 0/1
+    for binary, the indicator for multilabel), so that any chunk of rows reads
+    them alike.
+    """
 
     scores: np.ndarray
     labels: np.ndarray
@@ -135,6 +147,7 @@ class Inputs:
     input_type: str
     task: str
     classes: np.ndarray
+    encoded: np.ndarray
 
     @property
     def n_samples(self):
@@ -206,13 +219,21 @@ def read_inputs(scores_spec, labels_spec, *, input_type):
     X = load_array(scores_spec)
     X2 = _scores_2d(X, scores_spec)
     y = as_label_array(load_array(labels_spec), labels_spec)
+    if y.ndim == 2 and y.shape[1] == 1 and X2.shape[1] > 1:
+        # A column of labels, as scikit-learn users often save them: read it
+        # as the 1-D labels it is (with one score column it is the binary
+        # indicator, the same thing).
+        logger.info("%s: reading the (n, 1) labels as (n,)", labels_spec)
+        y = y[:, 0]
     names = (scores_spec, labels_spec)
     task = infer_task(X2.shape, y, names=names)
     check_score_values(X2, input_type=input_type, task=task, name=scores_spec)
-    _, classes = check_labels(
+    if task == "binary" and y.ndim == 2:
+        y = y[:, 0]
+    encoded, classes = check_labels(
         y, task=task, n_columns=X2.shape[1], n_samples=X2.shape[0], names=names
     )
-    return Inputs(X, y, scores_spec, labels_spec, input_type, task, classes)
+    return Inputs(X, y, scores_spec, labels_spec, input_type, task, classes, encoded)
 
 
 def load_model(path, input_type):
@@ -238,6 +259,14 @@ def check_model_fits(calibrator, inputs, model):
             f"{inputs.scores_spec} with {inputs.labels_spec} is {inputs.task} data "
             f"with {n_columns} score column(s), but {model} was fitted on "
             f"{calibrator.task_} data with {calibrator.n_features_in_}."
+        )
+    if not (
+        len(inputs.classes) == len(calibrator.classes_)
+        and np.array_equal(inputs.classes, calibrator.classes_)
+    ):
+        raise CommandError(
+            f"{inputs.labels_spec} has the classes {preview(inputs.classes)}, but "
+            f"{model} was fitted on {preview(calibrator.classes_)}."
         )
 
 
@@ -312,6 +341,32 @@ def format_table(header, rows, *, align=None):
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def warnings_per_chunk(what):
+    """Report a warning raised in many chunks of rows once, not once per chunk.
+
+    Warnings raised in the body are held back; at the end each kind (same
+    category, same text but for its numbers) is warned once, with the first
+    chunk's text and how many chunks raised it.  ``what`` names the data, for
+    example the scores file.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    groups = {}
+    for record in caught:
+        key = (record.category, re.sub(r"\d[\d.e+-]*", "#", str(record.message)))
+        groups.setdefault(key, []).append(record)
+    for (category, _), records in groups.items():
+        text = str(records[0].message)
+        if len(records) > 1:
+            text += (
+                f" (This was reported for {len(records)} chunks of rows of {what}; "
+                "the numbers above are the first chunk's.)"
+            )
+        warnings.warn(text, category, stacklevel=3)
 
 
 # ----------------------------------------------------------------- progress

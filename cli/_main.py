@@ -7,7 +7,8 @@ progress)``; this module only dispatches.
 Exit codes: 0 on success (including ``--help`` and ``--version``); 1 on a
 runtime error, with one line ``calibrate <command>: error: <message>`` on
 stderr that names the file and the problem (the traceback is added with
-``-v``); 2 on usage errors (argparse's convention); 130 when interrupted.
+``-v``); 2 on usage errors (argparse's convention); 130 when interrupted;
+141 when whoever reads stdout stops reading (``| head``), silently.
 :func:`main` returns the code instead of exiting, so tests and other Python
 code can call it directly.
 
@@ -19,6 +20,8 @@ logger.  Progress of long steps is shown only when stderr is a terminal.
 import argparse
 import contextlib
 import logging
+import os
+import re
 import sys
 import traceback
 import warnings
@@ -141,17 +144,25 @@ def _exit_status(code):
 
 
 @contextlib.contextmanager
-def _warnings_to_log(logger, collected):
+def _warnings_to_log(logger, collected, scores=None):
     """Log each warning as one stderr line and keep its text in ``collected``.
 
     The filters in force are kept (a warning configured as an error still
-    raises); only how a shown warning is printed changes.
+    raises); only how a shown warning is printed changes.  A warning about
+    the library's generic names for the scores (``X``, ``y_prob``) names the
+    scores file instead, and a text already reported is not repeated (fitting
+    and then evaluating the same scores can raise the same warning twice).
     """
 
     def show(message, category, filename, lineno, file=None, line=None):
         text = " ".join(str(message).split())
-        collected.append(f"{category.__name__}: {text}")
-        logger.warning("%s: %s", category.__name__, text)
+        if scores is not None:
+            text = re.sub(r"^(X|y_prob): ", f"{scores}: ", text)
+        line = f"{category.__name__}: {text}"
+        if line in collected:
+            return
+        collected.append(line)
+        logger.warning("%s", line)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
@@ -212,8 +223,16 @@ def main(argv=None):
         args.warnings = []
         progress = Progress(enabled=None if args.quiet == 0 else False)
         try:
-            with _warnings_to_log(logger, args.warnings):
+            with _warnings_to_log(logger, args.warnings, getattr(args, "scores", None)):
                 return args.run(args, progress)
+        except BrokenPipeError:
+            # The reader of stdout has gone (``calibrate evaluate ... | head``):
+            # stop quietly, as a command killed by SIGPIPE does, and keep the
+            # interpreter from failing again when it flushes stdout at exit.
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            return 141
         except KeyboardInterrupt:
             print(f"calibrate {args.command}: interrupted", file=sys.stderr)
             return 130

@@ -19,9 +19,11 @@ import numpy as np
 
 from calibrate._special import iter_chunks
 from calibrate.cli._common import (
+    CommandError,
     add_global_options,
     check_output,
     read_scores,
+    warnings_per_chunk,
 )
 from calibrate.io import atomic_write, load_calibrator
 
@@ -71,6 +73,17 @@ def add_parser(subparsers):
     return parser
 
 
+def _apply(method, scores, rows, args):
+    """Calibrate one chunk of rows; an error says which rows of which file."""
+    try:
+        return method(scores[rows])
+    except ValueError as exc:
+        raise CommandError(
+            f"{args.model} on rows {rows.start} to {rows.stop - 1} of {args.scores}: "
+            f"{exc} Nothing was written."
+        ) from exc
+
+
 def run(args, progress):
     """Run ``calibrate apply``; return the exit status."""
     check_output(args.out, force=args.force, suffixes=(".npy",))
@@ -81,7 +94,7 @@ def run(args, progress):
     n = scores.shape[0]
     n_columns = 1 if scores.ndim == 1 else scores.shape[1]
     chunks = list(iter_chunks(n, n_columns))
-    first = method(scores[chunks[0]])
+    first = _apply(method, scores, chunks[0], args)
     shape = (n, *first.shape[1:])
     header = {
         "descr": np.lib.format.dtype_to_descr(first.dtype),
@@ -90,12 +103,13 @@ def run(args, progress):
     }
     with (
         progress.step(f"calibrating {n} rows"),
+        warnings_per_chunk(args.scores),
         atomic_write(args.out, "wb", overwrite=args.force) as f,
     ):
         np.lib.format.write_array_header_1_0(f, header)
-        f.write(np.ascontiguousarray(first).tobytes())
-        for rows in chunks[1:]:
-            f.write(np.ascontiguousarray(method(scores[rows])).tobytes())
+        for rows in chunks:
+            values = first if rows is chunks[0] else _apply(method, scores, rows, args)
+            f.write(np.ascontiguousarray(values).data)
     print(
         f"wrote {args.out}: {args.output_kind} of shape {shape}, float64, from "
         f"{args.scores} through {args.model} ({type(calibrator).__name__})"

@@ -19,12 +19,21 @@ binary only; the top-label metrics are not defined for multilabel data);
 where each metric has ``"value"`` without a model and ``"before"`` and
 ``"after"`` with one.
 
-A memory-mapped ``.npy`` file is read in chunks by the metrics that can (the
-top-label ECE and its L2 and maximum variants, NLL, Brier, classification
-error), so those work on a file larger than memory; the classwise ECE and
-the calibrated scores of ``--model`` (float64, ``n x K``) are held in memory.
+With equal-width bins (the default) every metric is computed over chunks of
+rows of a memory-mapped ``.npy`` file: the means (NLL, Brier, classification
+error) are combined over the chunks, and the binned errors from the chunks'
+bin statistics merged with :func:`calibrate.binning.merge_bin_stats`.  The
+memory used is then bounded by the chunk size, whatever the number of rows,
+so a file larger than memory can be evaluated; the result equals the whole-
+array computation up to rounding (about 1e-15 relative).  Equal-mass bins
+(``--strategy quantile``) need all the scores at once, so they are computed
+on the whole array, as are the calibrated scores of ``--model`` (float64,
+``n x K``, held in memory).
 """
 
+import numpy as np
+
+from calibrate.binning import merge_bin_stats
 from calibrate.cli._common import (
     CommandError,
     add_binning_options,
@@ -36,10 +45,11 @@ from calibrate.cli._common import (
     load_model,
     print_json,
     read_inputs,
+    warnings_per_chunk,
 )
-from calibrate.metrics import METRICS
+from calibrate.metrics import METRICS, binned_calibration_error, calibration_bins
 
-__all__ = ["add_parser", "run", "select_metrics"]
+__all__ = ["add_parser", "chunk_rows", "compute_metrics", "run", "select_metrics"]
 
 
 def add_parser(subparsers):
@@ -119,6 +129,93 @@ def select_metrics(requested, task):
     return names, {}
 
 
+def chunk_rows(n_columns):
+    """Rows per chunk: about 2**20 scores, at most 2**18 rows.
+
+    Each metric holds a few float64 values per score or per row of the chunk,
+    so a chunk costs some tens of MB whatever the shape of the file.
+    """
+    return max(1, min(2**18, 2**20 // max(1, n_columns)))
+
+
+def compute_metrics(
+    names, labels, scores, *, input_type, n_bins, strategy, what, rows=None
+):
+    """Compute the registry's metrics ``names`` of ``scores`` against ``labels``.
+
+    Parameters
+    ----------
+    names : list of str
+        Keys of :data:`calibrate.metrics.METRICS`.
+    labels : ndarray
+        Labels encoded against the score columns over the whole file
+        (:attr:`Inputs.encoded`), so that every chunk reads them alike.
+    scores : ndarray
+        Scores, possibly memory-mapped.
+    input_type : str
+        How to read ``scores``.
+    n_bins : int
+        Bins of the binned errors.
+    strategy : {"uniform", "quantile"}
+        Their binning.
+    what : str
+        The data's name in warnings.
+    rows : int or None
+        Rows per chunk; None uses :func:`chunk_rows`.
+
+    Returns
+    -------
+    dict
+        ``{name: value}``.  With uniform bins and more rows than one chunk,
+        computed chunk by chunk (see the module docstring); otherwise by the
+        metric functions on the whole arrays.
+    """
+    n = scores.shape[0]
+    n_columns = 1 if scores.ndim == 1 else scores.shape[1]
+    rows = chunk_rows(n_columns) if rows is None else rows
+    options = {"n_bins": n_bins, "strategy": strategy}
+    if strategy != "uniform" or n <= rows:
+        values = {}
+        for name in names:
+            metric = METRICS[name]
+            kwargs = {k: v for k, v in options.items() if k in metric.needs}
+            values[name] = metric(labels, scores, input_type=input_type, **kwargs)
+        return values
+
+    sums = dict.fromkeys((n for n in names if not METRICS[n].binned), 0.0)
+    parts = {name: [] for name in names if METRICS[name].binned}
+    with warnings_per_chunk(what):
+        for start in range(0, n, rows):
+            chunk = slice(start, min(start + rows, n))
+            y, X = labels[chunk], np.asarray(scores[chunk])
+            for name in sums:
+                sums[name] += METRICS[name](y, X, input_type=input_type) * len(y)
+            for name in parts:
+                reduction = dict(METRICS[name].binned)["reduction"]
+                parts[name].append(
+                    calibration_bins(
+                        y,
+                        X,
+                        n_bins=n_bins,
+                        reduction=reduction,
+                        input_type=input_type,
+                    )
+                )
+    values = {name: total / n for name, total in sums.items()}
+    for name, chunks in parts.items():
+        binned = dict(METRICS[name].binned)
+        if binned["reduction"] == "classwise":
+            merged = tuple(
+                merge_bin_stats(per_class) for per_class in zip(*chunks, strict=True)
+            )
+        else:
+            merged = merge_bin_stats(chunks)
+        values[name] = binned_calibration_error(
+            merged, norm=binned["norm"], debias=binned["debias"]
+        )
+    return {name: values[name] for name in names}
+
+
 def run(args, progress):
     """Run ``calibrate evaluate``; return the exit status."""
     calibrator = None
@@ -140,18 +237,20 @@ def run(args, progress):
             "after": (calibrated, "logits"),
         }
 
-    results = {}
-    for i, name in enumerate(names):
-        metric = METRICS[name]
-        options = {"n_bins": args.n_bins, "strategy": args.strategy}
-        options = {k: v for k, v in options.items() if k in metric.needs}
-        entry = {"description": metric.description}
-        with progress.step(f"computing {name} ({i + 1}/{len(names)})"):
-            for column, (scores, kind) in columns.items():
-                entry[column] = metric(
-                    inputs.labels, scores, input_type=kind, **options
-                )
-        results[name] = entry
+    results = {name: {"description": METRICS[name].description} for name in names}
+    for column, (scores, kind) in columns.items():
+        with progress.step(f"computing the metrics ({column})"):
+            values = compute_metrics(
+                names,
+                inputs.encoded,
+                scores,
+                input_type=kind,
+                n_bins=args.n_bins,
+                strategy=args.strategy,
+                what=args.scores,
+            )
+        for name, value in values.items():
+            results[name][column] = value
 
     if args.json:
         print_json(

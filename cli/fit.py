@@ -20,14 +20,11 @@ from calibrate.cli._common import (
     print_json,
     read_inputs,
 )
-from calibrate.io import calibrator_to_dict, save_calibrator
+from calibrate.io import fitted_parameters, save_calibrator
 from calibrate.metrics import METRICS
 
 __all__ = ["add_parser", "parse_param", "run"]
 
-# Attributes every saved calibrator has; the rest of ``fitted`` are the map's
-# own parameters.
-_COMMON_FITTED = ("classes_", "n_features_in_", "n_iter_", "task_", "feature_names_in_")
 # Arrays longer than this are summarised on the terminal (--json has them all).
 _SHOW_ALL = 10
 
@@ -75,7 +72,11 @@ def add_parser(subparsers):
         "--json", action="store_true", help="print the report as JSON only"
     )
     parser.add_argument(
-        "-o", "--output", required=True, metavar="MODEL", help="model file to write"
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL.json",
+        help="model file to write (.json)",
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
@@ -131,16 +132,6 @@ def build_calibrator(method, input_type, params):
     return cls(input_type=input_type, **kwargs)
 
 
-def fitted_parameters(calibrator):
-    """Return the map's own fitted parameters as plain Python values, by name."""
-    fitted = calibrator_to_dict(calibrator)["fitted"]
-    return {
-        key: value["data"] if isinstance(value, dict) else value
-        for key, value in fitted.items()
-        if key not in _COMMON_FITTED
-    }
-
-
 def _show(value):
     array = np.asarray(value, dtype=float)
     if array.ndim == 0:
@@ -181,7 +172,7 @@ def validation_metrics(calibrator, inputs, n_bins):
 def run(args, progress):
     """Run ``calibrate fit``; return the exit status."""
     calibrator = build_calibrator(args.method, args.input_type, args.param)
-    check_output(args.output, force=args.force, what="model")
+    check_output(args.output, force=args.force, suffixes=(".json",), what="model")
     with progress.step("reading and checking the inputs"):
         inputs = read_inputs(args.scores, args.labels, input_type=args.input_type)
     name = type(calibrator).__name__

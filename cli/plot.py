@@ -117,10 +117,17 @@ def run(args, progress):
             )
         else:
             if reduction == "classwise":
+                what = (
+                    "multilabel data have no top-label diagram"
+                    if inputs.task == "multilabel"
+                    else "classwise grids are not drawn side by side"
+                )
                 raise CommandError(
-                    "--reduction classwise cannot be drawn side by side; plot the "
-                    "scores without --model, and the output of 'calibrate apply' "
-                    "with --input-type probs, as two diagrams."
+                    f"plot --model draws top-label or positive-class diagrams side "
+                    f"by side, and {what}. Draw two classwise diagrams instead: "
+                    f"'calibrate plot {args.scores} {args.labels} -o before.png' "
+                    "and, on the output of 'calibrate apply', 'calibrate plot "
+                    f"PROBS.npy {args.labels} --input-type probs -o after.png'."
                 )
             check_model_fits(calibrator, inputs, args.model)
             name = args.name or os.path.basename(args.model)

@@ -295,3 +295,16 @@ def test_main_shows_progress_only_on_a_terminal(write_scores, tmp_path, monkeypa
         == 0
     )
     assert quiet.getvalue() == ""
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_stdout_stops_quietly(write_scores, tmp_path, monkeypatch, capsys):
+    args = write_scores("multiclass")["npy"]
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    status = main(["evaluate", args["test_scores"], args["test_labels"]])
+    assert status == 141
+    assert capsys.readouterr().err == ""

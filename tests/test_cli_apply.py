@@ -144,6 +144,8 @@ def tamper(doc, case):
         del doc["fitted"]["classes_"]
     elif case == "newer format":
         doc["format_version"] = 99
+    elif case == "subnormal temperature":
+        doc["fitted"]["temperature_"] = 1e-310
     return json.dumps(doc)
 
 
@@ -155,6 +157,7 @@ def tamper(doc, case):
         ("unknown class", "unknown calibrator class 'os.system'"),
         ("missing field", "missing 'classes_'"),
         ("newer format", "format_version 99 is newer"),
+        ("subnormal temperature", "calibrated logits of row 0 are not finite"),
         ("an array instead of a model", "not UTF-8 text"),
         ("missing model", "absent.json"),
         ("scores with other columns", "has 3 score column(s), but"),
@@ -181,6 +184,7 @@ def test_bad_input_exits_1_with_one_line_and_no_output(
         "unknown class",
         "missing field",
         "newer format",
+        "subnormal temperature",
     ):
         model.write_text(tamper(json.loads(model.read_text()), case))
     elif case == "an array instead of a model":
@@ -214,3 +218,31 @@ def test_bad_input_exits_1_with_one_line_and_no_output(
     assert sorted(os.listdir(tmp_path)) == before
     if case == "existing output":
         assert out.read_bytes() == b"keep"
+
+
+def test_extreme_logits_give_normalised_probabilities(rng, tmp_path, capsys):
+    logits = 3 * rng.normal(size=(300, 4))
+    labels = (logits / 2 + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    fitted(
+        TemperatureScaling,
+        {"val_scores": logits, "val_labels": labels},
+        tmp_path / "m.json",
+    )
+    huge = np.array([[1e308, 1e308, -1e308, 0.0], [0.0, 1.0, 2.0, 3.0]])
+    np.save(tmp_path / "huge.npy", huge)
+    out = tmp_path / "p.npy"
+    assert (
+        main(
+            [
+                "apply",
+                str(tmp_path / "m.json"),
+                str(tmp_path / "huge.npy"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    probs = np.load(out)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    np.testing.assert_allclose(probs[0], [0.5, 0.5, 0.0, 0.0])

@@ -7,8 +7,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from calibrate import PlattScaling, TemperatureScaling
+from calibrate import CalibrationWarning, PlattScaling, TemperatureScaling
 from calibrate.cli import main
+from calibrate.cli._common import read_inputs
+from calibrate.cli.evaluate import compute_metrics
 from calibrate.io import save_calibrator
 from calibrate.metrics import METRICS
 
@@ -253,3 +255,144 @@ def test_memory_mapped_file_is_read_in_chunks(rng, tmp_path, capsys):
         assert doc["metrics"][name]["value"] == pytest.approx(expected[name], rel=1e-12)
     file_size = os.path.getsize(tmp_path / "big.npy")
     assert peak < 0.25 * file_size, (peak, file_size)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel"])
+@pytest.mark.parametrize("input_type", ["logits", "probs"])
+def test_chunked_metrics_equal_the_whole_array(
+    kind, input_type, write_scores, tmp_path
+):
+    files = write_scores(kind)
+    arrays = files["arrays"]
+    scores = arrays["test_scores"]
+    if input_type == "probs":
+        if kind == "multiclass":
+            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+            scores /= scores.sum(axis=1, keepdims=True)
+        else:
+            scores = 1 / (1 + np.exp(-scores))
+    np.save(tmp_path / "s.npy", scores)
+    inputs = read_inputs(
+        str(tmp_path / "s.npy"), files["npy"]["test_labels"], input_type=input_type
+    )
+    names = [n for n, m in METRICS.items() if kind in m.tasks]
+    # 2,000 rows in chunks of 97: 21 chunks, the last one short.
+    chunked = compute_metrics(
+        names,
+        inputs.encoded,
+        inputs.scores,
+        input_type=input_type,
+        n_bins=15,
+        strategy="uniform",
+        what="s.npy",
+        rows=97,
+    )
+    for name in names:
+        whole = (
+            METRICS[name](
+                arrays["test_labels"], scores, input_type=input_type, n_bins=15
+            )
+            if METRICS[name].needs
+            else METRICS[name](arrays["test_labels"], scores, input_type=input_type)
+        )
+        assert chunked[name] == pytest.approx(whole, rel=1e-12, abs=1e-15), name
+
+
+def test_chunked_warnings_are_reported_once(rng, tmp_path, capsys):
+    # Probabilities of exactly 0 for observed outcomes, in every chunk: one
+    # warning line that says it came from many chunks.
+    proba = np.full((1000, 2), 0.5)
+    labels = rng.integers(0, 2, size=1000)
+    proba[::10] = np.where(labels[::10, None] == 0, [0.0, 1.0], [1.0, 0.0])
+    np.save(tmp_path / "p.npy", proba)
+    np.save(tmp_path / "y.npy", labels)
+    inputs = read_inputs(
+        str(tmp_path / "p.npy"), str(tmp_path / "y.npy"), input_type="probs"
+    )
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = compute_metrics(
+            ["nll"],
+            inputs.encoded,
+            inputs.scores,
+            input_type="probs",
+            n_bins=15,
+            strategy="uniform",
+            what="p.npy",
+            rows=100,
+        )
+    (warning,) = caught
+    assert "reported for 10 chunks of rows of p.npy" in str(warning.message)
+    with pytest.warns(CalibrationWarning, match="100 observed outcomes"):
+        whole = METRICS["nll"](labels, proba)
+    assert values["nll"] == pytest.approx(whole, rel=1e-12)
+
+
+def test_memory_mapped_file_with_few_classes(rng, tmp_path, monkeypatch, capsys):
+    # 2,000,000 x 10 float32: an 80 MB file whose per-row arrays alone (8 MB
+    # each) would add up to more than the file if computed on the whole.
+    n, k = 2_000_000, 10
+    np.save(tmp_path / "s.npy", 3 * rng.standard_normal((n, k), dtype=np.float32))
+    np.save(tmp_path / "y.npy", rng.integers(0, k, size=n))
+    argv = [
+        "evaluate",
+        str(tmp_path / "s.npy"),
+        str(tmp_path / "y.npy"),
+        "--json",
+        "--metrics",
+        "ece,nll,brier,mce,ece_l2_debiased",
+    ]
+    tracemalloc.start()
+    try:
+        assert main(argv) == 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["metrics"]) == {"ece", "nll", "brier", "mce", "ece_l2_debiased"}
+    size = os.path.getsize(tmp_path / "s.npy")
+    assert peak < 0.5 * size, (peak, size)
+
+
+def test_column_of_labels_is_read_once_without_warnings(write_scores, tmp_path, capsys):
+    files = write_scores("multiclass")
+    arrays = files["arrays"]
+    np.save(tmp_path / "col.npy", arrays["test_labels"][:, None])
+    assert (
+        main(
+            [
+                "evaluate",
+                files["npy"]["test_scores"],
+                str(tmp_path / "col.npy"),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert err == "" and doc["warnings"] == []
+    assert doc["metrics"]["nll"]["value"] == expected_value("nll", arrays)
+
+
+def test_model_of_other_classes_is_refused(rng, tmp_path, capsys):
+    z = rng.normal(size=400)
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "bc.npy", np.where(z + rng.logistic(size=400) > 0, "c", "b"))
+    np.save(tmp_path / "np.npy", np.where(z > 0, "pos", "neg"))
+    save_calibrator(
+        PlattScaling().fit(z, np.load(tmp_path / "bc.npy")), tmp_path / "m.json"
+    )
+    argv = [
+        "evaluate",
+        str(tmp_path / "z.npy"),
+        str(tmp_path / "np.npy"),
+        "--model",
+        str(tmp_path / "m.json"),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "has the classes ['neg', 'pos'], but" in err
+    assert "was fitted on ['b', 'c']" in err

@@ -176,6 +176,8 @@ def test_force_overwrites_and_keeps_nothing_else(write_scores, tmp_path, capsys)
         ("output directory missing", "the directory"),
         ("existing output", "model.json already exists; pass --force"),
         ("scores of three dimensions", "cube.npy must hold a 1-D (binary) or 2-D"),
+        ("output not .json", "the model must end in .json"),
+        ("non-integer labels", "holds non-integer numbers (first at row 0: 0.5)"),
     ],
 )
 def test_bad_input_exits_1_with_one_line_and_no_output(
@@ -228,6 +230,11 @@ def test_bad_input_exits_1_with_one_line_and_no_output(
         out_path = tmp_path / "absent" / "model.json"
     elif case == "existing output":
         out_path.write_text("keep me\n")
+    elif case == "output not .json":
+        out_path = tmp_path / "model.npy"
+    elif case == "non-integer labels":
+        labels = str(tmp_path / "float_labels.npy")
+        np.save(labels, np.r_[0.5, arrays["val_labels"][1:]])
     elif case == "scores of three dimensions":
         scores = str(tmp_path / "cube.npy")
         np.save(scores, np.zeros((4, 3, 2)))
@@ -342,3 +349,25 @@ def test_cifar100_resnet110_reproduces_the_published_temperature(
     ece = json.loads(capsys.readouterr().out)["metrics"]["ece"]
     assert round(100 * ece["before"], 2) == 7.88
     assert round(100 * ece["after"], 2) == 4.69
+
+
+def test_n_bins_reaches_the_printed_ece(write_scores, tmp_path, capsys):
+    files = write_scores("multiclass")
+    args, arrays = files["npy"], files["arrays"]
+    argv = [
+        "fit",
+        args["val_scores"],
+        args["val_labels"],
+        "--json",
+        "--n-bins",
+        "7",
+        "-o",
+        str(tmp_path / "m.json"),
+    ]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    X, y = arrays["val_scores"], arrays["val_labels"]
+    assert doc["n_bins"] == 7
+    before = expected_calibration_error(y, X, input_type="logits", n_bins=7)
+    assert doc["validation"]["ece"]["before"] == before
+    assert before != expected_calibration_error(y, X, input_type="logits")

@@ -140,7 +140,7 @@ def test_multilabel_defaults_to_classwise(write_scores, tmp_path):
     [
         ("unknown suffix", "the diagram must end in .png or .svg or .pdf"),
         ("existing output", "already exists; pass --force"),
-        ("classwise comparison", "--reduction classwise cannot be drawn side by"),
+        ("classwise comparison", "classwise grids are not drawn side by side"),
         ("positive on multiclass", "reduction='positive'"),
         ("bad dpi", "--dpi must be positive"),
     ],
@@ -181,3 +181,55 @@ def test_bad_input_exits_1_and_writes_nothing(
     assert sorted(os.listdir(tmp_path)) == before
     if case == "existing output":
         assert out.read_bytes() == b"keep"
+
+
+def test_name_reaches_the_comparison(write_scores, tmp_path):
+    files = write_scores("multiclass")
+    arrays = files["arrays"]
+    calibrator = TemperatureScaling().fit(arrays["val_scores"], arrays["val_labels"])
+    save_calibrator(calibrator, tmp_path / "model.json")
+    out = tmp_path / "named.png"
+    argv = [
+        "plot",
+        files["npy"]["test_scores"],
+        files["npy"]["test_labels"],
+        "--model",
+        str(tmp_path / "model.json"),
+        "--name",
+        "temperature",
+        "-o",
+        str(out),
+        "--dpi",
+        "40",
+    ]
+    assert main(argv) == 0
+    expected = ReliabilityComparisonDisplay.from_calibrators(
+        {"temperature": calibrator}, arrays["test_scores"], arrays["test_labels"]
+    )
+    assert np.array_equal(pixels(str(out)), rendered(expected, dpi=40))
+
+
+def test_multilabel_with_a_model_says_what_to_do(write_scores, tmp_path, capsys):
+    from calibrate import PlattScaling
+
+    files = write_scores("multilabel")
+    arrays = files["arrays"]
+    save_calibrator(
+        PlattScaling().fit(arrays["val_scores"], arrays["val_labels"]),
+        tmp_path / "model.json",
+    )
+    argv = [
+        "plot",
+        files["npy"]["test_scores"],
+        files["npy"]["test_labels"],
+        "--model",
+        str(tmp_path / "model.json"),
+        "-o",
+        str(tmp_path / "p.png"),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "multilabel data have no top-label diagram" in err
+    assert "--reduction" not in err
+    assert not (tmp_path / "p.png").exists()
