@@ -37,8 +37,12 @@ __all__ = [
     "Inputs",
     "Progress",
     "add_binning_options",
+    "add_command",
+    "add_data_arguments",
     "add_global_options",
     "add_input_type_option",
+    "add_model_options",
+    "add_output_option",
     "check_model_fits",
     "check_output",
     "format_number",
@@ -89,6 +93,48 @@ def add_global_options(parser, *, suppress):
         help="overwrite output files that exist",
         **default,
     )
+
+
+def add_command(subparsers, name, *, doc, help, example):
+    """Add the subparser of a command: its help, description and example.
+
+    ``doc`` is the command module's docstring; its first paragraph, without
+    reStructuredText markup, is the description.
+    """
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=doc.split("\n\n")[0].replace("``", ""),
+        epilog=f"Example: {example}",
+    )
+
+
+def add_data_arguments(parser, *, role=""):
+    """Add the positional ``SCORES LABELS`` (``role``: "validation ", ...)."""
+    parser.add_argument(
+        "scores",
+        metavar="SCORES",
+        help=f"{role}scores: file.npy or file.npz:key, (n,) or (n, K)",
+    )
+    parser.add_argument(
+        "labels",
+        metavar="LABELS",
+        help=f"{role}labels: (n,) classes or an (n, K) 0/1 indicator (multilabel)",
+    )
+
+
+def add_model_options(parser, *, help):
+    """Add ``--model`` and an ``--input-type`` that defaults to the model's."""
+    parser.add_argument("--model", metavar="MODEL", help=help)
+    add_input_type_option(
+        parser, default=None, help_suffix="; with --model, the model's by default"
+    )
+
+
+def add_output_option(parser, *, metavar, help, dest="output"):
+    """Add the required ``-o`` output file."""
+    flags = ("-o", "--output") if dest == "output" else ("-o", f"--{dest}")
+    parser.add_argument(*flags, dest=dest, required=True, metavar=metavar, help=help)
 
 
 def add_input_type_option(parser, *, default, help_suffix=""):

@@ -20,7 +20,9 @@ import numpy as np
 from calibrate._special import iter_chunks
 from calibrate.cli._common import (
     CommandError,
+    add_command,
     add_global_options,
+    add_output_option,
     check_output,
     read_scores,
     warnings_per_chunk,
@@ -39,11 +41,12 @@ OUTPUTS = {
 
 def add_parser(subparsers):
     """Register ``apply`` on the top-level parser's subparsers."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "apply",
+        doc=__doc__,
         help="calibrate new scores with a saved model and write them as .npy",
-        description=__doc__.split("\n\n")[0].replace("``", ""),
-        epilog="Example: calibrate apply model.json test_logits.npy -o test_probs.npy",
+        example="calibrate apply model.json test_logits.npy -o test_probs.npy",
     )
     parser.add_argument("model", metavar="MODEL", help="a model saved by fit")
     parser.add_argument(
@@ -60,13 +63,8 @@ def add_parser(subparsers):
         help="what to write: probabilities (default), log-probabilities or "
         "calibrated logits",
     )
-    parser.add_argument(
-        "-o",
-        "--out",
-        dest="out",
-        required=True,
-        metavar="OUT.npy",
-        help="file to write (.npy)",
+    add_output_option(
+        parser, metavar="OUT.npy", help="file to write (.npy)", dest="out"
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)

@@ -37,8 +37,10 @@ from calibrate.binning import merge_bin_stats
 from calibrate.cli._common import (
     CommandError,
     add_binning_options,
+    add_command,
+    add_data_arguments,
     add_global_options,
-    add_input_type_option,
+    add_model_options,
     check_model_fits,
     format_number,
     format_table,
@@ -54,30 +56,17 @@ __all__ = ["add_parser", "chunk_rows", "compute_metrics", "run", "select_metrics
 
 def add_parser(subparsers):
     """Register ``evaluate`` on the top-level parser's subparsers."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
+        doc=__doc__,
         help="print every calibration metric of scores (before and after a model)",
-        description=__doc__.split("\n\n")[0].replace("``", ""),
-        epilog="Example: calibrate evaluate test_logits.npy test_labels.npy "
-        "--model model.json",
+        example="calibrate evaluate test_logits.npy test_labels.npy --model model.json",
     )
-    parser.add_argument(
-        "scores",
-        metavar="SCORES",
-        help="scores: file.npy or file.npz:key, (n,) or (n, K)",
-    )
-    parser.add_argument(
-        "labels",
-        metavar="LABELS",
-        help="labels: (n,) classes or an (n, K) 0/1 indicator (multilabel)",
-    )
-    parser.add_argument(
-        "--model",
-        metavar="MODEL",
+    add_data_arguments(parser)
+    add_model_options(
+        parser,
         help="a model saved by fit: add its calibrated scores as an 'after' column",
-    )
-    add_input_type_option(
-        parser, default=None, help_suffix="; with --model, the model's by default"
     )
     add_binning_options(parser)
     parser.add_argument(

@@ -11,8 +11,11 @@ import numpy as np
 from calibrate.calibrators import CALIBRATORS
 from calibrate.cli._common import (
     CommandError,
+    add_command,
+    add_data_arguments,
     add_global_options,
     add_input_type_option,
+    add_output_option,
     check_output,
     format_number,
     format_table,
@@ -31,22 +34,14 @@ _SHOW_ALL = 10
 
 def add_parser(subparsers):
     """Register ``fit`` on the top-level parser's subparsers."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "fit",
+        doc=__doc__,
         help="fit a calibration map on validation scores and save it as JSON",
-        description=__doc__.split("\n\n")[0].replace("``", ""),
-        epilog="Example: calibrate fit val_logits.npy val_labels.npy -o model.json",
+        example="calibrate fit val_logits.npy val_labels.npy -o model.json",
     )
-    parser.add_argument(
-        "scores",
-        metavar="SCORES",
-        help="validation scores: file.npy or file.npz:key, (n,) or (n, K)",
-    )
-    parser.add_argument(
-        "labels",
-        metavar="LABELS",
-        help="validation labels: (n,) classes or an (n, K) 0/1 indicator (multilabel)",
-    )
+    add_data_arguments(parser, role="validation ")
     parser.add_argument(
         "--method",
         default="temperature",
@@ -71,13 +66,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--json", action="store_true", help="print the report as JSON only"
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="MODEL.json",
-        help="model file to write (.json)",
-    )
+    add_output_option(parser, metavar="MODEL.json", help="model file to write (.json)")
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
     return parser

@@ -15,8 +15,11 @@ import os
 from calibrate.cli._common import (
     CommandError,
     add_binning_options,
+    add_command,
+    add_data_arguments,
     add_global_options,
-    add_input_type_option,
+    add_model_options,
+    add_output_option,
     check_model_fits,
     check_output,
     load_model,
@@ -33,30 +36,18 @@ _REDUCTIONS = ("top_label", "classwise", "positive")
 
 def add_parser(subparsers):
     """Register ``plot`` on the top-level parser's subparsers."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "plot",
+        doc=__doc__,
         help="draw a reliability diagram (before and after a model) to a file",
-        description=__doc__.split("\n\n")[0].replace("``", ""),
-        epilog="Example: calibrate plot test_logits.npy test_labels.npy "
-        "--model model.json -o diagram.png",
+        example="calibrate plot test_logits.npy test_labels.npy --model model.json "
+        "-o diagram.png",
     )
-    parser.add_argument(
-        "scores",
-        metavar="SCORES",
-        help="scores: file.npy or file.npz:key, (n,) or (n, K)",
-    )
-    parser.add_argument(
-        "labels",
-        metavar="LABELS",
-        help="labels: (n,) classes or an (n, K) 0/1 indicator (multilabel)",
-    )
-    parser.add_argument(
-        "--model",
-        metavar="MODEL",
+    add_data_arguments(parser)
+    add_model_options(
+        parser,
         help="a model saved by fit: draw its calibrated output beside the scores",
-    )
-    add_input_type_option(
-        parser, default=None, help_suffix="; with --model, the model's by default"
     )
     add_binning_options(parser)
     parser.add_argument(
@@ -75,12 +66,8 @@ def add_parser(subparsers):
         default=150.0,
         help="resolution of PNG output (default: 150)",
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="DIAGRAM",
-        help="file to write: .png, .svg or .pdf",
+    add_output_option(
+        parser, metavar="DIAGRAM", help="file to write: .png, .svg or .pdf"
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
