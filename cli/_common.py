@@ -51,6 +51,7 @@ __all__ = [
     "positive_int",
     "print_json",
     "read_inputs",
+    "read_model_and_inputs",
     "read_scores",
     "warnings_per_chunk",
 ]
@@ -314,6 +315,25 @@ def check_model_fits(calibrator, inputs, model):
             f"{inputs.labels_spec} has the classes {preview(inputs.classes)}, but "
             f"{model} was fitted on {preview(calibrator.classes_)}."
         )
+
+
+def read_model_and_inputs(args, progress):
+    """Read ``--model`` (if given), SCORES and LABELS, checked against each other.
+
+    The scores are read as the model's input type, or ``--input-type``
+    (logits by default) without a model.  Returns the calibrator (or None)
+    and the :class:`Inputs`.
+    """
+    calibrator, input_type = None, args.input_type
+    if args.model is not None:
+        calibrator, input_type = load_model(args.model, input_type)
+    with progress.step("reading and checking the inputs"):
+        inputs = read_inputs(
+            args.scores, args.labels, input_type=input_type or "logits"
+        )
+    if calibrator is not None:
+        check_model_fits(calibrator, inputs, args.model)
+    return calibrator, inputs
 
 
 # ------------------------------------------------------------------ outputs

@@ -41,12 +41,10 @@ from calibrate.cli._common import (
     add_data_arguments,
     add_global_options,
     add_model_options,
-    check_model_fits,
     format_number,
     format_table,
-    load_model,
     print_json,
-    read_inputs,
+    read_model_and_inputs,
     warnings_per_chunk,
 )
 from calibrate.metrics import METRICS, binned_calibration_error, calibration_bins
@@ -207,18 +205,12 @@ def compute_metrics(
 
 def run(args, progress):
     """Run ``calibrate evaluate``; return the exit status."""
-    calibrator = None
-    input_type = args.input_type
-    if args.model is not None:
-        calibrator, input_type = load_model(args.model, input_type)
-    input_type = input_type or "logits"
-    with progress.step("reading and checking the inputs"):
-        inputs = read_inputs(args.scores, args.labels, input_type=input_type)
+    calibrator, inputs = read_model_and_inputs(args, progress)
+    input_type = inputs.input_type
     names, not_applicable = select_metrics(args.metrics, inputs.task)
 
     columns = {"value": (inputs.scores, input_type)}
     if calibrator is not None:
-        check_model_fits(calibrator, inputs, args.model)
         with progress.step(f"applying {args.model}"):
             calibrated = calibrator.transform(inputs.scores)
         columns = {

@@ -20,10 +20,8 @@ from calibrate.cli._common import (
     add_global_options,
     add_model_options,
     add_output_option,
-    check_model_fits,
     check_output,
-    load_model,
-    read_inputs,
+    read_model_and_inputs,
 )
 from calibrate.io import atomic_write
 
@@ -81,13 +79,8 @@ def run(args, progress):
     check_output(args.output, force=args.force, suffixes=FORMATS, what="diagram")
     if not args.dpi > 0:
         raise CommandError(f"--dpi must be positive; got {args.dpi}.")
-    calibrator = None
-    input_type = args.input_type
-    if args.model is not None:
-        calibrator, input_type = load_model(args.model, input_type)
-    input_type = input_type or "logits"
-    with progress.step("reading and checking the inputs"):
-        inputs = read_inputs(args.scores, args.labels, input_type=input_type)
+    calibrator, inputs = read_model_and_inputs(args, progress)
+    input_type = inputs.input_type
     reduction = args.reduction
     if reduction is None:
         reduction = "classwise" if inputs.task == "multilabel" else "top_label"
@@ -116,7 +109,6 @@ def run(args, progress):
                     "and, on the output of 'calibrate apply', 'calibrate plot "
                     f"PROBS.npy {args.labels} --input-type probs -o after.png'."
                 )
-            check_model_fits(calibrator, inputs, args.model)
             name = args.name or os.path.basename(args.model)
             display = ReliabilityComparisonDisplay.from_calibrators(
                 {name: calibrator},
