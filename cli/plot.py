@@ -56,7 +56,10 @@ def add_parser(subparsers):
         "(binary)",
     )
     parser.add_argument(
-        "--name", default=None, help="the model's name in the title and legend"
+        "--name",
+        default=None,
+        help="the model's name in the title and legend (with --model, default: "
+        "its class and file)",
     )
     parser.add_argument(
         "--dpi",
@@ -109,7 +112,9 @@ def run(args, progress):
                     "and, on the output of 'calibrate apply', 'calibrate plot "
                     f"PROBS.npy {args.labels} --input-type probs -o after.png'."
                 )
-            name = args.name or os.path.basename(args.model)
+            name = args.name or (
+                f"{type(calibrator).__name__} ({os.path.basename(args.model)})"
+            )
             display = ReliabilityComparisonDisplay.from_calibrators(
                 {name: calibrator},
                 inputs.scores,

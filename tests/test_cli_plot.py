@@ -87,7 +87,9 @@ def test_model_draws_the_comparison(write_scores, tmp_path):
     ]
     assert main(argv) == 0
     expected = ReliabilityComparisonDisplay.from_calibrators(
-        {"model.json": calibrator}, arrays["test_scores"], arrays["test_labels"]
+        {"TemperatureScaling (model.json)": calibrator},
+        arrays["test_scores"],
+        arrays["test_labels"],
     )
     assert np.array_equal(pixels(str(out)), rendered(expected, dpi=60))
 
