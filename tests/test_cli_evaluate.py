@@ -396,3 +396,33 @@ def test_model_of_other_classes_is_refused(rng, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "has the classes ['neg', 'pos'], but" in err
     assert "was fitted on ['b', 'c']" in err
+
+
+def test_chunks_of_a_many_class_file_raise_no_warning(rng, tmp_path, capsys):
+    # 1,000 classes in chunks of 50 rows: every chunk has mostly distinct labels.
+    logits = rng.normal(size=(400, 1000))
+    labels = rng.integers(0, 1000, size=400)
+    np.save(tmp_path / "s.npy", logits)
+    np.save(tmp_path / "y.npy", labels)
+    inputs = read_inputs(
+        str(tmp_path / "s.npy"), str(tmp_path / "y.npy"), input_type="logits"
+    )
+    import warnings
+
+    names = [n for n, m in METRICS.items() if "multiclass" in m.tasks]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = compute_metrics(
+            names,
+            inputs.encoded,
+            inputs.scores,
+            input_type="logits",
+            n_bins=15,
+            strategy="uniform",
+            what="s.npy",
+            rows=50,
+        )
+    assert [str(w.message) for w in caught] == []
+    assert values["nll"] == pytest.approx(
+        METRICS["nll"](labels, logits, input_type="logits"), rel=1e-12
+    )

@@ -245,3 +245,13 @@ def test_non_integer_labels_name_the_value():
         check_labels(
             np.array([0.0, 1.0, 0.5]), task="multiclass", n_columns=3, n_samples=3
         )
+
+
+def test_many_classes_in_few_rows_do_not_warn(recwarn):
+    # 10 rows of a 1,000-class problem: scikit-learn would call this a
+    # regression target; labels that index score columns are not.
+    encoded, classes = check_labels(
+        np.arange(10) * 97, task="multiclass", n_columns=1000, n_samples=10
+    )
+    assert np.array_equal(encoded, np.arange(10) * 97) and len(classes) == 1000
+    assert len(recwarn) == 0
