@@ -107,7 +107,10 @@ def log_softmax(z):
 
 
 def softmax(z):
-    """Row-wise softmax, ``exp(log_softmax(z))``.
+    """Row-wise softmax, ``exp(z - m) / sum(exp(z - m))`` with ``m`` the row maximum.
+
+    One exponential per entry (half the cost of ``exp(log_softmax(z))``), each
+    probability within a few ulps of the exact value.
 
     Parameters
     ----------
@@ -124,7 +127,11 @@ def softmax(z):
     >>> softmax(np.array([[0.0, np.log(3.0)]]))
     array([[0.25, 0.75]])
     """
-    return np.exp(log_softmax(z))
+    e = np.asarray(z, dtype=np.float64)
+    e = e - e.max(axis=1, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
 def log_sigmoid(z):

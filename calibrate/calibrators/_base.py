@@ -21,7 +21,7 @@ from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from calibrate._special import iter_chunks, log_softmax, logsumexp_rows
+from calibrate._special import iter_chunks, log_softmax, logsumexp_rows, softmax
 from calibrate._validation import (
     as_label_array,
     as_numeric_array,
@@ -233,7 +233,10 @@ class BaseCalibrator(
             ``log P(classes_[0])`` and ``log P(classes_[1])``.  Multilabel:
             ``log P(label j is on)`` for each label.
         """
-        S, _ = self._decision(X)
+        return self._log_proba(self._decision(X)[0])
+
+    def _log_proba(self, S):
+        """Log-probabilities from calibrated logits ``S`` (float64, 2-D)."""
         if self.task_ == "multiclass":
             return log_softmax(S)
         if self.task_ == "binary":
@@ -254,7 +257,10 @@ class BaseCalibrator(
             Multiclass and binary: rows sum to 1 (binary gives two columns, as
             scikit-learn does).  Multilabel: the probability of each label.
         """
-        return np.exp(self.predict_log_proba(X))
+        S, _ = self._decision(X)
+        if self.task_ == "multiclass":
+            return softmax(S)  # one exponential, not exp(log_softmax)
+        return np.exp(self._log_proba(S))
 
     def predict(self, X):
         """Return the predicted class of each sample.
