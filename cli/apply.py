@@ -92,22 +92,23 @@ def run(args, progress):
     n = scores.shape[0]
     n_columns = 1 if scores.ndim == 1 else scores.shape[1]
     chunks = list(iter_chunks(n, n_columns))
-    first = _apply(method, scores, chunks[0], args)
-    shape = (n, *first.shape[1:])
-    header = {
-        "descr": np.lib.format.dtype_to_descr(first.dtype),
-        "fortran_order": False,
-        "shape": shape,
-    }
     with (
         progress.step(f"calibrating {n} rows"),
         warnings_per_chunk(args.scores),
-        atomic_write(args.out, "wb", overwrite=args.force) as f,
     ):
-        np.lib.format.write_array_header_1_0(f, header)
-        for rows in chunks:
-            values = first if rows is chunks[0] else _apply(method, scores, rows, args)
-            f.write(np.ascontiguousarray(values).data)
+        # The first chunk gives the output's shape and dtype for the header.
+        first = _apply(method, scores, chunks[0], args)
+        shape = (n, *first.shape[1:])
+        header = {
+            "descr": np.lib.format.dtype_to_descr(first.dtype),
+            "fortran_order": False,
+            "shape": shape,
+        }
+        with atomic_write(args.out, "wb", overwrite=args.force) as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            f.write(np.ascontiguousarray(first).data)
+            for rows in chunks[1:]:
+                f.write(np.ascontiguousarray(_apply(method, scores, rows, args)).data)
     print(
         f"wrote {args.out}: {args.output_kind} of shape {shape}, float64, from "
         f"{args.scores} through {args.model} ({type(calibrator).__name__})"

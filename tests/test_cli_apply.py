@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 import calibrate.cli.apply
-from calibrate import PlattScaling, TemperatureScaling, VectorScaling
+from calibrate import (
+    CalibrationWarning,
+    PlattScaling,
+    TemperatureScaling,
+    VectorScaling,
+)
 from calibrate.cli import main
 from calibrate.io import save_calibrator
 
@@ -246,3 +251,60 @@ def test_extreme_logits_give_normalised_probabilities(rng, tmp_path, capsys):
     probs = np.load(out)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     np.testing.assert_allclose(probs[0], [0.5, 0.5, 0.0, 0.0])
+
+
+def chunks_of(size):
+    return lambda n, k: (slice(i, min(i + size, n)) for i in range(0, n, size))
+
+
+def test_a_failing_chunk_names_its_rows(rng, tmp_path, monkeypatch, capsys):
+    logits = 3 * rng.normal(size=(300, 4))
+    labels = (logits / 2 + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    fitted(
+        VectorScaling, {"val_scores": logits, "val_labels": labels}, tmp_path / "m.json"
+    )
+    doc = json.loads((tmp_path / "m.json").read_text())
+    doc["fitted"]["coef_"]["data"] = [1e308] * 4  # overflows on large scores
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    scores = np.zeros((2000, 4))
+    scores[1234] = [5.0, 0.0, 0.0, 0.0]
+    np.save(tmp_path / "s.npy", scores)
+    monkeypatch.setattr(calibrate.cli.apply, "iter_chunks", chunks_of(500))
+    argv = [
+        "apply",
+        str(tmp_path / "m.json"),
+        str(tmp_path / "s.npy"),
+        "-o",
+        str(tmp_path / "out.npy"),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "on rows 1000 to 1499 of" in err
+    assert "the calibrated logits of row 234 are not finite" in err
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_saturated_probabilities_are_reported_once_for_the_file(
+    rng, tmp_path, monkeypatch, capsys
+):
+    proba = rng.dirichlet(np.ones(3), size=2000)
+    proba[::100] = [1.0, 0.0, 0.0]  # exact 0 and 1 in every chunk
+    labels = (proba.cumsum(axis=1) < rng.uniform(size=(2000, 1))).sum(axis=1)
+    with pytest.warns(CalibrationWarning, match="40 probabilities are exactly"):
+        calibrator = TemperatureScaling(input_type="probs").fit(proba, labels)
+    save_calibrator(calibrator, tmp_path / "m.json")
+    np.save(tmp_path / "p.npy", proba)
+    monkeypatch.setattr(calibrate.cli.apply, "iter_chunks", chunks_of(500))
+    argv = [
+        "apply",
+        str(tmp_path / "m.json"),
+        str(tmp_path / "p.npy"),
+        "-o",
+        str(tmp_path / "out.npy"),
+    ]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"calibrate: WARNING: CalibrationWarning: {tmp_path}/p.npy:")
+    assert "reported for 4 chunks of rows" in err

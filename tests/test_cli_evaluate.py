@@ -426,3 +426,24 @@ def test_chunks_of_a_many_class_file_raise_no_warning(rng, tmp_path, capsys):
     assert values["nll"] == pytest.approx(
         METRICS["nll"](labels, logits, input_type="logits"), rel=1e-12
     )
+
+
+def test_model_of_another_task_with_the_same_columns(write_scores, tmp_path, capsys):
+    # A 5-class model and 5-label multilabel data: same columns, same classes
+    # 0..4, different tasks.
+    from calibrate.datasets import make_miscalibrated
+
+    data = make_miscalibrated(500, 5, random_state=0)
+    save_calibrator(
+        TemperatureScaling().fit(data.logits, data.labels), tmp_path / "m.json"
+    )
+    other = write_scores("multilabel")["npy"]
+    argv = [
+        "evaluate",
+        other["test_scores"],
+        other["test_labels"],
+        "--model",
+        str(tmp_path / "m.json"),
+    ]
+    assert main(argv) == 1
+    assert "is multilabel data with 5 score column(s), but" in capsys.readouterr().err

@@ -371,3 +371,29 @@ def test_n_bins_reaches_the_printed_ece(write_scores, tmp_path, capsys):
     before = expected_calibration_error(y, X, input_type="logits", n_bins=7)
     assert doc["validation"]["ece"]["before"] == before
     assert before != expected_calibration_error(y, X, input_type="logits")
+
+
+def test_a_warning_names_the_scores_file_and_appears_once(rng, tmp_path, capsys):
+    # Probabilities of exactly 0 and 1 are floored when fitting and again when
+    # the calibrated validation scores are computed: one line, naming the file.
+    proba = rng.dirichlet(np.ones(3), size=500)
+    proba[:5] = [0.0, 0.0, 1.0]
+    np.save(tmp_path / "p.npy", proba)
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, size=500))
+    argv = [
+        "fit",
+        str(tmp_path / "p.npy"),
+        str(tmp_path / "y.npy"),
+        "--input-type",
+        "probs",
+        "-o",
+        str(tmp_path / "m.json"),
+    ]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    floored = [line for line in lines if "exactly 0 or 1" in line]
+    assert len(floored) == 1, err
+    assert floored[0].startswith(
+        f"calibrate: WARNING: CalibrationWarning: {tmp_path}/p.npy: 10 probabilities"
+    )

@@ -1026,3 +1026,13 @@ def test_write_failure_names_the_destination_not_the_temporary(tmp_path, monkeyp
     assert excinfo.value.filename == str(tmp_path / "out.npy")
     assert ".tmp" not in str(excinfo.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_directory_names_the_destination(tmp_path, monkeypatch):
+    def refuse(path, flags, mode=0o777):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(calibrate.io.os, "open", refuse)
+    with pytest.raises(PermissionError) as excinfo:
+        save_array(tmp_path / "out.npy", np.zeros(3))
+    assert excinfo.value.filename == str(tmp_path / "out.npy")
