@@ -324,6 +324,7 @@ def test_chunked_warnings_are_reported_once(rng, tmp_path, capsys):
             rows=100,
         )
     (warning,) = caught
+    assert warning.category is CalibrationWarning
     assert "reported for 10 chunks of rows of p.npy" in str(warning.message)
     with pytest.warns(CalibrationWarning, match="100 observed outcomes"):
         whole = METRICS["nll"](labels, proba)

@@ -312,3 +312,22 @@ def test_no_warning_on_a_regular_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TemperatureScaling().fit(data.logits, data.labels)
+
+
+def test_non_finite_calibrated_logits_name_the_absolute_row(monkeypatch):
+    import calibrate.calibrators._base as base
+
+    monkeypatch.setattr(
+        base,
+        "iter_chunks",
+        lambda n, k: (slice(i, min(i + 4, n)) for i in range(0, n, 4)),
+    )
+    cal = TemperatureScaling()
+    rng = np.random.default_rng(0)
+    X = 3 * rng.normal(size=(200, 3))
+    cal.fit(X, (X / 2 + rng.gumbel(size=X.shape)).argmax(axis=1))
+    cal.temperature_ = 1e-300  # 1e10 / 1e-300 overflows; 0 / 1e-300 does not
+    Z = np.zeros((10, 3))
+    Z[7] = [1e10, 0.0, 0.0]
+    with pytest.raises(ValueError, match="row 7 are not finite"):
+        cal.predict_proba(Z)
