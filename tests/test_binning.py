@@ -409,11 +409,13 @@ def test_mean_target_interval_bad_options(options, message):
         stats.mean_target_interval(**options)
 
 
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("weighted", [False, True, 1e-170, 1e170])
 def test_merge_bin_stats_equals_binning_the_whole(weighted, rng):
     scores = rng.uniform(size=1000)
     targets = (rng.uniform(size=1000) < scores).astype(float)
     weights = rng.exponential(size=1000) if weighted else None
+    if weights is not None and weighted is not True:
+        weights = weights * weighted  # squares under- or overflow unless rescaled
     cuts = [0, 1, 250, 251, 700, 1000]  # includes a one-sample part
     parts = [
         bin_stats(
@@ -443,7 +445,10 @@ def test_merge_bin_stats_equals_binning_the_whole(weighted, rng):
         assert np.array_equal(merged.effective_counts, whole.counts)
     else:
         kish = [
-            weights[m].sum() ** 2 / (weights[m] ** 2).sum() if m.any() else 0.0
+            (weights[m] / weights.max()).sum() ** 2
+            / ((weights[m] / weights.max()) ** 2).sum()
+            if m.any()
+            else 0.0
             for m in (
                 (scores > lo) & (scores <= hi) if k else (scores <= hi)
                 for k, (lo, hi) in enumerate(

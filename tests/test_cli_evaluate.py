@@ -275,27 +275,54 @@ def test_chunked_metrics_equal_the_whole_array(
     inputs = read_inputs(
         str(tmp_path / "s.npy"), files["npy"]["test_labels"], input_type=input_type
     )
-    names = [n for n, m in METRICS.items() if kind in m.tasks]
-    # 2,000 rows in chunks of 97: 21 chunks, the last one short.
+    names = [n for n, m in METRICS.items() if kind in m.tasks][::-1]
+    for strategy in ("uniform", "quantile"):
+        # 2,000 rows in chunks of 97: 21 chunks, the last one short.
+        chunked = compute_metrics(
+            names,
+            inputs.encoded,
+            inputs.scores,
+            input_type=input_type,
+            n_bins=10,
+            strategy=strategy,
+            what="s.npy",
+            rows=97,
+        )
+        assert list(chunked) == names
+        for name in names:
+            metric = METRICS[name]
+            options = {"n_bins": 10, "strategy": strategy} if metric.needs else {}
+            whole = metric(
+                arrays["test_labels"], scores, input_type=input_type, **options
+            )
+            assert chunked[name] == pytest.approx(whole, rel=1e-12, abs=1e-15), name
+
+
+def test_chunks_holding_one_class_of_string_labels(rng, tmp_path):
+    # Sorted by label, the first chunks hold only "neg": the labels must be
+    # encoded over the whole file, not chunk by chunk.
+    z = np.sort(rng.normal(size=1000))
+    labels = np.where(np.arange(1000) < 600, "neg", "pos")
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", labels)
+    inputs = read_inputs(
+        str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), input_type="logits"
+    )
+    names = ["nll", "ece", "ece_positive", "brier"]
     chunked = compute_metrics(
         names,
         inputs.encoded,
         inputs.scores,
-        input_type=input_type,
+        input_type="logits",
         n_bins=15,
         strategy="uniform",
-        what="s.npy",
-        rows=97,
+        what="z.npy",
+        rows=128,
     )
     for name in names:
-        whole = (
-            METRICS[name](
-                arrays["test_labels"], scores, input_type=input_type, n_bins=15
-            )
-            if METRICS[name].needs
-            else METRICS[name](arrays["test_labels"], scores, input_type=input_type)
-        )
-        assert chunked[name] == pytest.approx(whole, rel=1e-12, abs=1e-15), name
+        assert chunked[name] == pytest.approx(
+            METRICS[name](labels, z, input_type="logits"), rel=1e-12
+        ), name
 
 
 def test_chunked_warnings_are_reported_once(rng, tmp_path, capsys):
@@ -304,6 +331,8 @@ def test_chunked_warnings_are_reported_once(rng, tmp_path, capsys):
     proba = np.full((1000, 2), 0.5)
     labels = rng.integers(0, 2, size=1000)
     proba[::10] = np.where(labels[::10, None] == 0, [0.0, 1.0], [1.0, 0.0])
+    proba[1:100:3] = proba[0]  # the first chunk has more: the texts differ
+    labels[1:100:3] = labels[0]
     np.save(tmp_path / "p.npy", proba)
     np.save(tmp_path / "y.npy", labels)
     inputs = read_inputs(
@@ -326,7 +355,8 @@ def test_chunked_warnings_are_reported_once(rng, tmp_path, capsys):
     (warning,) = caught
     assert warning.category is CalibrationWarning
     assert "reported for 10 chunks of rows of p.npy" in str(warning.message)
-    with pytest.warns(CalibrationWarning, match="100 observed outcomes"):
+    assert str(warning.message).startswith("40 observed outcomes")
+    with pytest.warns(CalibrationWarning, match="130 observed outcomes"):
         whole = METRICS["nll"](labels, proba)
     assert values["nll"] == pytest.approx(whole, rel=1e-12)
 
