@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+import calibrate.cli.evaluate
 from calibrate import CalibrationWarning, PlattScaling, TemperatureScaling
 from calibrate.cli import main
 from calibrate.cli._common import read_inputs
@@ -275,7 +276,7 @@ def test_chunked_metrics_equal_the_whole_array(
     inputs = read_inputs(
         str(tmp_path / "s.npy"), files["npy"]["test_labels"], input_type=input_type
     )
-    names = [n for n, m in METRICS.items() if kind in m.tasks][::-1]
+    names = sorted(n for n, m in METRICS.items() if kind in m.tasks)
     for strategy in ("uniform", "quantile"):
         # 2,000 rows in chunks of 97: 21 chunks, the last one short.
         chunked = compute_metrics(
@@ -478,3 +479,21 @@ def test_model_of_another_task_with_the_same_columns(write_scores, tmp_path, cap
     ]
     assert main(argv) == 1
     assert "is multilabel data with 5 score column(s), but" in capsys.readouterr().err
+
+
+def test_evaluate_reads_string_labels_alike_in_every_chunk(
+    rng, tmp_path, monkeypatch, capsys
+):
+    # Through the command, with chunks of 128 rows: the first chunks hold
+    # only "neg".
+    monkeypatch.setattr(calibrate.cli.evaluate, "chunk_rows", lambda k: 128)
+    z = np.sort(rng.normal(size=1000))
+    labels = np.where(np.arange(1000) < 600, "neg", "pos")
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", labels)
+    argv = ["evaluate", str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for name, entry in doc["metrics"].items():
+        expected = METRICS[name](labels, z, input_type="logits")
+        assert entry["value"] == pytest.approx(expected, rel=1e-12), name
