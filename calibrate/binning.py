@@ -455,8 +455,14 @@ def merge_bin_stats(parts):
         [np.where(p.nonempty, p.mean_target * p.weights, 0.0) for p in parts],
         axis=0,
     )
-    if all(np.array_equal(p.effective_counts, p.counts) for p in parts):
-        # Equal weights: the effective counts are the counts.
+    if all(
+        np.array_equal(p.weights, p.counts)
+        and np.array_equal(p.effective_counts, p.counts)
+        for p in parts
+    ):
+        # Every sample of every part weighs 1: the effective counts are the
+        # counts.  (Equal weights within each part are not enough: parts of
+        # weight 1 and 3 give a bin of unequal weights.)
         effective = counts.astype(np.float64)
     else:
         # Rescale each part's weights by the overall maximum weight sum before

@@ -23,10 +23,12 @@ With equal-width bins (the default) every metric is computed over chunks of
 rows of a memory-mapped ``.npy`` file: the means (NLL, Brier, classification
 error) are combined over the chunks, and the binned errors from the chunks'
 bin statistics merged with :func:`calibrate.binning.merge_bin_stats`.  The
-memory used is then bounded by the chunk size, whatever the number of rows,
-so a file larger than memory can be evaluated; the result equals the whole-
-array computation up to rounding (about 1e-15 relative).  Equal-mass bins
-(``--strategy quantile``) need all the scores at once, so they are computed
+memory used is then the chunk's plus the labels, encoded once for the whole
+file (8 bytes a row, or a row of K for a multilabel indicator), so a file of
+scores larger than memory can be evaluated; the result equals the whole-array
+computation up to the rounding of the sums (about 1e-12 relative or
+better).  Equal-mass bins (``--strategy quantile``) need all the scores at
+once, so they are computed
 on the whole array, as are the calibrated scores of ``--model`` (float64,
 ``n x K``, held in memory).
 """

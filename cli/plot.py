@@ -108,9 +108,11 @@ def run(args, progress):
                 raise CommandError(
                     f"plot --model draws top-label or positive-class diagrams side "
                     f"by side, and {what}. Draw two classwise diagrams instead: "
-                    f"'calibrate plot {args.scores} {args.labels} -o before.png' "
-                    "and, on the output of 'calibrate apply', 'calibrate plot "
-                    f"PROBS.npy {args.labels} --input-type probs -o after.png'."
+                    f"'calibrate plot {args.scores} {args.labels} --input-type "
+                    f"{input_type} --reduction classwise -o before.png' and, on "
+                    "the output of 'calibrate apply', 'calibrate plot PROBS.npy "
+                    f"{args.labels} --input-type probs --reduction classwise -o "
+                    "after.png'."
                 )
             name = args.name or (
                 f"{type(calibrator).__name__} ({os.path.basename(args.model)})"

@@ -478,3 +478,12 @@ def test_merge_bin_stats_refuses_what_cannot_be_merged():
         merge_bin_stats(
             [bin_stats([0.5], [1], n_bins=2), bin_stats([0.5], [1], n_bins=3)]
         )
+
+
+def test_merge_bin_stats_parts_of_different_constant_weights():
+    # Each part has equal weights, but not the same: the merged bins do not.
+    a = bin_stats([0.1, 0.9], [0, 1], n_bins=2, sample_weight=[1, 1])
+    c = bin_stats([0.12, 0.95], [1, 0], n_bins=2, sample_weight=[3, 3])
+    merged = merge_bin_stats([a, c])
+    # Kish by hand: (1 + 3)**2 / (1 + 9) = 1.6 in each bin.
+    np.testing.assert_allclose(merged.effective_counts, [1.6, 1.6], rtol=1e-12)

@@ -233,5 +233,6 @@ def test_multilabel_with_a_model_says_what_to_do(write_scores, tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "multilabel data have no top-label diagram" in err
-    assert "--reduction" not in err
+    # The suggested commands keep the model's input type and ask for classwise.
+    assert "--input-type logits --reduction classwise -o before.png" in err
     assert not (tmp_path / "p.png").exists()
