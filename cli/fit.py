@@ -23,8 +23,8 @@ from calibrate.cli._common import (
     print_json,
     read_inputs,
 )
+from calibrate.cli.evaluate import compute_metrics
 from calibrate.io import fitted_parameters, save_calibrator
-from calibrate.metrics import METRICS
 
 __all__ = ["add_parser", "parse_param", "run"]
 
@@ -138,23 +138,27 @@ def validation_metrics(calibrator, inputs, n_bins):
 
     The ECE is top-label, or classwise for multilabel data (where top-label is
     not defined).  "after" reads the calibrator's ``transform`` (calibrated
-    logits) in log space.
+    logits) in log space.  Both go through ``evaluate``'s
+    :func:`~calibrate.cli.evaluate.compute_metrics`, chunked like it.
     """
-    ece = "ece" if inputs.task != "multilabel" else "ece_classwise"
-    calibrated = calibrator.transform(inputs.scores)
-    results = {}
-    for name in ("nll", ece):
-        metric = METRICS[name]
-        options = {"n_bins": n_bins} if "n_bins" in metric.needs else {}
-        results[name] = {
-            "before": metric(
-                inputs.labels,
-                inputs.scores,
-                input_type=inputs.input_type,
-                **options,
-            ),
-            "after": metric(inputs.labels, calibrated, input_type="logits", **options),
-        }
+    names = ["nll", "ece" if inputs.task != "multilabel" else "ece_classwise"]
+    columns = {
+        "before": (inputs.scores, inputs.input_type),
+        "after": (calibrator.transform(inputs.scores), "logits"),
+    }
+    results = {name: {} for name in names}
+    for column, (scores, input_type) in columns.items():
+        values = compute_metrics(
+            names,
+            inputs.encoded,
+            scores,
+            input_type=input_type,
+            n_bins=n_bins,
+            strategy="uniform",
+            what=inputs.scores_spec,
+        )
+        for name, value in values.items():
+            results[name][column] = value
     return results
 
 
