@@ -29,6 +29,7 @@ __all__ = [
     "INTERVAL_METHODS",
     "STRATEGIES",
     "BinStats",
+    "bin_index",
     "bin_stats",
     "bin_stats_by_column",
     "check_binning",
@@ -328,6 +329,53 @@ def _bin_index(scores, edges):
     # The number of interior edges strictly below the score: bin k is
     # (e_k, e_{k+1}], and scores at or below e_1 (0 included) are in bin 0.
     return np.searchsorted(edges[1:-1], scores, side="left")
+
+
+def bin_index(scores, edges):
+    """Return the bin of each score under the package's bin convention.
+
+    For code that aggregates per-bin sums itself, such as the report's
+    bootstrap, which re-weights the same samples a thousand times: the bins
+    are those :func:`bin_stats` uses, ``(e_k, e_{k+1}]`` with the first bin
+    also holding ``e_0``.
+
+    Parameters
+    ----------
+    scores : array_like
+        Scores in [0, 1], of any shape.
+    edges : array_like of shape (n_bins + 1,)
+        Increasing edges from 0 to 1, such as :func:`uniform_edges` returns.
+
+    Returns
+    -------
+    ndarray of int64, the shape of ``scores``
+        The bin of each score, from 0 to ``n_bins - 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``edges`` is not one-dimensional with at least two values,
+        increasing from 0 to 1, or a score lies outside [0, 1].
+
+    Examples
+    --------
+    >>> bin_index([0.0, 0.3, 0.31, 1.0], uniform_edges(10)).tolist()
+    [0, 2, 3, 9]
+    """
+    edges = as_numeric_array(edges, "edges").astype(np.float64, copy=False)
+    if (
+        edges.ndim != 1
+        or edges.shape[0] < 2
+        or edges[0] != 0.0
+        or edges[-1] != 1.0
+        or np.any(np.diff(edges) < 0)
+    ):
+        raise ValueError(
+            "edges must be a one-dimensional, non-decreasing array from 0 to 1 "
+            f"with at least two values; got {edges!r}."
+        )
+    scores = _check_unit_interval(scores, "scores")
+    return _bin_index(scores, edges).astype(np.int64, copy=False)
 
 
 def _stats_from_sums(

@@ -969,6 +969,7 @@ class ReliabilityComparisonDisplay:
         interval="wilson",
         confidence_level=0.95,
         min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        n_cols=None,
         **kwargs,
     ):
         """Compare the predictions of several models on the same samples.
@@ -997,6 +998,8 @@ class ReliabilityComparisonDisplay:
             Coverage of the intervals.
         min_interval_width : float, default=0.02
             Intervals narrower than this are not drawn; 0 draws every one.
+        n_cols : int, default=None
+            Diagrams per row; None puts them all in one row.
         **kwargs
             Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
 
@@ -1040,6 +1043,7 @@ class ReliabilityComparisonDisplay:
             interval=interval,
             confidence_level=confidence_level,
             min_interval_width=min_interval_width,
+            n_cols=n_cols,
             **kwargs,
         )
 
@@ -1060,6 +1064,7 @@ class ReliabilityComparisonDisplay:
         interval="wilson",
         confidence_level=0.95,
         min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        n_cols=None,
         **kwargs,
     ):
         """Compare the uncalibrated scores with each fitted calibrator's output.
@@ -1093,6 +1098,8 @@ class ReliabilityComparisonDisplay:
             Coverage of the intervals.
         min_interval_width : float, default=0.02
             Intervals narrower than this are not drawn; 0 draws every one.
+        n_cols : int, default=None
+            Diagrams per row; None puts them all in one row.
         **kwargs
             Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
 
@@ -1137,6 +1144,7 @@ class ReliabilityComparisonDisplay:
             interval=interval,
             confidence_level=confidence_level,
             min_interval_width=min_interval_width,
+            n_cols=n_cols,
             **kwargs,
         )
 
@@ -1147,6 +1155,7 @@ class ReliabilityComparisonDisplay:
         interval="wilson",
         confidence_level=0.95,
         min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        n_cols=None,
         **kwargs,
     ):
         """Draw the diagrams side by side on a new figure.
@@ -1161,6 +1170,9 @@ class ReliabilityComparisonDisplay:
             Coverage of the intervals.
         min_interval_width : float, default=0.02
             Intervals narrower than this are not drawn.
+        n_cols : int, default=None
+            Diagrams per row; None puts them all in one row (a narrow page
+            reads two per row better).
         **kwargs
             Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
 
@@ -1187,24 +1199,39 @@ class ReliabilityComparisonDisplay:
             )
         _check_comparable(reductions.pop())
         n = len(self.displays)
+        if n_cols is None:
+            n_cols = n
+        elif (
+            isinstance(n_cols, (bool, np.bool_))
+            or not isinstance(n_cols, numbers.Integral)
+            or n_cols < 1
+        ):
+            raise ValueError(f"n_cols must be an integer >= 1 or None; got {n_cols!r}.")
+        n_cols = min(int(n_cols), n)
+        n_rows = -(-n // n_cols)
+        per_row = 2 if histogram else 1
         fig = Figure(
-            figsize=(3.3 * n + 0.4, 4.6 if histogram else 3.7), layout="constrained"
+            figsize=(3.3 * n_cols + 0.4, (4.6 if histogram else 3.7) * n_rows),
+            layout="constrained",
         )
         grid = fig.add_gridspec(
-            2 if histogram else 1,
-            n,
-            height_ratios=(3, 1) if histogram else None,
+            per_row * n_rows,
+            n_cols,
+            height_ratios=(3, 1) * n_rows if histogram else None,
             hspace=0.05,
         )
         axes, hist_axes = [], []
         for i, display in enumerate(self.displays):
             stats = display._checked()
+            row, column = divmod(i, n_cols)
             share = axes[0] if axes else None
-            ax = fig.add_subplot(grid[0, i], sharex=share, sharey=share)
+            ax = fig.add_subplot(
+                grid[per_row * row, column], sharex=share, sharey=share
+            )
             hist_ax = None
             if histogram:
                 hist_ax = fig.add_subplot(
-                    grid[1, i],
+                    grid[per_row * row + 1, column],
                     sharex=ax,
                     sharey=hist_axes[0] if hist_axes else None,
                 )
@@ -1222,7 +1249,7 @@ class ReliabilityComparisonDisplay:
                     hist_ax, stats, reduction=display.reduction, values=False
                 )
             _finish_stacked(ax, hist_ax)
-            if i > 0:
+            if column > 0:
                 ax.set_ylabel("")
                 ax.tick_params(labelleft=False)
                 if hist_ax is not None:
