@@ -27,7 +27,7 @@ import traceback
 import warnings
 
 import calibrate
-from calibrate.cli import apply, evaluate, fit, plot
+from calibrate.cli import apply, evaluate, fit, plot, report
 from calibrate.cli._common import CommandError, Progress, add_global_options
 
 __all__ = ["build_parser", "main"]
@@ -38,7 +38,7 @@ _DESCRIPTION = (
     "logits, apply it to new outputs, measure and draw the calibration. Array "
     "arguments are file.npy or file.npz:key."
 )
-_COMMANDS = (fit, apply, evaluate, plot)
+_COMMANDS = (fit, apply, evaluate, plot, report)
 
 
 def build_parser():

@@ -7,6 +7,7 @@ import platform
 import time
 import warnings
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
@@ -168,10 +169,11 @@ def _describe_inputs(arrays, sources):
             "shape": list(np.shape(array)),
             "dtype": str(np.asarray(array).dtype),
         }
-        if source is not None and split_array_spec(str(source))[0].is_file():
+        path = None if source is None else Path(split_array_spec(str(source))[0])
+        if path is not None and path.is_file():
             # The hash of the file as stored: what a colleague can check with
             # sha256sum.  An .npz member is hashed as the whole archive.
-            record["sha256"] = _sha256_file(split_array_spec(str(source))[0])
+            record["sha256"] = _sha256_file(path)
             record["sha256_of"] = "file"
         else:
             record["sha256"] = _sha256_array(np.asarray(array))
@@ -324,6 +326,7 @@ def build_report(
     confidence_level=0.95,
     random_state=None,
     title=None,
+    description=None,
     sources=None,
     progress=None,
 ):
@@ -366,6 +369,8 @@ def build_report(
         be reproduced.
     title : str, default=None
         Heading of the rendered report; None gives "Calibration report".
+    description : str, default=None
+        Text shown under the heading: what the model and the data are.
     sources : mapping, default=None
         File names of the inputs, under the keys ``"val_scores"``,
         ``"val_labels"``, ``"test_scores"`` and ``"test_labels"``: recorded
@@ -436,8 +441,9 @@ def build_report(
     confidence_level = float(confidence_level)
     n_bootstrap = _check_bootstrap(n_bootstrap)
     seed, rng = _seed(random_state)
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be a string or None; got {title!r}.")
+    for name, text in (("title", title), ("description", description)):
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"{name} must be a string or None; got {text!r}.")
     say = progress if progress is not None else (lambda text: None)
     collected = []
 
@@ -530,6 +536,7 @@ def build_report(
     mean_confidence, accuracy = _direction(bins["uncalibrated"])
     metadata = {
         "title": title if title is not None else "Calibration report",
+        "description": description,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
         "task": task,

@@ -234,6 +234,8 @@ figure { margin: 1rem 0; }
 figure img { width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9rem; }
 code { font-size: 0.85rem; word-break: break-all; }
+pre { white-space: pre-wrap; font-size: 0.85rem; background: #f7f7f7;
+  padding: 0.5rem; }
 details { margin: 0.4rem 0; }
 summary { cursor: pointer; }
 ul.warnings li { margin-bottom: 0.3rem; }
@@ -473,11 +475,18 @@ def render_html(report):
         ],
         text_columns=(1, 3),
     )
+    description = (
+        ""
+        if not m.get("description")
+        else '<details class="description"><summary>About the model and the '
+        f"data</summary><pre>{_e(m['description'])}</pre></details>"
+    )
     body = f"""
 <h1>{_e(report.title)}</h1>
 <p class="meta">{_e(m["task"])} classification, {len(m["classes"])} classes
 ({_e(_classes_text(report))}); fitted on {m["n_val"]} validation rows,
 evaluated on {m["n_test"]} test rows; {_e(m["created"])}.</p>
+{description}
 <div class="summary">
 <p>{_e(report.direction())}</p>
 <p><b>Best: {_e(report.best["method"])}.</b> {_e(report.best["sentence"])}</p>
@@ -601,6 +610,14 @@ def _md_escape(text):
     return " ".join(text.splitlines())
 
 
+def _md_block(text):
+    """Return ``text`` as a fenced block that no line of it can close."""
+    fence = "~~~~"
+    while fence in text:
+        fence += "~"
+    return [fence + "text", text, fence, ""]
+
+
 def render_markdown(report, directory, *, overwrite=False):
     """Write ``README.md`` and the figures as PNG into ``directory``."""
     figures = report.figures()
@@ -620,6 +637,7 @@ def render_markdown(report, directory, *, overwrite=False):
         f"({_md_escape(_classes_text(report))}); fitted on {m['n_val']} validation "
         f"rows, evaluated on {m['n_test']} test rows; {m['created']}.",
         "",
+        *([] if not m.get("description") else _md_block(m["description"])),
         f"> {_md_escape(report.direction())}",
         ">",
         f"> **Best: {_md_escape(report.best['method'])}.** "

@@ -1,0 +1,369 @@
+"""``calibrate report``: fit, compare and write a calibration report.
+
+Fits each method on the validation scores, compares them with the uncalibrated
+scores on the test scores (bootstrap intervals over the test rows, paired
+intervals for the changes) and writes the report into the directory ``-o``:
+``report.html`` (one self-contained page), ``README.md`` with its figures as
+PNG files, and ``report.json``.  ``--example NAME`` takes the validation and
+test scores of a bundled example (``--list-examples`` names them) instead of
+``--val`` and ``--test``; ``--example all`` writes one report per example
+into ``DIRECTORY/NAME``.  The seed of the resamples defaults to 0, so the
+same command writes the same numbers.
+"""
+
+import contextlib
+import logging
+import os
+
+from calibrate.cli._common import (
+    CommandError,
+    add_command,
+    add_global_options,
+    add_input_type_option,
+    format_number,
+    format_table,
+    positive_int,
+    read_inputs,
+)
+
+__all__ = ["FORMATS", "add_parser", "run"]
+
+logger = logging.getLogger(__name__)
+
+#: The formats ``--format`` takes, and the files each writes in the directory.
+FORMATS = {
+    "html": ("report.html",),
+    "md": ("README.md", "reliability.png", "metrics.png"),
+    "json": ("report.json",),
+}
+
+
+def _formats(text):
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        import argparse
+
+        raise argparse.ArgumentTypeError(
+            f"formats are a comma-separated list of {', '.join(FORMATS)}; got {text!r}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _methods(text):
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _level(text):
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1); got {value}")
+    return value
+
+
+def _seed(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+    return value
+
+
+def add_parser(subparsers):
+    """Register ``report`` on the top-level parser's subparsers."""
+    parser = add_command(
+        subparsers,
+        "report",
+        doc=__doc__,
+        help="fit calibration methods and write an HTML, Markdown and JSON report",
+        example="calibrate report --val val_logits.npy val_labels.npy "
+        "--test test_logits.npy test_labels.npy -o reports/resnet",
+    )
+    data = parser.add_argument_group("data (--val and --test, or --example)")
+    data.add_argument(
+        "--val",
+        nargs=2,
+        metavar=("SCORES", "LABELS"),
+        help="validation scores and labels the methods are fitted on "
+        "(file.npy or file.npz:key)",
+    )
+    data.add_argument(
+        "--test",
+        nargs=2,
+        metavar=("SCORES", "LABELS"),
+        help="test scores and labels the methods are compared on",
+    )
+    data.add_argument(
+        "--example",
+        metavar="NAME",
+        help="a bundled example instead of --val and --test; 'all' writes one "
+        "report per example into DIRECTORY/NAME",
+    )
+    data.add_argument(
+        "--list-examples",
+        action="store_true",
+        help="list the bundled examples and exit",
+    )
+    parser.add_argument(
+        "--methods",
+        type=_methods,
+        default=None,
+        metavar="M1,M2",
+        help="calibration methods, comma-separated, among temperature, vector, "
+        "matrix, platt (default: temperature,vector,matrix for multiclass data, "
+        "temperature,platt for binary and multilabel)",
+    )
+    add_input_type_option(parser, default="logits")
+    parser.add_argument(
+        "--n-bins",
+        type=positive_int,
+        default=15,
+        help="equal-width bins of the binned errors and diagrams (default: 15)",
+    )
+    parser.add_argument(
+        "--n-bootstrap",
+        type=positive_int,
+        default=1000,
+        help="resamples of the test rows for the intervals (default: 1000)",
+    )
+    parser.add_argument(
+        "--confidence-level",
+        type=_level,
+        default=0.95,
+        help="coverage of the intervals (default: 0.95)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the resamples, recorded in the report (default: 0)",
+    )
+    parser.add_argument("--title", default=None, help="heading of the report")
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        type=_formats,
+        default=list(FORMATS),
+        metavar="F1,F2",
+        help="what to write, among html, md, json (default: all three)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        dest="output",
+        metavar="DIRECTORY",
+        help="directory to write the report into (created if needed)",
+    )
+    add_global_options(parser, suppress=True)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _list_examples():
+    from calibrate.datasets import list_examples, load_example
+
+    rows = []
+    for name in list_examples():
+        lines = load_example(name).DESCR.strip().splitlines()
+        fields = dict(line.split(": ", 1) for line in lines if ": " in line)
+        if "Model" in fields and "Calibration" in fields:
+            model = fields["Model"].split("(")[0]
+            direction = fields["Calibration"].split(".")[0]
+            rows.append([name, f"{model}, {direction}"])
+        else:
+            rows.append([name, lines[0]])
+    print(format_table(["example", "description"], rows, align="ll"))
+    return 0
+
+
+def _check_arguments(args):
+    if args.example is not None and (args.val or args.test):
+        raise CommandError("give --example or --val and --test, not both.")
+    if args.example is None and not (args.val and args.test):
+        missing = " and ".join(
+            flag for flag, v in (("--val", args.val), ("--test", args.test)) if not v
+        )
+        raise CommandError(
+            f"missing {missing}: give --val SCORES LABELS and --test SCORES LABELS, "
+            "or --example NAME (see --list-examples)."
+        )
+    if args.output is None:
+        raise CommandError("missing -o DIRECTORY: where to write the report.")
+
+
+def _targets(args, output):
+    """Refuse, before any work, an output that exists without ``--force``.
+
+    The figures of a multilabel report are named after its methods and are
+    checked when they are written (before any file of the Markdown folder).
+    """
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise CommandError(
+            f"{output}: exists and is not a directory; -o names the directory the "
+            "report is written into."
+        )
+    paths = [os.path.join(output, f) for fmt in args.formats for f in FORMATS[fmt]]
+    if not args.force:
+        existing = [p for p in paths if os.path.lexists(p)]
+        if existing:
+            raise CommandError(
+                f"{existing[0]} already exists; pass --force to overwrite the report "
+                "(each file is replaced only once the new one is complete)."
+            )
+
+
+def _read(args, progress):
+    """Return ``(val, test, sources, title, description)``."""
+    if args.example is not None:
+        from calibrate.datasets import load_example
+
+        try:
+            data = load_example(args.example)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(str(exc)) from exc
+        if args.input_type != data.input_type:
+            raise CommandError(
+                f"example {args.example} holds {data.input_type}; drop --input-type."
+            )
+        stem = f"example {args.example}"
+        sources = {
+            role: f"{stem}: {role.replace('scores', 'logits')}"
+            for role in ("val_scores", "val_labels", "test_scores", "test_labels")
+        }
+        title = args.title or f"Calibration report: {args.example}"
+        return (
+            (data.val_logits, data.val_labels),
+            (data.test_logits, data.test_labels),
+            sources,
+            title,
+            data.DESCR,
+        )
+    with progress.step("reading and checking the inputs"):
+        val = read_inputs(*args.val, input_type=args.input_type)
+        test = read_inputs(*args.test, input_type=args.input_type)
+    if (
+        val.scores.ndim != test.scores.ndim
+        or val.scores.shape[1:] != (test.scores.shape[1:])
+    ):
+        raise CommandError(
+            f"{args.val[0]} has shape {val.scores.shape} but {args.test[0]} has "
+            f"shape {test.scores.shape}; the two sets need the same score columns."
+        )
+    sources = dict(
+        zip(
+            ("val_scores", "val_labels", "test_scores", "test_labels"),
+            (*args.val, *args.test),
+            strict=True,
+        )
+    )
+    title = args.title or f"Calibration report: {os.path.basename(args.test[0])}"
+    return (val.scores, val.labels), (test.scores, test.labels), sources, title, None
+
+
+def _summary(report):
+    rows = []
+    table = report.metrics
+    for method in table.index:
+        row = [str(method)]
+        for metric in ("accuracy", "nll", "brier", "ece"):
+            value = table.loc[method, (metric, "value")]
+            row.append(format_number(value))
+        rows.append(row)
+    return format_table(["method", "accuracy", "nll", "brier", "ece"], rows)
+
+
+def _write(report, args, output, say):
+    """Write the formats asked for into ``output``; return the paths written."""
+    os.makedirs(output, exist_ok=True)
+    written = []
+    if "html" in args.formats:
+        say("writing report.html")
+        written.append(
+            report.to_html(os.path.join(output, "report.html"), overwrite=args.force)
+        )
+    if "md" in args.formats:
+        say("writing README.md and its figures")
+        written += report.to_markdown(output, overwrite=args.force)
+    if "json" in args.formats:
+        say("writing report.json")
+        written.append(
+            report.to_json(os.path.join(output, "report.json"), overwrite=args.force)
+        )
+    return written
+
+
+def _one(args, progress, output):
+    """Build and write one report into ``output``; print its summary."""
+    from calibrate.report import build_report
+
+    _targets(args, output)
+    val, test, sources, title, description = _read(args, progress)
+    with contextlib.ExitStack() as stage:
+
+        def say(text):
+            stage.close()
+            stage.enter_context(progress.step(text))
+
+        try:
+            report = build_report(
+                val,
+                test,
+                methods=args.methods,
+                input_type=args.input_type,
+                n_bins=args.n_bins,
+                n_bootstrap=args.n_bootstrap,
+                confidence_level=args.confidence_level,
+                random_state=args.seed,
+                title=title,
+                description=description,
+                sources=sources,
+                progress=say,
+            )
+        except (ValueError, TypeError) as exc:
+            names = (
+                f"example {args.example}"
+                if args.example
+                else f"{args.val[0]} and {args.test[0]}"
+            )
+            raise CommandError(f"{names}: {exc}") from exc
+        for w in report.warnings:
+            logger.warning("%s: %s: %s", w["source"], w["category"], w["message"])
+        written = _write(report, args, output, say)
+    print(report.direction())
+    print(report.best["sentence"])
+    print()
+    print(_summary(report))
+    print()
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def run(args, progress):
+    """Run ``calibrate report``; return the exit status."""
+    if args.list_examples:
+        return _list_examples()
+    _check_arguments(args)
+    if args.example != "all":
+        return _one(args, progress, args.output)
+    from calibrate.datasets import list_examples
+
+    names = list_examples()
+    for name in names:
+        _targets(args, os.path.join(args.output, name))
+    for i, name in enumerate(names):
+        args.example = name
+        if i:
+            print()
+        print(f"== {name} ==")
+        _one(args, progress, os.path.join(args.output, name))
+    return 0
