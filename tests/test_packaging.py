@@ -8,10 +8,12 @@ wheel.  Building fetches setuptools from PyPI (build isolation).
 """
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import venv
 import zipfile
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import calibrate
+from calibrate.datasets import list_examples, load_example
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = calibrate.__version__
@@ -145,6 +148,19 @@ def test_wheel_holds_only_the_calibrate_package(wheel):
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
 
 
+def test_wheel_ships_the_bundled_examples(wheel):
+    # Package data: without `[tool.setuptools.package-data]` the .npz files
+    # stay in the checkout and load_example works only in an editable install.
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        for name in list_examples():
+            member = f"calibrate/datasets/data/{name}.npz"
+            assert member in names, member
+            source = REPO / "datasets" / "data" / f"{name}.npz"
+            assert zf.read(member) == source.read_bytes(), member
+        assert "calibrate/datasets/build_examples.py" in names
+
+
 def test_wheel_declares_the_console_script(wheel):
     with zipfile.ZipFile(wheel) as zf:
         entry_points = zf.read(f"{DIST_INFO}/entry_points.txt").decode()
@@ -188,3 +204,34 @@ def test_installed_console_script_prints_the_version(venv_python, tmp_path):
     result = run([script, "--version"], cwd=tmp_path, env=isolated_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"calibrate {VERSION}"
+
+
+def test_installed_examples_load_from_the_venv(venv_python, tmp_path):
+    # The venv's package data, not the checkout's: names, where the files are,
+    # and a fingerprint of each example to compare with the source tree's.
+    code = textwrap.dedent(
+        """
+        import json
+        from importlib.resources import files
+        from calibrate.datasets import list_examples, load_example
+        found = {}
+        for name in list_examples():
+            data = load_example(name)
+            found[name] = [list(data.test_logits.shape), int(data.test_labels.sum())]
+        data_dir = str(files("calibrate.datasets") / "data")
+        print(json.dumps({"data": data_dir, "names": list_examples(), "shapes": found}))
+        """
+    )
+    result = run([venv_python, "-c", code], cwd=tmp_path, env=isolated_env())
+    assert result.returncode == 0, result.stderr
+    installed = json.loads(result.stdout)
+    data_dir = Path(installed["data"]).resolve()
+    assert data_dir.is_relative_to(venv_python.parent.parent.resolve())
+    assert not data_dir.is_relative_to(REPO)
+    assert installed["names"] == list_examples()
+    for name in list_examples():
+        data = load_example(name)
+        assert installed["shapes"][name] == [
+            list(data.test_logits.shape),
+            int(data.test_labels.sum()),
+        ]
