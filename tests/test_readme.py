@@ -3,9 +3,10 @@
 Every ```python block is executed (its asserts are the checks), every ```sh
 block (the shell tour) runs in bash with ``errexit`` so each of its commands
 must succeed, the ```text block shows what the tour's ``calibrate fit``
-prints, the first ```bash command's Python part must print the temperature it
-recovers, the test command must be the one CI runs, and the layout must not
-list as present a path that does not exist.
+prints, the first ```bash command must write the report of a bundled example,
+the test command must be the one CI runs, the examples table must state what
+the examples measure, the reports in ``reports/`` must hold what the code
+computes, and the layout must not list as present a path that does not exist.
 """
 
 import json
@@ -42,7 +43,7 @@ def test_readme_starts_with_the_two_setup_commands():
     first_two = [lang for lang, _ in FENCE.findall(text)[:2]]
     assert first_two == ["bash", "bash"]
     install, tests = fenced_blocks("bash")[:2]
-    assert install.startswith("pip install -e . && python -c ")
+    assert install.startswith("pip install -e . && calibrate report --example ")
     assert tests.strip() == 'pip install -e ".[test]" && pytest'
 
 
@@ -72,8 +73,7 @@ def test_shell_tour_runs_every_command(tmp_path):
     (tour,) = SHELL_BLOCKS
     commands = [line for line in tour.splitlines() if line.startswith("calibrate ")]
     assert {c.split()[1] for c in commands} == {"fit", "apply", "evaluate", "plot"}
-    # The interpreter running the tests, and its console scripts, come first.
-    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+    path = _console_path()
     result = subprocess.run(
         ["bash", "-o", "errexit", "-o", "nounset", "-o", "pipefail", "-c", tour],
         cwd=tmp_path,
@@ -102,24 +102,105 @@ def test_shell_tour_runs_every_command(tmp_path):
     assert shown in result.stdout
 
 
-def test_first_command_recovers_the_temperature(tmp_path):
+def _console_path():
+    # The interpreter running the tests, and its console scripts, come first.
+    return os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+
+
+def test_first_command_writes_the_report_of_a_bundled_example(tmp_path):
+    from calibrate.datasets import load_example
+    from calibrate.metrics import METRICS
+    from calibrate.report import REPORT_SCHEMA, load_metrics
+
     command = fenced_blocks("bash")[0].strip()
-    python_part = next(
-        part for part in command.split(" && ") if part.startswith("python -c ")
-    )
-    args = shlex.split(python_part)
-    assert args[:2] == ["python", "-c"] and len(args) == 3
+    install, report_command = command.split(" && ")
+    assert install == "pip install -e ."
+    args = shlex.split(report_command)
+    assert args[:3] == ["calibrate", "report", "--example"]
     result = subprocess.run(
-        [sys.executable, "-c", args[2]],
+        args,
         cwd=tmp_path,
+        env={**os.environ, "PATH": _console_path()},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    # Issue 2: a known temperature is recovered from n = 50,000 within 2 %.
-    assert float(result.stdout) == pytest.approx(2.5, rel=0.02)
+    output = tmp_path / args[args.index("-o") + 1]
+    # What the README says it writes, and that the report reads as stated.
+    html = (output / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/svg+xml;base64," in html
+    assert (output / "README.md").read_text().startswith("# Calibration report")
+    document = json.loads((output / "report.json").read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(document, REPORT_SCHEMA)
+    data = load_example(args[3])
+    nll = METRICS["nll"](data.test_labels, data.test_logits, input_type="logits")
+    table = load_metrics(output / "report.json")
+    assert table.loc["uncalibrated", ("nll", "value")] == pytest.approx(nll, rel=1e-12)
+    assert list(table.index) == ["uncalibrated", "temperature", "vector", "matrix"]
+    # "an over-confident neural network", as the README introduces it.
+    assert "over-confident" in document["summary"]["direction"]
+    assert document["summary"]["best"] in result.stdout
+
+
+def test_examples_table_states_what_the_examples_measure():
+    from calibrate import TemperatureScaling
+    from calibrate.datasets import list_examples, load_example
+    from calibrate.metrics import expected_calibration_error
+
+    text = README.read_text()
+    rows = re.findall(
+        r"^\| `(\w+)` \|.*\| (\d+) / (\d+) \| (over|under)-confident \| "
+        r"([\d.]+) \| ([\d.]+) % → ([\d.]+) % \|$",
+        text,
+        re.MULTILINE,
+    )
+    assert sorted(r[0] for r in rows) == list_examples()
+    for name, n_val, n_test, direction, temperature, before, after in rows:
+        data = load_example(name)
+        assert (len(data.val_labels), len(data.test_labels)) == (
+            int(n_val),
+            int(n_test),
+        )
+        ts = TemperatureScaling().fit(data.val_logits, data.val_labels)
+        assert f"{ts.temperature_:.3g}" == temperature
+        assert (ts.temperature_ > 1) == (direction == "over")
+        ece = [
+            expected_calibration_error(data.test_labels, s, input_type="logits")
+            for s in (data.test_logits, ts.transform(data.test_logits))
+        ]
+        assert [f"{100 * e:.1f}" for e in ece] == [before, after]
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(REPO / "reports")))
+def test_shipped_reports_hold_what_the_code_computes(name):
+    """reports/ is what `calibrate report --example all -o reports` writes now."""
+    from calibrate.datasets import list_examples, load_example
+    from calibrate.report import build_report, load_metrics
+
+    assert sorted(os.listdir(REPO / "reports")) == list_examples()
+    folder = REPO / "reports" / name
+    shipped = load_metrics(folder / "report.json")
+    document = json.loads((folder / "report.json").read_text())
+    assert {"report.html", "README.md", "metrics.png"} <= set(os.listdir(folder))
+    data = load_example(name)
+    meta = document["metadata"]
+    report = build_report(
+        (data.val_logits, data.val_labels),
+        (data.test_logits, data.test_labels),
+        n_bins=meta["n_bins"],
+        n_bootstrap=meta["n_bootstrap"],
+        confidence_level=meta["confidence_level"],
+        random_state=meta["seed"],
+    )
+    # The CLI's defaults, as the documented command uses them.
+    assert (meta["seed"], meta["n_bootstrap"], meta["n_bins"]) == (0, 1000, 15)
+    np.testing.assert_allclose(
+        report.metrics.to_numpy(), shipped.to_numpy(), rtol=1e-9, atol=1e-12
+    )
+    assert list(report.metrics.index) == list(shipped.index)
 
 
 def layout_entries():

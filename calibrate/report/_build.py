@@ -272,13 +272,13 @@ def _verdict(rows, points, replicates, confidence_level):
     )
     level = f"{100 * confidence_level:g} %"
     head = (
-        f"{rows[best]} has the lowest test NLL, {nll[best]:.4g}, against "
+        f"Lowest test NLL: {rows[best]} ({nll[best]:.4g}), against "
         f"{nll[runner]:.4g} for the runner-up, {rows[runner]}."
     )
     if rows[best] == "uncalibrated":
         head = (
-            f"No method lowers the test NLL of the uncalibrated scores "
-            f"({nll[best]:.4g}); the closest is {rows[runner]} ({nll[runner]:.4g})."
+            f"Lowest test NLL: the uncalibrated scores ({nll[best]:.4g}); no method "
+            f"lowers it, the closest is {rows[runner]} ({nll[runner]:.4g})."
         )
     interval = f"[{low:+.3g}, {high:+.3g}]"
     if high < 0:

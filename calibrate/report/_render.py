@@ -325,6 +325,7 @@ def _parameters_html(report):
 
 def _diagnostics_rows(report):
     before = report.metadata["validation_nll_uncalibrated"]
+    test = report.metrics[("nll", "value")]
     rows = []
     for method, d in report.diagnostics.items():
         options = ", ".join(f"{k}={v!r}" for k, v in sorted(d["params"].items()))
@@ -335,18 +336,25 @@ def _diagnostics_rows(report):
                 str(d["n_iter"]),
                 f"{1000 * d['fit_seconds']:.1f} ms",
                 f"{before:.4f} → {d['validation_nll']:.4f}",
+                f"{test['uncalibrated']:.4f} → {test[method]:.4f}",
                 "; ".join(d["warnings"]) or "none",
             ]
         )
     return rows
 
 
+_DIAGNOSTICS_NOTE = (
+    "NLL before and after each map, on the validation rows it was fitted on and "
+    "on the test rows. A validation NLL far below the test NLL means the map "
+    "has over-fitted the validation set (many parameters, few rows)."
+)
 _DIAGNOSTICS_HEADER = [
     "method",
     "estimator",
     "iterations",
     "fit time",
     "validation NLL",
+    "test NLL",
     "warnings",
 ]
 
@@ -412,7 +420,11 @@ def _settings_rows(report):
         ["input type", m["input_type"]],
         ["validation / test rows", f"{m['n_val']} / {m['n_test']}"],
         ["binning", f"{m['n_bins']} equal-width bins"],
-        ["bootstrap", f"{m['n_bootstrap']} resamples, {level} percentile intervals"],
+        [
+            "bootstrap",
+            f"{m['n_bootstrap']} resamples of the test rows; {level} intervals: the "
+            "replicates' spread around their median, placed around the estimate",
+        ],
         ["seed", str(m["seed"])],
         ["versions", ", ".join(f"{k} {v}" for k, v in m["versions"].items())],
     ]
@@ -460,7 +472,7 @@ def render_html(report):
     diagnostics = _html_table(
         _DIAGNOSTICS_HEADER,
         [[_e(c) for c in r] for r in _diagnostics_rows(report)],
-        text_columns=(1, 5),
+        text_columns=(1, 6),
     )
     settings = _html_table(
         ["setting", "value"],
@@ -489,7 +501,7 @@ evaluated on {m["n_test"]} test rows; {_e(m["created"])}.</p>
 {description}
 <div class="summary">
 <p>{_e(report.direction())}</p>
-<p><b>Best: {_e(report.best["method"])}.</b> {_e(report.best["sentence"])}</p>
+<p>{_e(report.best["sentence"])}</p>
 </div>
 
 <h2>Test metrics</h2>
@@ -510,6 +522,7 @@ and the method is better; red: excludes 0 and it is worse.</p>
 {_parameters_html(report)}
 
 <h2>Fit diagnostics</h2>
+<p>{_e(_DIAGNOSTICS_NOTE)}</p>
 {diagnostics}
 
 <h2>Warnings</h2>
@@ -640,8 +653,7 @@ def render_markdown(report, directory, *, overwrite=False):
         *([] if not m.get("description") else _md_block(m["description"])),
         f"> {_md_escape(report.direction())}",
         ">",
-        f"> **Best: {_md_escape(report.best['method'])}.** "
-        f"{_md_escape(report.best['sentence'])}",
+        f"> {_md_escape(report.best['sentence'])}",
         "",
         "## Test metrics",
         "",
@@ -683,8 +695,10 @@ def render_markdown(report, directory, *, overwrite=False):
     parts += [
         "## Fit diagnostics",
         "",
+        _DIAGNOSTICS_NOTE,
+        "",
         format_markdown_table(
-            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrl"
+            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrrl"
         ),
         "",
         "## Warnings",
