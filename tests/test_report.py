@@ -267,15 +267,6 @@ def test_replicates_are_the_library_metrics_of_the_resampled_rows(task, rng):
                     assert np.isnan(got)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: calibrate/report/_bootstrap.py _Layout.metrics takes the Brier "
-        "replicate as the mean of squared_error() without the 1/2 that "
-        "brier_score applies to two-column multiclass scores, so those "
-        "replicates (and the interval) are twice the library's"
-    ),
-)
 def test_two_column_brier_replicates_match_the_library(rng):
     # A two-class problem as two logit columns, and the same as one log-odds.
     two = make_miscalibrated(400, 2, temperature=2.0, random_state=rng)
@@ -615,15 +606,6 @@ def test_input_hashes_are_those_of_the_named_files(tmp_path, rng):
         assert records[role]["dtype"] == str(array.dtype)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason=(
-        "BUG: calibrate/report/_build.py _sha256_array views the array as "
-        "uint8, which object arrays (string labels from pandas) refuse: "
-        "'Cannot change data-type for array of references'"
-    ),
-)
 def test_object_string_labels_are_hashed(rng):
     (Xv, yv), (Xt, yt) = make_split("multiclass", rng, n=200)
     names = np.array(["ant", "bee", "cat", "dog"], dtype=object)
@@ -635,15 +617,6 @@ def test_object_string_labels_are_hashed(rng):
         assert re.fullmatch("[0-9a-f]{64}", record["sha256"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: calibrate/report/_build.py takes metadata['classes'] from the "
-        "labels seen in val and test, so integer labels of a column that never "
-        "occurs give fewer classes than the scores have (the report says "
-        "'3 classes' for 4-column scores; the calibrators' classes_ has 4)"
-    ),
-)
 def test_classes_are_the_columns_of_integer_labelled_scores(rng):
     (Xv, yv), (Xt, yt) = make_split("multiclass", rng, n=200)
     yv, yt = np.where(yv == 3, 0, yv), np.where(yt == 3, 0, yt)
@@ -728,14 +701,6 @@ def test_probability_floor_warnings_are_collected(rng):
     assert {w["message"] for w in report.warnings if w["source"] == "ts"} == set(fit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: calibrate/report/_build.py computes validation_nll_uncalibrated "
-        "outside warnings.catch_warnings, so its probability-floor "
-        "CalibrationWarning is shown to the caller instead of collected"
-    ),
-)
 def test_no_warning_escapes_build_report(rng):
     val, test = make_split("multiclass", rng, n=200)
     val, test = zeroed_probabilities(val), zeroed_probabilities(test)
@@ -1196,16 +1161,6 @@ def test_markdown_refuses_existing_files_before_writing(tmp_path, rng):
     assert {p.name for p in paths} == {p.name for p in out.iterdir()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(FileNotFoundError, AssertionError),
-    reason=(
-        "BUG: calibrate/report/_render.py render_markdown names each multilabel "
-        "figure f'reliability_{method}.png' and links it unescaped: a '/' in a "
-        "method name makes a path outside the folder (FileNotFoundError after "
-        "README.md and earlier PNGs were written), markup stays raw in the link"
-    ),
-)
 def test_multilabel_markdown_keeps_method_names_out_of_paths(tmp_path, rng):
     val, test = make_split("multilabel", rng, n=150)
     report = build_report(

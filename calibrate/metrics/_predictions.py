@@ -306,6 +306,18 @@ class Predictions:
         diff[np.arange(diff.shape[0]), self.y] -= 1.0
         return np.einsum("ij,ij->i", diff, diff)
 
+    def brier_terms(self):
+        """Per-row terms whose weighted mean is the Brier score.
+
+        :meth:`squared_error`, halved for two-column multiclass scores so that
+        they agree with scikit-learn's ``brier_score_loss`` (and with the same
+        model given as one column of binary scores).
+        """
+        rows = self.squared_error()
+        if self.task == "multiclass" and self.n_columns == 2:
+            rows = 0.5 * rows
+        return rows
+
     def predicted_wrong(self):
         """1.0 where the predicted class differs from the label, per row.
 

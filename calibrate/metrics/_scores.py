@@ -106,10 +106,7 @@ def brier_score(y_true, y_prob, *, sample_weight=None, input_type="probs"):
     pred = Predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
-    rows = pred.squared_error()
-    if pred.task == "multiclass" and pred.n_columns == 2:
-        rows = 0.5 * rows
-    return pred.weighted_mean(rows)
+    return pred.weighted_mean(pred.brier_terms())
 
 
 def classification_error(y_true, y_prob, *, sample_weight=None, input_type="probs"):

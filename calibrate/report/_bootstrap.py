@@ -69,7 +69,7 @@ class _Layout:
         self.top_label = pred.task != "multilabel"
         blocks = [
             np.column_stack(
-                (pred.predicted_wrong(), -pred.log_likelihood(), pred.squared_error())
+                (pred.predicted_wrong(), -pred.log_likelihood(), pred.brier_terms())
             )
         ]
         columns = [np.tile(np.arange(3), (n, 1))]

@@ -132,6 +132,13 @@ def _seed(random_state):
 
 
 def _sha256_array(array):
+    """SHA-256 of the array's bytes in C order.
+
+    Object arrays (labels read from pandas, say) hold references, not values:
+    they are hashed as their values converted to a fixed-width unicode array.
+    """
+    if array.dtype.kind == "O":
+        array = array.astype(str)
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(array).view(np.uint8).reshape(-1))
     return digest.hexdigest()
@@ -451,9 +458,10 @@ def build_report(
         warnings.simplefilter("always", calibrate.CalibrationWarning)
         try:
             # The task as the metrics read it, from the shapes of the test set.
-            task = Predictions(
+            checked = Predictions(
                 y_test, X_test, input_type=input_type, sample_weight=None
-            ).task
+            )
+            task = checked.task
             uncalibrated = _point_metrics(y_test, X_test, input_type, task, n_bins)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"test data: {exc}") from exc
@@ -503,7 +511,10 @@ def build_report(
             "validation_nll": val_nll,
             "warnings": [w["message"] for w in fit_warnings],
         }
-    val_nll_before = METRICS["nll"](y_val, X_val, input_type=input_type)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", calibrate.CalibrationWarning)
+        val_nll_before = METRICS["nll"](y_val, X_val, input_type=input_type)
+    _record(caught, "uncalibrated (validation)", collected)
 
     say(f"bootstrap ({n_bootstrap} resamples of {len(np.asarray(y_test))} rows)")
     with warnings.catch_warnings():
@@ -525,14 +536,9 @@ def build_report(
         )
         for row, (s, kind) in scores.items()
     }
-    labels = np.asarray(y_test)
-    classes = (
-        np.arange(labels.shape[1])
-        if task == "multilabel"
-        else np.unique(
-            np.concatenate([np.unique(np.asarray(y_val)), np.unique(labels)])
-        )
-    )
+    # The columns' classes, as every method was fitted on them (a class that
+    # occurs in neither set still has its column).
+    classes = next(iter(calibrators.values())).classes_
     mean_confidence, accuracy = _direction(bins["uncalibrated"])
     metadata = {
         "title": title if title is not None else "Calibration report",

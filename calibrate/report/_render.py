@@ -8,6 +8,7 @@ embedded as base64 SVG ``<img>`` sources, where a browser runs no script.
 import base64
 import html
 import io
+import re
 import textwrap
 
 import numpy as np
@@ -631,12 +632,25 @@ def _md_block(text):
     return [fence + "text", text, fence, ""]
 
 
+def _png_name(index, name):
+    """Return a safe, unique PNG file name for figure ``name``.
+
+    The method names in a multilabel report's figure names can hold anything
+    (``/``, markup): only a slug of them is kept, after the figure's position.
+    """
+    if name in _FIGURE_CAPTIONS:
+        return f"{name}.png"
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40]
+    return f"figure{index + 1}-{slug}.png" if slug else f"figure{index + 1}.png"
+
+
 def render_markdown(report, directory, *, overwrite=False):
     """Write ``README.md`` and the figures as PNG into ``directory``."""
     figures = report.figures()
     try:
         images = {
-            f"{name}.png": _figure_bytes(fig, "png") for name, fig in figures.items()
+            _png_name(i, name): (name, _figure_bytes(fig, "png"))
+            for i, (name, fig) in enumerate(figures.items())
         }
     finally:
         figures.clear()
@@ -672,12 +686,11 @@ def render_markdown(report, directory, *, overwrite=False):
         "## Figures",
         "",
     ]
-    for name in images:
-        stem = name[: -len(".png")]
+    for file_name, (name, _) in images.items():
         parts += [
-            f"![{_md_escape(_caption(stem))}]({name})",
+            f"![{_md_escape(_caption(name))}]({file_name})",
             "",
-            f"*{_md_escape(_caption(stem))}*",
+            f"*{_md_escape(_caption(name))}*",
             "",
         ]
     parts += ["## Fitted parameters", ""]
@@ -744,7 +757,7 @@ def render_markdown(report, directory, *, overwrite=False):
             )
     with atomic_write(paths[0], "w", overwrite=overwrite) as handle:
         handle.write(text)
-    for name, data in images.items():
+    for name, (_, data) in images.items():
         with atomic_write(directory / name, "wb", overwrite=overwrite) as handle:
             handle.write(data)
     return paths
