@@ -149,15 +149,24 @@ def add_input_type_option(parser, *, default, help_suffix=""):
     )
 
 
-def positive_int(text):
-    """Parse a positive integer option value (argparse ``type``)."""
+def _int_at_least(text, minimum):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}; got {value}")
     return value
+
+
+def positive_int(text):
+    """Parse a positive integer option value (argparse ``type``)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text):
+    """Parse an integer option value that may be 0 (argparse ``type``)."""
+    return _int_at_least(text, 0)
 
 
 def add_binning_options(parser):

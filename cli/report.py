@@ -22,6 +22,7 @@ from calibrate.cli._common import (
     add_input_type_option,
     format_number,
     format_table,
+    non_negative_int,
     positive_int,
     read_inputs,
 )
@@ -63,18 +64,6 @@ def _level(text):
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must lie in (0, 1); got {value}")
-    return value
-
-
-def _seed(text):
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
     return value
 
 
@@ -143,7 +132,7 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--seed",
-        type=_seed,
+        type=non_negative_int,
         default=0,
         help="seed of the resamples, recorded in the report (default: 0)",
     )
