@@ -978,7 +978,7 @@ def test_html_tables_show_the_table_numbers(hostile):
                 expected = [scale * table.loc[method, (metric, s)] for s in stats]
                 assert len(shown) == 3, cell
                 np.testing.assert_allclose(shown, expected, atol=precision * 1.0001)
-                assert (" %" in cell or " pp" in cell) is percent
+                assert ("\xa0%" in cell or "\xa0pp" in cell) is percent
 
 
 def test_html_is_written_atomically(tmp_path, monkeypatch, rng):

@@ -224,7 +224,8 @@ p.meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 0.3rem 0.6rem;
   text-align: right; vertical-align: top; white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; position: sticky; left: 0;
+  background: #fff; }
 td.text, th.text { text-align: left; white-space: normal; }
 thead th { border-bottom: 2px solid #bbb; }
 .ci { display: block; color: #666; font-size: 0.8rem; }
@@ -439,6 +440,11 @@ def _classes_text(report, limit=20):
     return text
 
 
+def _keep_units(text):
+    """Join numbers to their units with a no-break space ("95 %", "-3.19 pp")."""
+    return re.sub(r"(\d) (%|pp\b)", "\\1\u00a0\\2", text)
+
+
 def render_html(report):
     """Return the report as one self-contained HTML document."""
     # Each figure twice: two panels a row for a monitor, one for a phone.
@@ -542,7 +548,7 @@ bins are (lower, upper], the first also holding 0.</p>
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(report.title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
-        f"<body>{body}</body>\n</html>\n"
+        f"<body>{_keep_units(body)}</body>\n</html>\n"
     )
 
 
