@@ -42,7 +42,7 @@ def library_metrics(y, X, weights=None):
     out = []
     for name in REPORT_METRICS:
         metric = METRICS["classification_error" if name == "accuracy" else name]
-        options = {"n_bins": 15} if metric.needs else {}
+        options = {"n_bins": 15} if "n_bins" in metric.needs else {}
         value = metric(y, X, input_type="logits", sample_weight=weights, **options)
         out.append(1 - value if name == "accuracy" else value)
     return np.array(out)

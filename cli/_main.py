@@ -236,6 +236,10 @@ def main(argv=None):
         except KeyboardInterrupt:
             print(f"calibrate {args.command}: interrupted", file=sys.stderr)
             return 130
+        except SystemExit as exc:
+            # A command's own usage check (``parser.error``): usage and the
+            # message are on stderr, the status is 2.
+            return _exit_status(exc.code)
         except Exception as exc:  # noqa: BLE001 - every failure is one line
             if args.verbose:
                 traceback.print_exc(file=sys.stderr)

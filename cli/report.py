@@ -51,6 +51,20 @@ def _formats(text):
     return list(dict.fromkeys(names))
 
 
+def _n_bootstrap(text):
+    import argparse
+
+    from calibrate.report import MIN_BOOTSTRAP
+
+    value = positive_int(text)
+    if value < MIN_BOOTSTRAP:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_BOOTSTRAP} (fewer resamples place no 95 % "
+            f"interval); got {value}"
+        )
+    return value
+
+
 def _methods(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -120,7 +134,7 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--n-bootstrap",
-        type=positive_int,
+        type=_n_bootstrap,
         default=1000,
         help="resamples of the test rows for the intervals (default: 1000)",
     )
@@ -153,7 +167,7 @@ def add_parser(subparsers):
         help="directory to write the report into (created if needed)",
     )
     add_global_options(parser, suppress=True)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
     return parser
 
 
@@ -175,25 +189,26 @@ def _list_examples():
 
 
 def _check_arguments(args):
+    """Refuse a combination of options as a usage error (exit status 2)."""
     if args.example is not None and (args.val or args.test):
-        raise CommandError("give --example or --val and --test, not both.")
+        args.parser.error("give --example or --val and --test, not both.")
     if args.example is None and not (args.val and args.test):
         missing = " and ".join(
             flag for flag, v in (("--val", args.val), ("--test", args.test)) if not v
         )
-        raise CommandError(
+        args.parser.error(
             f"missing {missing}: give --val SCORES LABELS and --test SCORES LABELS, "
             "or --example NAME (see --list-examples)."
         )
     if args.output is None:
-        raise CommandError("missing -o DIRECTORY: where to write the report.")
+        args.parser.error("missing -o DIRECTORY: where to write the report.")
 
 
 def _targets(args, output):
     """Refuse, before any work, an output that exists without ``--force``.
 
-    The figures of a multilabel report are named after its methods and are
-    checked when they are written (before any file of the Markdown folder).
+    The figures of a multilabel report are named after its methods: they are
+    checked once the report is built, before anything is written.
     """
     if os.path.exists(output) and not os.path.isdir(output):
         raise CommandError(
@@ -271,7 +286,24 @@ def _summary(report):
 
 
 def _write(report, args, output, say):
-    """Write the formats asked for into ``output``; return the paths written."""
+    """Write the formats asked for into ``output``; return the paths written.
+
+    Every file is checked before the first is written, the figures of a
+    multilabel report (named after its methods) included, so a refused run
+    writes nothing.
+    """
+    names = {
+        "html": ["report.html"],
+        "md": report.markdown_files(),
+        "json": ["report.json"],
+    }
+    paths = [os.path.join(output, n) for fmt in args.formats for n in names[fmt]]
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing and not args.force:
+        raise CommandError(
+            f"{existing[0]} already exists; pass --force to overwrite the report "
+            "(each file is replaced only once the new one is complete)."
+        )
     os.makedirs(output, exist_ok=True)
     written = []
     if "html" in args.formats:

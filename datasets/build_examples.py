@@ -54,7 +54,15 @@ from sklearn.svm import LinearSVC
 from calibrate.calibrators import TemperatureScaling
 from calibrate.metrics import expected_calibration_error
 
-__all__ = ["DEFAULT_OUTPUT_DIR", "EXAMPLES", "Example", "build_examples", "main"]
+__all__ = [
+    "DEFAULT_OUTPUT_DIR",
+    "EXAMPLES",
+    "Example",
+    "build_examples",
+    "main",
+    "mlp_logits",
+    "write_npz",
+]
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "data"
 
@@ -81,7 +89,7 @@ _DATASETS = {
 }
 
 
-def _mlp_logits(model, X):
+def mlp_logits(model, X):
     """Output layer of a fitted ``MLPClassifier`` before its softmax.
 
     ``predict_log_proba`` is ``log(predict_proba)`` and turns a probability
@@ -124,7 +132,7 @@ class Example:
     def compute_logits(self, fitted, X):
         """Return the float64 logits of ``fitted`` on ``X``."""
         if self.logits == "mlp_logits":
-            values = _mlp_logits(fitted, X)
+            values = mlp_logits(fitted, X)
         else:
             values = getattr(fitted, self.logits)(X)
         return np.asarray(values, dtype=np.float64)

@@ -253,7 +253,6 @@ def test_existing_files_need_force(write_scores, tmp_path, capsys):
     ("extra", "message"),
     [
         (["--methods", "temperature,bogus"], "unknown method 'bogus'"),
-        (["--example", "digits_mlp"], "give --example or --val and --test, not both"),
     ],
 )
 def test_bad_options_are_one_line(extra, message, write_scores, tmp_path, capsys):
@@ -273,20 +272,36 @@ def test_method_that_does_not_fit_the_task_names_it(write_scores, tmp_path, caps
     assert "fitting vector (VectorScaling)" in err and err.count("\n") == 1
 
 
+def test_unknown_example_names_the_close_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--example", "digits_mpl", "-o", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "digits_mlp" in err and err.count("\n") == 1
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["report", "-o", "x"], "missing --val and --test"),
         (["report", "--val", "a.npy", "b.npy", "-o", "x"], "missing --test"),
-        (["report", "--example", "digits_mpl", "-o", "x"], "digits_mlp"),
         (["report", "--example", "digits_mlp"], "missing -o DIRECTORY"),
+        (
+            ["report", "--example", "digits_mlp", "--val", "a", "b", "-o", "x"],
+            "give --example or --val and --test, not both",
+        ),
+        (
+            ["report", "--example", "digits_mlp", "--n-bootstrap", "5", "-o", "x"],
+            "at least 10",
+        ),
     ],
 )
-def test_missing_or_wrong_data(argv, message, tmp_path, monkeypatch, capsys):
+def test_usage_errors_exit_2(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert err.startswith("usage: calibrate report")
+    assert "calibrate report: error: " in err and message in err
     assert os.listdir(tmp_path) == []
 
 
@@ -389,3 +404,35 @@ def test_cifar100_report_reproduces_the_published_numbers(shared_data, tmp_path)
     assert round(100 * after["ece"]["value"], 2) == 4.69
     # Temperature scaling lowers the ECE beyond the paired interval's noise.
     assert after["ece"]["change_high"] < 0
+
+
+def test_multilabel_figures_are_checked_before_anything_is_written(
+    write_scores, tmp_path, capsys
+):
+    args = write_scores("multilabel", n=600)["npy"]
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "figure1-reliability_uncalibrated.png").write_bytes(b"keep")
+    assert main(report_argv(args, out, "--n-bootstrap", "10")) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'figure1-reliability_uncalibrated.png'} already exists" in err
+    assert os.listdir(out) == ["figure1-reliability_uncalibrated.png"]
+    assert main(report_argv(args, out, "--n-bootstrap", "10", "--force")) == 0
+    assert (out / "figure1-reliability_uncalibrated.png").read_bytes() != b"keep"
+    assert {"report.html", "README.md", "report.json", "metrics.png"} <= set(
+        os.listdir(out)
+    )
+
+
+def test_val_and_test_labelled_differently_are_refused(tmp_path, capsys, rng):
+    scores = rng.normal(size=(200, 3))
+    np.save(tmp_path / "s.npy", scores)
+    np.save(tmp_path / "val.npy", np.array(["a", "b", "c"])[rng.integers(0, 3, 200)])
+    np.save(tmp_path / "test.npy", np.array(["b", "c", "d"])[rng.integers(0, 3, 200)])
+    s = str(tmp_path / "s.npy")
+    argv = ["report", "--val", s, str(tmp_path / "val.npy"), "--test", s]
+    argv += [str(tmp_path / "test.npy"), "-o", str(tmp_path / "r")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the test labels have the classes ['b', 'c', 'd']" in err
+    assert not (tmp_path / "r").exists()

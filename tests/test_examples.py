@@ -22,7 +22,7 @@ from sklearn.neural_network import MLPClassifier
 import calibrate.datasets._examples
 from calibrate import TemperatureScaling
 from calibrate.datasets import list_examples, load_example
-from calibrate.datasets.build_examples import EXAMPLES, _mlp_logits, main, write_npz
+from calibrate.datasets.build_examples import EXAMPLES, main, mlp_logits, write_npz
 from calibrate.metrics import expected_calibration_error
 
 NAMES = sorted(EXAMPLES)
@@ -284,7 +284,7 @@ def test_mlp_logits_are_the_pre_softmax_outputs(rng):
         # 30 iterations are enough to get weights; convergence is irrelevant.
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
-    logits = _mlp_logits(model, X)
+    logits = mlp_logits(model, X)
     assert logits.shape == (80, 3)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(
@@ -305,4 +305,4 @@ def test_mlp_logits_refuse_other_activations(rng):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
     with pytest.raises(ValueError, match="ReLU"):
-        _mlp_logits(model, X)
+        mlp_logits(model, X)

@@ -201,6 +201,14 @@ def test_shipped_reports_hold_what_the_code_computes(name):
         report.metrics.to_numpy(), shipped.to_numpy(), rtol=1e-9, atol=1e-12
     )
     assert list(report.metrics.index) == list(shipped.index)
+    # The pages say what the JSON says (the verdict is computed, not typed).
+    assert document["summary"]["best"] == report.best["sentence"]
+    assert document["summary"]["direction"] == report.direction()
+    page = (folder / "report.html").read_text().replace("\u00a0", " ")
+    markdown = (folder / "README.md").read_text()
+    for sentence in (report.best["sentence"], report.direction()):
+        assert sentence in page
+        assert sentence.replace("[", "\\[").replace("]", "\\]") in markdown
 
 
 def layout_entries():

@@ -1303,3 +1303,183 @@ def test_bundled_examples_match_the_library(name):
             assert lo <= value <= hi, (row, metric)
     # Every example is miscalibrated: some method lowers the test NLL.
     assert report.best["method"] != "uncalibrated"
+
+
+# -- review findings: the verdict, classes, direction, escaping -------------
+
+
+def _centred(values, estimate, level=0.95):
+    """The documented interval, computed here from the replicates."""
+    low, median, high = np.quantile(values, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return estimate - (median - low), estimate + (high - median)
+
+
+@pytest.mark.parametrize(
+    ("name", "significant"), [("digits_mlp", False), ("digits_naive_bayes", True)]
+)
+def test_verdict_interval_is_the_paired_centred_interval(name, significant):
+    data = load_example(name)
+    report = build_report(
+        (data.val_logits, data.val_labels),
+        (data.test_logits, data.test_labels),
+        n_bootstrap=300,
+        random_state=0,
+    )
+    best = report.best
+    rows = report.methods
+    column = REPORT_METRICS.index("nll")
+    i, j = rows.index(best["method"]), rows.index(best["runner_up"])
+    nll = report.metrics[("nll", "value")]
+    assert best["method"] != "uncalibrated"
+    difference = report.replicates[:, i, column] - report.replicates[:, j, column]
+    low, high = _centred(difference, nll.iloc[i] - nll.iloc[j])
+    assert (best["difference_low"], best["difference_high"]) == pytest.approx(
+        (low, high), rel=1e-12
+    )
+    # Unpaired (each model on its own resamples) would be much wider.
+    unpaired = report.replicates[:, i, column] - np.roll(
+        report.replicates[:, j, column], 1
+    )
+    assert high - low < np.ptp(np.quantile(unpaired, [0.025, 0.975]))
+    assert best["significant"] is significant
+    assert bool(high < 0) is significant
+    sentence = best["sentence"]
+    assert sentence.startswith(f"Lowest test NLL: {best['method']} (")
+    if significant:
+        assert "lies below 0: the advantage is outside the resampling noise" in sentence
+    else:
+        assert (
+            f"contains 0: this test set does not show that {best['method']} is "
+            f"better than {best['runner_up']}." in sentence
+        )
+
+
+def test_uncalibrated_win_is_worded_as_such(rng):
+    (Xv, yv), _ = make_split("multiclass", rng, n=400, temperature=0.5)
+    _, (Xt, yt) = make_split("multiclass", rng, n=400, temperature=3.0)
+    report = build_report(
+        (Xv, yv), (Xt, yt), methods=["temperature"], n_bootstrap=100, random_state=6
+    )
+    assert report.best["sentence"].startswith(
+        "Lowest test NLL: the uncalibrated scores ("
+    )
+    assert "no method lowers it, the closest is temperature" in report.best["sentence"]
+
+
+def test_val_and_test_with_other_classes_are_refused(rng):
+    val, test = make_split("multiclass", rng, n=200)
+    names_val = np.array(["a", "b", "cat", "dog"])
+    names_test = np.array(["b", "cat", "dog", "emu"])
+    with pytest.raises(ValueError, match=r"test labels have the classes .*'emu'"):
+        build_report(
+            (val[0], names_val[val[1]]), (test[0], names_test[test[1]]), n_bootstrap=10
+        )
+    binary_val, binary_test = make_split("binary", rng, n=200)
+    with pytest.raises(ValueError, match="both sets must label the score columns"):
+        build_report(
+            (binary_val[0], np.array(["no", "yes"])[binary_val[1]]),
+            (binary_test[0], np.array(["neg", "pos"])[binary_test[1]]),
+            n_bootstrap=10,
+        )
+
+
+@pytest.mark.parametrize(("temperature", "word"), [(2.5, "over"), (0.4, "under")])
+def test_multilabel_direction_follows_the_true_temperature(temperature, word, rng):
+    val, test = make_split("multilabel", rng, n=1500, temperature=temperature)
+    report = build_report(val, test, n_bootstrap=10, random_state=0)
+    assert report.direction().startswith(f"The uncalibrated model is {word}-confident")
+    # Per label: confidence max(p, 1 - p) against thresholded accuracy.
+    p = expit(test[0])
+    confidence = np.maximum(p, 1 - p).mean()
+    accuracy = ((p > 0.5) == (test[1] == 1)).mean()
+    assert report.metadata["mean_confidence"] == pytest.approx(confidence)
+    assert report.metadata["accuracy"] == pytest.approx(accuracy)
+
+
+def _nll_change_cell(report, tmp_path, method):
+    text = report.to_html(tmp_path / f"{method}-{id(report)}.html").read_text()
+    row = text[text.index("<td>NLL</td>", text.index("Change from")) :]
+    return row[: row.index("</tr>")]
+
+
+def test_change_cells_are_green_when_better_and_red_when_worse(rng, tmp_path):
+    # Fitted and tested on the same over-confident model: temperature scaling
+    # helps.  Fitted on under-confident scores, it sharpens over-confident
+    # test scores and hurts.
+    val, test = make_split("multiclass", rng, n=600, temperature=3.0)
+    (under, _), _ = (make_split("multiclass", rng, n=600, temperature=0.4), None)
+    for fitted_on, verdict in ((val, "better"), (under, "worse")):
+        report = build_report(
+            fitted_on, test, methods=["temperature"], n_bootstrap=200, random_state=0
+        )
+        low, high, change = (
+            report.metrics.loc["temperature", ("nll", s)]
+            for s in ("change_low", "change_high", "change")
+        )
+        assert (high < 0) if verdict == "better" else (low > 0)
+        cell = _nll_change_cell(report, tmp_path, verdict)
+        assert f'class="{verdict}">{change:+.4f}' in cell
+
+
+def test_attribute_quotes_are_escaped(rng, tmp_path):
+    val, test = make_split("multilabel", rng, n=200)
+    name = 'x" onload="alert(1)'
+    report = build_report(
+        val, test, methods={name: TemperatureScaling()}, n_bootstrap=10, random_state=0
+    )
+    page = Page()
+    page.feed(report.to_html(tmp_path / "r.html").read_text())
+    ids = [attrs.get("id") for tag, attrs in page.tags if tag == "figure"]
+    assert f"figure-reliability_{name}" in ids
+    assert not any("onload" in attrs for _, attrs in page.tags)
+
+
+def test_figure_files_stay_unique_and_safe(rng, tmp_path):
+    val, test = make_split("multilabel", rng, n=200)
+    methods = {"a/b": TemperatureScaling(), "a-b": TemperatureScaling()}
+    report = build_report(val, test, methods=methods, n_bootstrap=10, random_state=0)
+    files = report.markdown_files()
+    # README.md, the uncalibrated grid, one grid per method, the metrics chart.
+    assert len(set(files)) == len(files) == 5
+    assert all("/" not in f and f.endswith((".md", ".png")) for f in files)
+    written = report.to_markdown(tmp_path / "md")
+    assert [p.name for p in written] == files
+
+
+def test_markdown_cells_cannot_fetch_or_link(rng, tmp_path):
+    val, test = make_split("multiclass", rng, n=200)
+    name = "![x](http://example.com/x.png) **b** `c` [d](e)"
+    report = build_report(
+        val, test, methods={name: TemperatureScaling()}, n_bootstrap=10, random_state=0
+    )
+    text = (report.to_markdown(tmp_path / "md")[0]).read_text()
+    # No unescaped link or image syntax, emphasis or code span survives, but
+    # for the report's own figures (local PNG files).
+    own = re.compile(r"^!\[[^\n]*\]\([\w.-]+\.png\)$", re.MULTILINE)
+    assert len(own.findall(text)) == 2
+    text = own.sub("", text)
+    assert not re.search(r"(?<!\\)\]\(", text)
+    assert not re.search(r"(?<!\\)\*\*b(?<!\\)\*\*", text)
+    assert not re.search(r"(?<!\\)`c(?<!\\)`", text)
+    assert "!\\[x\\](http://example.com/x.png)" in text
+
+
+def test_brier_interval_may_exceed_one(rng):
+    # Confidently wrong three-class scores: Brier close to 2, its upper end
+    # above 1 (the metric's range is [0, 2]).
+    n = 300
+    y = rng.integers(0, 3, size=n)
+    wrong = (y + 1 + rng.integers(0, 2, size=n)) % 3
+    logits = np.full((n, 3), -4.0)
+    logits[np.arange(n), wrong] = 4.0
+    logits[: n // 10] = 0.0
+    report = build_report(
+        (logits, y),
+        (logits, y),
+        methods=["temperature"],
+        n_bootstrap=100,
+        random_state=0,
+    )
+    brier = report.metrics.loc["uncalibrated", ("brier", "value")]
+    high = report.metrics.loc["uncalibrated", ("brier", "high")]
+    assert brier > 1.5 and high > brier > 1.0

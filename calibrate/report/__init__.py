@@ -22,7 +22,7 @@ Examples
 """
 
 from calibrate.report._bootstrap import REPORT_METRICS
-from calibrate.report._build import DEFAULT_METHODS, build_report
+from calibrate.report._build import DEFAULT_METHODS, MIN_BOOTSTRAP, build_report
 from calibrate.report._render import format_markdown_table
 from calibrate.report._report import (
     REPORT_SCHEMA,
@@ -34,6 +34,7 @@ from calibrate.report._report import (
 
 __all__ = [
     "DEFAULT_METHODS",
+    "MIN_BOOTSTRAP",
     "REPORT_METRICS",
     "REPORT_SCHEMA",
     "SCHEMA_VERSION",

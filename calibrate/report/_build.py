@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.base import clone
 
 import calibrate
+from calibrate._validation import preview
 from calibrate.binning import check_binning, check_confidence_level
 from calibrate.calibrators import CALIBRATORS
 from calibrate.io import fitted_parameters, split_array_spec
@@ -21,7 +22,7 @@ from calibrate.metrics._predictions import Predictions
 from calibrate.report._bootstrap import REPORT_METRICS, replicate_metrics
 from calibrate.report._report import STATISTICS, CalibrationReport
 
-__all__ = ["DEFAULT_METHODS", "build_report"]
+__all__ = ["DEFAULT_METHODS", "MIN_BOOTSTRAP", "build_report"]
 
 # The methods a report compares when none are named, per task: vector and
 # matrix scaling are multiclass maps, Platt scaling a binary/multilabel one.
@@ -38,8 +39,9 @@ _RANGES = (
     np.zeros(len(REPORT_METRICS)),
     np.array([1.0, np.inf, 2.0, 1.0, 1.0, 1.0, 1.0]),
 )
-# Fewer resamples cannot place the 2.5 % and 97.5 % quantiles at all.
-_MIN_BOOTSTRAP = 10
+#: The fewest resamples ``build_report`` takes: fewer cannot place the 2.5 %
+#: and 97.5 % quantiles at all.
+MIN_BOOTSTRAP = 10
 
 
 def _check_pair(pair, name):
@@ -105,10 +107,10 @@ def _check_bootstrap(n_bootstrap):
     if (
         isinstance(n_bootstrap, (bool, np.bool_))
         or not isinstance(n_bootstrap, numbers.Integral)
-        or n_bootstrap < _MIN_BOOTSTRAP
+        or n_bootstrap < MIN_BOOTSTRAP
     ):
         raise ValueError(
-            f"n_bootstrap must be an integer >= {_MIN_BOOTSTRAP}; got {n_bootstrap!r}."
+            f"n_bootstrap must be an integer >= {MIN_BOOTSTRAP}; got {n_bootstrap!r}."
         )
     return int(n_bootstrap)
 
@@ -297,8 +299,8 @@ def _verdict(rows, points, replicates, confidence_level):
     else:
         tail = (
             f"The paired {level} bootstrap interval of the difference, {interval}, "
-            "contains 0: on this test set the advantage is within the resampling "
-            "noise, and the two cannot be told apart."
+            f"contains 0: this test set does not show that {rows[best]} is better "
+            f"than {rows[runner]}."
         )
     return {
         "method": rows[best],
@@ -313,13 +315,41 @@ def _verdict(rows, points, replicates, confidence_level):
     }
 
 
-def _direction(stats):
-    """Mean confidence against accuracy of the uncalibrated top-label bins."""
-    per_class = stats if isinstance(stats, tuple) else (stats,)
-    weights = np.concatenate([s.weights for s in per_class])
-    score = np.nansum(np.concatenate([s.weights * s.mean_score for s in per_class]))
-    target = np.nansum(np.concatenate([s.weights * s.mean_target for s in per_class]))
-    return float(score / weights.sum()), float(target / weights.sum())
+def _check_same_classes(fitted, checked, task):
+    """Refuse test labels whose classes are not the validation labels' classes.
+
+    Labels other than column indices (strings, say) are matched to the
+    columns in sorted order within each set, so two sets with different
+    classes would silently read the columns as different classes.
+    """
+    if task == "multilabel":
+        return  # an indicator has no classes to match; the columns are the labels
+    if len(fitted) != len(checked.classes) or not np.array_equal(
+        fitted, checked.classes
+    ):
+        raise ValueError(
+            f"test data: the test labels have the classes {preview(checked.classes)}, "
+            f"but the validation labels {preview(fitted)}; both sets must label the "
+            "score columns alike."
+        )
+
+
+def _direction(checked):
+    """Mean confidence and accuracy of the uncalibrated predictions.
+
+    Top-label for binary and multiclass scores.  Multilabel: every label is a
+    binary prediction of its own, confidence ``max(p, 1 - p)``, right when
+    ``p > 0.5`` matches the label, averaged over labels and rows (the mean
+    probability against the label rate would say whether too many labels are
+    predicted, not whether the model is too sure).
+    """
+    if checked.task != "multilabel":
+        confidence, correct = checked.top_label()
+    else:
+        p = checked.event_proba()
+        confidence = np.maximum(p, 1.0 - p)
+        correct = (p > 0.5) == (checked.y == 1)
+    return float(np.mean(confidence)), float(np.mean(correct))
 
 
 def build_report(
@@ -342,7 +372,7 @@ def build_report(
     Every method is fitted on ``val`` and evaluated on ``test`` beside the
     uncalibrated scores.  The metrics are computed by the functions of
     :mod:`calibrate.metrics` (:data:`~calibrate.metrics.METRICS`), each with a
-    percentile bootstrap interval over the test rows, and each method's change
+    bootstrap interval over the test rows (see Notes), and each method's change
     from the uncalibrated scores gets a *paired* interval: both are computed
     on the same resampled rows, so the noise the two share cancels.
 
@@ -417,6 +447,17 @@ def build_report(
     of 2.9 % got [3.6 %, 4.9 %].  Centred, every interval contains its
     estimate.  The changes use the paired replicates the same way.
 
+    For the binned errors (the ECEs and the MCE) the interval is the sampling
+    spread of the estimate, *not* a confidence interval for the true
+    calibration error: these estimators are biased upward on a finite test
+    set (a perfectly calibrated model has a positive ECE), so the true error
+    is likely below the estimate, and below the interval too when the model
+    is nearly calibrated.  The debiased L2 error corrects that bias to first
+    order; its interval, and those of accuracy, NLL and Brier score, are
+    confidence intervals in the usual sense.  The paired intervals of the
+    changes share the bias of both terms and are the better guide to whether
+    a method helped.
+
     *Best method.*  The lowest test NLL wins (the uncalibrated scores
     compete too), and a sentence says whether its lead over the runner-up is
     outside the paired interval of their difference.
@@ -486,6 +527,7 @@ def build_report(
                     f"data: {exc}"
                 ) from exc
             seconds = time.perf_counter() - start
+            _check_same_classes(calibrator.classes_, checked, task)
             try:
                 calibrated = calibrator.transform(X_test)
             except (ValueError, TypeError) as exc:
@@ -539,7 +581,7 @@ def build_report(
     # The columns' classes, as every method was fitted on them (a class that
     # occurs in neither set still has its column).
     classes = next(iter(calibrators.values())).classes_
-    mean_confidence, accuracy = _direction(bins["uncalibrated"])
+    mean_confidence, accuracy = _direction(checked)
     metadata = {
         "title": title if title is not None else "Calibration report",
         "description": description,

@@ -16,7 +16,14 @@ import numpy as np
 from calibrate.io import atomic_write
 from calibrate.report._bootstrap import REPORT_METRICS
 
-__all__ = ["draw_figures", "format_markdown_table", "render_html", "render_markdown"]
+__all__ = [
+    "draw_figures",
+    "figure_names",
+    "format_markdown_table",
+    "markdown_files",
+    "render_html",
+    "render_markdown",
+]
 
 LABELS = {
     "accuracy": "Accuracy",
@@ -154,15 +161,18 @@ def _metrics_figure(report, n_cols):
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     colors = [f"C{i % 10}" for i in range(len(rows))]
     position = np.arange(len(rows))
-    names = ["\n".join(textwrap.wrap(str(r), 18)) or str(r) for r in rows]
+    names = [
+        "\n".join(textwrap.wrap(str(r), 18, max_lines=2, placeholder="...")) or str(r)
+        for r in rows
+    ]
     for ax, metric in zip(axes.flat, shown, strict=False):
         scale = _scale(metric)
         value = table[(metric, "value")].to_numpy() * scale
         low = table[(metric, "low")].to_numpy() * scale
         high = table[(metric, "high")].to_numpy() * scale
         ax.barh(position, value, color=colors, height=0.6)
-        # Drawn as lines rather than error bars: a binned error's estimate can
-        # lie outside its own interval, and error bars cannot show that.
+        # Drawn as lines: an interval clipped to the metric's range need not be
+        # symmetric about the value, which error bars assume.
         ax.hlines(position, low, high, color="black", linewidth=1.5)
         ax.plot(low, position, "|", color="black", markersize=8)
         ax.plot(high, position, "|", color="black", markersize=8)
@@ -180,6 +190,20 @@ def _metrics_figure(report, n_cols):
     for ax in axes.flat[len(shown) :]:
         ax.set_visible(False)
     return fig
+
+
+def figure_names(report):
+    """Return the names of the report's figures, in order, without drawing them."""
+    if report.metadata["task"] != "multilabel":
+        return ["reliability", "metrics"]
+    return [f"reliability_{name}" for name in report.predictions] + ["metrics"]
+
+
+def markdown_files(report):
+    """Return the files :func:`render_markdown` writes, ``README.md`` first."""
+    return ["README.md"] + [
+        _png_name(i, name) for i, name in enumerate(figure_names(report))
+    ]
 
 
 def draw_figures(report, n_cols=2):
@@ -219,6 +243,7 @@ h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 h3 { font-size: 1.05rem; }
 p.meta { color: #555; margin-top: 0; }
 .summary { background: #f4f6fa; border-left: 4px solid #1f77b4;
+  overflow-wrap: anywhere;
   padding: 0.6rem 1rem; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.92rem; }
@@ -345,6 +370,13 @@ def _diagnostics_rows(report):
     return rows
 
 
+_BINNED_NOTE = (
+    "The binned errors (ECE, classwise ECE, MCE) are biased upward on a finite "
+    "test set (a perfectly calibrated model has a positive ECE): their interval "
+    "is the spread of the estimate, and the true error is likely lower. The "
+    "debiased L2 error corrects this bias; the changes below compare both sides "
+    "on the same rows."
+)
 _DIAGNOSTICS_NOTE = (
     "NLL before and after each map, on the validation rows it was fitted on and "
     "on the test rows. A validation NLL far below the test NLL means the map "
@@ -385,9 +417,13 @@ def _bins_html(report):
     parts = []
     if report.metadata["task"] == "multilabel":
         return (
-            "<p>Multilabel data: the per-label bin statistics are in the JSON "
-            "report.</p>"
+            "<p>Multilabel data: the bins of each label, as the classwise ECE reads "
+            "them, are in the JSON report.</p>"
         )
+    parts.append(
+        "<p>Top-label bins of the test scores, as the diagrams and the ECE read "
+        "them; bins are (lower, upper], the first also holding 0.</p>"
+    )
     for method, stats in report.bins.items():
         rows = [[_e(c) for c in row] for row in _bin_rows(stats)]
         parts.append(
@@ -513,7 +549,8 @@ evaluated on {m["n_test"]} test rows; {_e(m["created"])}.</p>
 
 <h2>Test metrics</h2>
 <p>Each cell: the value on the test set and its {level} bootstrap interval over
-test rows ({m["n_bootstrap"]} resamples). Bold: the best of the row.</p>
+test rows ({m["n_bootstrap"]} resamples). Bold: the best of the row.
+{_e(_BINNED_NOTE)}</p>
 {_html_table(["metric", *(_e(x) for x in methods)], _metric_rows_html(report))}
 
 <h2>Change from the uncalibrated scores</h2>
@@ -536,8 +573,6 @@ and the method is better; red: excludes 0 and it is worse.</p>
 {warnings_html}
 
 <h2>Bin statistics</h2>
-<p>Top-label bins of the test scores, as the diagrams and the ECE read them;
-bins are (lower, upper], the first also holding 0.</p>
 {_bins_html(report)}
 
 <h2>Data and reproducibility</h2>
@@ -555,19 +590,24 @@ bins are (lower, upper], the first also holding 0.</p>
 # -- Markdown ---------------------------------------------------------------
 
 
+class _Markdown(str):
+    """A table cell that is already Markdown (numbers we set in bold)."""
+
+
 def _md_cell(value):
-    # Raw HTML in a name would be rendered by a code host: escape it.
-    text = html.escape(str(value), quote=False)
-    text = text.replace("\\", "\\\\").replace("|", "\\|")
-    return " ".join(text.splitlines())
+    if isinstance(value, _Markdown):
+        return " ".join(value.replace("|", "\\|").splitlines())
+    return _md_escape(value)
 
 
 def format_markdown_table(header, rows, align=None):
     r"""Return a GitHub-flavoured Markdown table.
 
-    Cells are escaped for the table: ``|`` and backslashes are escaped and
-    line breaks become spaces.  ``align`` is a string of ``l``/``r`` per
-    column (default: the first column left, the others right).
+    Cells are text, shown as given: raw HTML is escaped (``<`` becomes
+    ``&lt;``), so are the characters of Markdown's inline markup (``\ ` * _
+    [ ] # |``; no link, image or emphasis can come from a cell), and line
+    breaks become spaces.  ``align`` is a string of ``l``/``r`` per column
+    (default: the first column left, the others right).
 
     Examples
     --------
@@ -601,7 +641,7 @@ def _md_metric_rows(report):
                 table.loc[method, (metric, "high")],
             )
             text = f"**{text}**" if method in best else text
-            cells.append(f"{text} {bounds}")
+            cells.append(_Markdown(f"{text} {bounds}"))
         rows.append(cells)
     return rows
 
@@ -617,7 +657,8 @@ def _md_change_rows(report):
             text = _format_change(metric, table.loc[method, (metric, "change")])
             verdict = _verdict(metric, low, high)
             text = f"**{text}** ({verdict})" if verdict else text
-            cells.append(f"{text} {_format_bounds(metric, low, high, signed=True)}")
+            bounds = _format_bounds(metric, low, high, signed=True)
+            cells.append(_Markdown(f"{text} {bounds}"))
         rows.append(cells)
     return rows
 
@@ -678,7 +719,7 @@ def render_markdown(report, directory, *, overwrite=False):
         "## Test metrics",
         "",
         f"Value on the test set and its {level} bootstrap interval over test rows "
-        f"({m['n_bootstrap']} resamples); bold: the best of the row.",
+        f"({m['n_bootstrap']} resamples); bold: the best of the row. " + _BINNED_NOTE,
         "",
         format_markdown_table(["metric", *methods], _md_metric_rows(report)),
         "",

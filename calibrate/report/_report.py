@@ -311,8 +311,8 @@ class CalibrationReport:
         accuracy = self.metadata["accuracy"]
         if self.metadata["task"] == "multilabel":
             what = (
-                f"its mean predicted probability is {100 * confidence:.2f} % against "
-                f"a label rate of {100 * accuracy:.2f} %"
+                f"per label, its mean confidence is {100 * confidence:.2f} % against "
+                f"an accuracy of {100 * accuracy:.2f} %"
             )
         else:
             what = (
@@ -438,6 +438,15 @@ class CalibrationReport:
         with atomic_write(path, "w", overwrite=overwrite) as handle:
             handle.write(document)
         return Path(path)
+
+    def markdown_files(self):
+        """Return the names of the files :meth:`to_markdown` writes.
+
+        ``README.md`` first, then one PNG per figure.
+        """
+        from calibrate.report._render import markdown_files
+
+        return markdown_files(self)
 
     def to_markdown(self, directory, *, overwrite=False):
         """Write ``README.md`` and its figures as PNG files into ``directory``.
