@@ -12,6 +12,7 @@ from sklearn.calibration import calibration_curve
 
 from calibrate.binning import (
     BinStats,
+    bin_index,
     bin_stats,
     bin_stats_by_column,
     check_binning,
@@ -487,3 +488,47 @@ def test_merge_bin_stats_parts_of_different_constant_weights():
     merged = merge_bin_stats([a, c])
     # Kish by hand: (1 + 3)**2 / (1 + 9) = 1.6 in each bin.
     np.testing.assert_allclose(merged.effective_counts, [1.6, 1.6], rtol=1e-12)
+
+
+def test_bin_index_is_the_bin_of_bin_stats(rng):
+    scores = np.concatenate(
+        [
+            rng.uniform(size=500),
+            uniform_edges(10),
+            [0.0, 1.0, 0.3, np.nextafter(0.3, 1)],
+        ]
+    )
+    index = bin_index(scores, uniform_edges(10))
+    assert index.dtype == np.int64 and index.shape == scores.shape
+    # The counts of bin_stats, and the definition bin by bin.
+    stats = bin_stats(scores, np.ones_like(scores), n_bins=10)
+    np.testing.assert_array_equal(np.bincount(index, minlength=10), stats.counts)
+    edges = uniform_edges(10)
+    for k in range(10):
+        inside = (scores > edges[k]) & (scores <= edges[k + 1])
+        if k == 0:
+            inside |= scores == 0.0
+        np.testing.assert_array_equal(index == k, inside)
+    # 0.3 is in (0.2, 0.3], the next float above it in (0.3, 0.4].
+    assert bin_index([0.3, np.nextafter(0.3, 1)], edges).tolist() == [2, 3]
+    # Any shape, and edges of unequal widths.
+    grid = rng.uniform(size=(7, 3))
+    custom = np.array([0.0, 0.5, 0.9, 1.0])
+    np.testing.assert_array_equal(
+        bin_index(grid, custom), (grid > 0.5).astype(int) + (grid > 0.9)
+    )
+
+
+@pytest.mark.parametrize(
+    ("scores", "edges", "message"),
+    [
+        ([0.5], [0.0, 0.6, 0.4, 1.0], "non-decreasing"),
+        ([0.5], [0.1, 1.0], "from 0 to 1"),
+        ([0.5], [0.0], "at least two values"),
+        ([1.5], [0.0, 1.0], "must lie in \\[0, 1\\]"),
+        ([np.nan], [0.0, 1.0], "must lie in \\[0, 1\\]"),
+    ],
+)
+def test_bin_index_refuses_bad_edges_and_scores(scores, edges, message):
+    with pytest.raises(ValueError, match=message):
+        bin_index(scores, edges)

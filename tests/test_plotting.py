@@ -948,3 +948,45 @@ def test_comparison_errors_name_the_problem(multiclass):
         )
     with pytest.raises(ValueError, match=r"got \[\]"):
         ReliabilityComparisonDisplay([]).plot()
+
+
+def test_comparison_wraps_into_rows_of_n_cols(multiclass):
+    scores = {
+        name: multiclass.logits / t for name, t in (("a", 1.0), ("b", 2.0), ("c", 3.0))
+    }
+    one_row = ReliabilityComparisonDisplay.from_predictions(
+        multiclass.labels, scores, input_type="logits"
+    )
+    wrapped = ReliabilityComparisonDisplay.from_predictions(
+        multiclass.labels, scores, input_type="logits", n_cols=2
+    )
+    # Same diagrams and titles, placed two a row: c starts the second row.
+    for ax, ax1 in zip(wrapped.axes_, one_row.axes_, strict=True):
+        assert ax.get_title() == ax1.get_title()
+    spec = [ax.get_subplotspec() for ax in wrapped.axes_]
+    rows = [s.rowspan.start for s in spec]
+    columns = [s.colspan.start for s in spec]
+    assert columns == [0, 1, 0] and rows[0] == rows[1] < rows[2]
+    hist_rows = [ax.get_subplotspec().rowspan.start for ax in wrapped.hist_axes_]
+    assert [h - r for h, r in zip(hist_rows, rows, strict=True)] == [1, 1, 1]
+    # The left column keeps its tick labels, the right one shares them.
+    assert wrapped.axes_[2].yaxis.get_label().get_text() == "accuracy"
+    assert wrapped.axes_[1].yaxis.get_label().get_text() == ""
+    assert wrapped.figure_.get_size_inches()[1] > one_row.figure_.get_size_inches()[1]
+    # More columns than diagrams is one row.
+    wide = ReliabilityComparisonDisplay.from_predictions(
+        multiclass.labels, scores, input_type="logits", n_cols=10
+    )
+    assert {ax.get_subplotspec().rowspan.start for ax in wide.axes_} == {0}
+    render(wrapped.figure_)
+
+
+@pytest.mark.parametrize("n_cols", [0, -1, 1.5, True, "2"])
+def test_comparison_refuses_bad_n_cols(multiclass, n_cols):
+    with pytest.raises(ValueError, match="n_cols must be an integer >= 1"):
+        ReliabilityComparisonDisplay.from_predictions(
+            multiclass.labels,
+            {"a": multiclass.logits},
+            input_type="logits",
+            n_cols=n_cols,
+        )
