@@ -352,6 +352,49 @@ def _direction(checked):
     return float(np.mean(confidence)), float(np.mean(correct))
 
 
+def _fit_and_score(name, calibrator, val, test, checked, n_bins):
+    """Fit one method on ``val``; return its test logits, metrics and diagnostics.
+
+    Also returns the warnings raised meanwhile, as the report lists them.
+    """
+    (X_val, y_val), (X_test, y_test) = val, test
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", calibrate.CalibrationWarning)
+        start = time.perf_counter()
+        try:
+            calibrator.fit(X_val, y_val)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(
+                f"fitting {name} ({type(calibrator).__name__}) on the validation "
+                f"data: {exc}"
+            ) from exc
+        seconds = time.perf_counter() - start
+        _check_same_classes(calibrator.classes_, checked, checked.task)
+        try:
+            calibrated = calibrator.transform(X_test)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"applying {name} to the test data: {exc}") from exc
+        val_nll = METRICS["nll"](
+            y_val, calibrator.transform(X_val), input_type="logits"
+        )
+        points = _point_metrics(y_test, calibrated, "logits", checked.task, n_bins)
+    diagnostics = {
+        "class": type(calibrator).__name__,
+        "params": {
+            k: v
+            for k, v in calibrator.get_params().items()
+            if isinstance(v, (str, int, float, bool, type(None)))
+        },
+        "n_iter": int(calibrator.n_iter_),
+        "fit_seconds": seconds,
+        "validation_nll": val_nll,
+        "warnings": [str(w.message) for w in caught],
+    }
+    collected = []
+    _record(caught, name, collected)
+    return calibrated, points, diagnostics, collected
+
+
 def build_report(
     val,
     test,
@@ -516,43 +559,12 @@ def build_report(
     parameters, diagnostics = {}, {}
     for name, calibrator in calibrators.items():
         say(f"fitting {name}")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", calibrate.CalibrationWarning)
-            start = time.perf_counter()
-            try:
-                calibrator.fit(X_val, y_val)
-            except (ValueError, TypeError) as exc:
-                raise type(exc)(
-                    f"fitting {name} ({type(calibrator).__name__}) on the validation "
-                    f"data: {exc}"
-                ) from exc
-            seconds = time.perf_counter() - start
-            _check_same_classes(calibrator.classes_, checked, task)
-            try:
-                calibrated = calibrator.transform(X_test)
-            except (ValueError, TypeError) as exc:
-                raise type(exc)(f"applying {name} to the test data: {exc}") from exc
-            val_nll = METRICS["nll"](
-                y_val, calibrator.transform(X_val), input_type="logits"
-            )
-            points[name] = _point_metrics(y_test, calibrated, "logits", task, n_bins)
-        fit_warnings = []
-        _record(caught, name, fit_warnings)
-        collected.extend(fit_warnings)
+        calibrated, points[name], diagnostics[name], caught = _fit_and_score(
+            name, calibrator, (X_val, y_val), (X_test, y_test), checked, n_bins
+        )
+        collected.extend(caught)
         scores[name] = (calibrated, "logits")
         parameters[name] = fitted_parameters(calibrator)
-        diagnostics[name] = {
-            "class": type(calibrator).__name__,
-            "params": {
-                k: v
-                for k, v in calibrator.get_params().items()
-                if isinstance(v, (str, int, float, bool, type(None)))
-            },
-            "n_iter": int(calibrator.n_iter_),
-            "fit_seconds": seconds,
-            "validation_nll": val_nll,
-            "warnings": [w["message"] for w in fit_warnings],
-        }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", calibrate.CalibrationWarning)
         val_nll_before = METRICS["nll"](y_val, X_val, input_type=input_type)
