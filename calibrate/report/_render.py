@@ -454,7 +454,7 @@ def _settings_rows(report):
     level = f"{100 * m['confidence_level']:g} %"
     return [
         ["created", m["created"]],
-        ["task", f"{m['task']}, {len(m['classes'])} classes"],
+        ["task", f"{m['task']}, {_n_classes(report)}"],
         ["input type", m["input_type"]],
         ["validation / test rows", f"{m['n_val']} / {m['n_test']}"],
         ["binning", f"{m['n_bins']} equal-width bins"],
@@ -466,6 +466,12 @@ def _settings_rows(report):
         ["seed", str(m["seed"])],
         ["versions", ", ".join(f"{k} {v}" for k, v in m["versions"].items())],
     ]
+
+
+def _n_classes(report):
+    """Return "10 classes", or "5 labels" for multilabel data."""
+    n = len(report.metadata["classes"])
+    return f"{n} labels" if report.metadata["task"] == "multilabel" else f"{n} classes"
 
 
 def _classes_text(report, limit=20):
@@ -538,7 +544,7 @@ def render_html(report):
     )
     body = f"""
 <h1>{_e(report.title)}</h1>
-<p class="meta">{_e(m["task"])} classification, {len(m["classes"])} classes
+<p class="meta">{_e(m["task"])} classification, {_n_classes(report)}
 ({_e(_classes_text(report))}); fitted on {m["n_val"]} validation rows,
 evaluated on {m["n_test"]} test rows; {_e(m["created"])}.</p>
 {description}
@@ -707,7 +713,7 @@ def render_markdown(report, directory, *, overwrite=False):
     parts = [
         f"# {_md_escape(report.title)}",
         "",
-        f"{m['task']} classification, {len(m['classes'])} classes "
+        f"{m['task']} classification, {_n_classes(report)} "
         f"({_md_escape(_classes_text(report))}); fitted on {m['n_val']} validation "
         f"rows, evaluated on {m['n_test']} test rows; {m['created']}.",
         "",
