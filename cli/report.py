@@ -59,14 +59,25 @@ def _n_bootstrap(text):
     value = positive_int(text)
     if value < MIN_BOOTSTRAP:
         raise argparse.ArgumentTypeError(
-            f"must be at least {MIN_BOOTSTRAP} (fewer resamples place no 95 % "
+            f"must be at least {MIN_BOOTSTRAP} (fewer resamples cannot place an "
             f"interval); got {value}"
         )
     return value
 
 
 def _methods(text):
-    return [t.strip() for t in text.split(",") if t.strip()]
+    import argparse
+
+    from calibrate.calibrators import CALIBRATORS
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in CALIBRATORS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"methods are a comma-separated list of {', '.join(sorted(CALIBRATORS))}; "
+            f"got {text!r}"
+        )
+    return names
 
 
 def _level(text):
@@ -210,6 +221,13 @@ def _targets(args, output):
     The figures of a multilabel report are named after its methods: they are
     checked once the report is built, before anything is written.
     """
+    parent = os.path.dirname(os.path.abspath(output))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise CommandError(
+            f"{output}: cannot create the directory, {parent} is a file."
+        )
     if os.path.exists(output) and not os.path.isdir(output):
         raise CommandError(
             f"{output}: exists and is not a directory; -o names the directory the "

@@ -249,22 +249,6 @@ def test_existing_files_need_force(write_scores, tmp_path, capsys):
     assert sorted(os.listdir(out)) == ["report.json"]  # no temporary file left
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--methods", "temperature,bogus"], "unknown method 'bogus'"),
-    ],
-)
-def test_bad_options_are_one_line(extra, message, write_scores, tmp_path, capsys):
-    args = write_scores("multiclass", n=600)["npy"]
-    out = tmp_path / "r"
-    assert main(report_argv(args, out, *extra)) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("calibrate report: error: ") and err.count("\n") == 1
-    assert message in err
-    assert not out.exists()
-
-
 def test_method_that_does_not_fit_the_task_names_it(write_scores, tmp_path, capsys):
     args = write_scores("binary", n=600)["npy"]
     assert main(report_argv(args, tmp_path / "r", "--methods", "vector")) == 1
@@ -436,3 +420,19 @@ def test_val_and_test_labelled_differently_are_refused(tmp_path, capsys, rng):
     err = capsys.readouterr().err
     assert "the test labels have the classes ['b', 'c', 'd']" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_unknown_method_is_a_usage_error(tmp_path, capsys):
+    argv = ["report", "--example", "digits_mlp", "--methods", "temperature,bogus"]
+    assert main([*argv, "-o", str(tmp_path / "r")]) == 2
+    assert "got 'temperature,bogus'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_output_below_a_file_is_refused_before_the_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep")
+    start = time.perf_counter()
+    out = tmp_path / "file" / "r"
+    assert main(["report", "--example", "digits_mlp", "-o", str(out)]) == 1
+    assert time.perf_counter() - start < 2.0  # refused before fitting anything
+    assert f"{tmp_path / 'file'} is a file" in capsys.readouterr().err

@@ -502,7 +502,7 @@ def test_identical_methods_cannot_be_told_apart(rng):
     assert best["difference_low"] <= 0.0 <= best["difference_high"]
     assert best["significant"] is False
     assert "twin_a" in best["sentence"] and "twin_b" in best["sentence"]
-    assert "contains 0" in best["sentence"]
+    assert "the same on every resample" in best["sentence"]
     pd.testing.assert_series_equal(
         report.metrics.loc["twin_a"], report.metrics.loc["twin_b"], check_names=False
     )
@@ -1461,7 +1461,7 @@ def test_markdown_cells_cannot_fetch_or_link(rng, tmp_path):
     assert not re.search(r"(?<!\\)\]\(", text)
     assert not re.search(r"(?<!\\)\*\*b(?<!\\)\*\*", text)
     assert not re.search(r"(?<!\\)`c(?<!\\)`", text)
-    assert "!\\[x\\](http://example.com/x.png)" in text
+    assert "!\\[x\\](http\\://example.com/x.png)" in text
 
 
 def test_brier_interval_may_exceed_one(rng):
@@ -1483,3 +1483,63 @@ def test_brier_interval_may_exceed_one(rng):
     brier = report.metrics.loc["uncalibrated", ("brier", "value")]
     high = report.metrics.loc["uncalibrated", ("brier", "high")]
     assert brier > 1.5 and high > brier > 1.0
+
+
+def test_val_and_test_of_other_tasks_are_refused(rng):
+    (Xv, yv), (Xt, yt) = make_split("multiclass", rng, n=200)
+    indicator = np.eye(4, dtype=int)[yt]
+    indicator[::5, 0] = 1  # several labels a row: multilabel
+    with pytest.raises(
+        ValueError, match="validation data are multiclass .* test data multilabel"
+    ):
+        build_report((Xv, yv), (Xt, indicator), n_bootstrap=10)
+    with pytest.raises(
+        ValueError, match="validation data are multilabel .* test data multiclass"
+    ):
+        build_report(
+            (Xv, np.eye(4, dtype=int)[yv] | indicator[:1]), (Xt, yt), n_bootstrap=10
+        )
+
+
+def test_a_few_test_rows_are_never_significant(rng):
+    (Xv, yv), (Xt, yt) = make_split("multiclass", rng, n=300, temperature=3.0)
+    report = build_report(
+        (Xv, yv),
+        (Xt[:3], yt[:3]),
+        methods=["temperature"],
+        n_bootstrap=100,
+        random_state=0,
+    )
+    assert report.best["significant"] is False
+    assert "With 3 test rows the bootstrap cannot tell" in report.best["sentence"]
+    assert any("only 3 test rows" in w["message"] for w in report.warnings)
+
+
+def test_scoring_on_the_fitting_rows_is_warned(rng):
+    val, _ = make_split("multiclass", rng, n=200)
+    report = build_report(
+        val, val, methods=["temperature"], n_bootstrap=10, random_state=0
+    )
+    assert any("same arrays" in w["message"] for w in report.warnings)
+    other = build_report(*make_split("multiclass", rng, n=200), n_bootstrap=10)
+    assert not any("same arrays" in w["message"] for w in other.warnings)
+
+
+def test_matrix_scaling_leaves_the_defaults_when_it_cannot_be_fitted(rng):
+    data = make_miscalibrated(400, 20, temperature=2.0, random_state=rng)
+    val, test = (
+        (data.logits[:200], data.labels[:200]),
+        (data.logits[200:], data.labels[200:]),
+    )
+    report = build_report(val, test, n_bootstrap=10, random_state=0)
+    assert report.methods == ["uncalibrated", "temperature", "vector"]
+    assert any("420 parameters" in w["message"] for w in report.warnings)
+    named = build_report(val, test, methods=["matrix"], n_bootstrap=10, random_state=0)
+    assert named.methods == ["uncalibrated", "matrix"]
+
+
+def test_markdown_cells_make_no_automatic_links():
+    table = format_markdown_table(["a"], [["https://e.example/x www.e.example ~~s~~"]])
+    cell = table.splitlines()[2]
+    assert "https://" not in cell and "www.e" not in cell and "~~" not in cell
+    assert cell == "| https\\://e.example/x www\\.e.example \\~\\~s\\~\\~ |"

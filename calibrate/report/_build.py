@@ -22,7 +22,7 @@ from calibrate.metrics._predictions import Predictions
 from calibrate.report._bootstrap import REPORT_METRICS, replicate_metrics
 from calibrate.report._report import STATISTICS, CalibrationReport
 
-__all__ = ["DEFAULT_METHODS", "MIN_BOOTSTRAP", "build_report"]
+__all__ = ["DEFAULT_METHODS", "MIN_BOOTSTRAP", "MIN_TEST_ROWS", "build_report"]
 
 # The methods a report compares when none are named, per task: vector and
 # matrix scaling are multiclass maps, Platt scaling a binary/multilabel one.
@@ -39,6 +39,9 @@ _RANGES = (
     np.zeros(len(REPORT_METRICS)),
     np.array([1.0, np.inf, 2.0, 1.0, 1.0, 1.0, 1.0]),
 )
+#: Below this many test rows a report warns, and calls no lead significant:
+#: the resamples of a few rows repeat the same handful of values.
+MIN_TEST_ROWS = 50
 #: The fewest resamples ``build_report`` takes: fewer cannot place the 2.5 %
 #: and 97.5 % quantiles at all.
 MIN_BOOTSTRAP = 10
@@ -268,7 +271,7 @@ def _metrics_table(rows, points, replicates, confidence_level):
     )
 
 
-def _verdict(rows, points, replicates, confidence_level):
+def _verdict(rows, points, replicates, confidence_level, n_rows):
     """Best row by test NLL, the runner-up, and the sentence saying how sure."""
     nll = np.array([points[r]["nll"] for r in rows])
     order = np.argsort(nll, kind="stable")
@@ -290,11 +293,27 @@ def _verdict(rows, points, replicates, confidence_level):
             f"lowers it, the closest is {rows[runner]} ({nll[runner]:.4g})."
         )
     interval = f"[{low:+.3g}, {high:+.3g}]"
-    if high < 0:
+    n_test = int(n_rows)
+    # A handful of test rows gives intervals of (nearly) no width: they say
+    # nothing about the noise, so no lead is called significant there.
+    significant = bool(high < 0) and low < high and n_test >= MIN_TEST_ROWS
+    if significant:
         tail = (
             f"The paired {level} bootstrap interval of the difference, {interval}, "
             "lies below 0: the advantage is outside the resampling noise of this "
             "test set."
+        )
+    elif n_test >= MIN_TEST_ROWS and not low < high:
+        tail = (
+            f"The difference is the same on every resample ({interval}): the two "
+            f"predict alike on these rows, and this test set does not show that "
+            f"{rows[best]} is better than {rows[runner]}."
+        )
+    elif n_test < MIN_TEST_ROWS:
+        tail = (
+            f"With {n_test} test rows the bootstrap cannot tell how noisy the "
+            f"difference is (paired interval {interval}): this test set does not "
+            f"show that {rows[best]} is better than {rows[runner]}."
         )
     else:
         tail = (
@@ -310,9 +329,54 @@ def _verdict(rows, points, replicates, confidence_level):
         "difference": float(nll[best] - nll[runner]),
         "difference_low": low,
         "difference_high": high,
-        "significant": bool(high < 0),
+        "significant": significant,
         "sentence": f"{head} {tail}",
     }
+
+
+def _data_warnings(inputs, n_test):
+    """Return warnings about what the report's numbers cannot show."""
+    out = []
+    sha = {record["role"]: record["sha256"] for record in inputs}
+    if (sha["val_scores"], sha["val_labels"]) == (
+        sha["test_scores"],
+        sha["test_labels"],
+    ):
+        out.append(
+            "the validation and test data are the same arrays (equal SHA-256): the "
+            "methods are scored on the rows they were fitted on, and look better "
+            "than they will on new data."
+        )
+    if n_test < MIN_TEST_ROWS:
+        out.append(
+            f"only {n_test} test rows: the bootstrap intervals describe little more "
+            "than these rows, and no lead is called significant."
+        )
+    return [
+        {"source": "data", "category": "CalibrationWarning", "message": m} for m in out
+    ]
+
+
+def _default_methods(task, n_columns, n_val, collected):
+    """Return the task's defaults; matrix scaling only if the data can fit it."""
+    methods = DEFAULT_METHODS[task]
+    # Matrix scaling fits K (K + 1) parameters: with fewer validation rows
+    # than that it over-fits (and with K = 1000 takes minutes) however it is
+    # regularised.
+    if "matrix" in methods and n_columns * (n_columns + 1) > n_val:
+        methods = tuple(m for m in methods if m != "matrix")
+        collected.append(
+            {
+                "source": "methods",
+                "category": "CalibrationWarning",
+                "message": (
+                    f"matrix scaling was left out of the default methods: it fits "
+                    f"{n_columns * (n_columns + 1)} parameters and the validation "
+                    f"set has {n_val} rows; name it in methods to fit it anyway."
+                ),
+            }
+        )
+    return methods
 
 
 def _check_same_classes(fitted, checked, task):
@@ -369,6 +433,12 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
                 f"data: {exc}"
             ) from exc
         seconds = time.perf_counter() - start
+        if calibrator.task_ != checked.task:
+            raise ValueError(
+                f"the validation data are {calibrator.task_} (labels of shape "
+                f"{np.shape(y_val)}) but the test data {checked.task} (labels of "
+                f"shape {np.shape(y_test)}); both sets must hold the same task."
+            )
         _check_same_classes(calibrator.classes_, checked, checked.task)
         try:
             calibrated = calibrator.transform(X_test)
@@ -550,8 +620,10 @@ def build_report(
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"test data: {exc}") from exc
     _record(caught, "uncalibrated", collected)
+    n_val_rows = int(np.shape(X_val)[0])
+    n_test_rows = int(np.shape(X_test)[0])
     if methods is None:
-        methods = DEFAULT_METHODS[task]
+        methods = _default_methods(task, checked.n_columns, n_val_rows, collected)
     calibrators = _check_methods(methods, input_type)
     rows = ["uncalibrated", *calibrators]
     points = {"uncalibrated": uncalibrated}
@@ -615,6 +687,7 @@ def build_report(
         "accuracy": accuracy,
         "inputs": _describe_inputs((X_val, y_val, X_test, y_test), sources),
     }
+    collected.extend(_data_warnings(metadata["inputs"], n_test_rows))
     return CalibrationReport(
         metrics=table,
         replicates=replicates,
@@ -622,7 +695,7 @@ def build_report(
         diagnostics=diagnostics,
         warnings=collected,
         bins=bins,
-        best=_verdict(rows, points, replicates, confidence_level),
+        best=_verdict(rows, points, replicates, confidence_level, n_test_rows),
         metadata=metadata,
         y_test=y_test,
         predictions=scores,

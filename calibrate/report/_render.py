@@ -611,9 +611,11 @@ def format_markdown_table(header, rows, align=None):
 
     Cells are text, shown as given: raw HTML is escaped (``<`` becomes
     ``&lt;``), so are the characters of Markdown's inline markup (``\ ` * _
-    [ ] # |``; no link, image or emphasis can come from a cell), and line
-    breaks become spaces.  ``align`` is a string of ``l``/``r`` per column
-    (default: the first column left, the others right).
+    [ ] # | ~``) and the ``://`` and ``www.`` that GitHub would turn into
+    links (no link, image or emphasis comes from a cell; a bare e-mail
+    address may still be linked), and line breaks become spaces.  ``align``
+    is a string of ``l``/``r`` per column (default: the first column left,
+    the others right).
 
     Examples
     --------
@@ -672,8 +674,12 @@ def _md_change_rows(report):
 def _md_escape(text):
     """Escape Markdown's inline markup and raw HTML in a user string."""
     text = html.escape(str(text), quote=False)
-    for char in "\\`*_[]#|":
+    for char in "\\`*_[]#|~":
         text = text.replace(char, "\\" + char)
+    # GitHub links bare URLs and www. names by itself; an escaped character
+    # in the way stops it.
+    text = re.sub(r"(?i)(?<=[a-z])://", r"\\://", text)
+    text = re.sub(r"(?i)\bwww\.", "www\\.", text)
     return " ".join(text.splitlines())
 
 
