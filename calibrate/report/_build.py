@@ -503,8 +503,10 @@ def build_report(
         its defaults and ``input_type``), or a mapping of row name to an
         unfitted calibrator of :mod:`calibrate.calibrators` (cloned before
         fitting).  None compares the defaults for the task:
-        temperature, vector and matrix scaling for multiclass scores,
-        temperature and Platt scaling for binary and multilabel ones.
+        temperature, vector and matrix scaling for multiclass scores (matrix
+        scaling only when its ``K (K + 1)`` parameters are at most the
+        validation rows; a warning says when it was left out), temperature
+        and Platt scaling for binary and multilabel ones.
     input_type : {"logits", "probs", "log_probs"}, default="logits"
         How to read the scores of both sets.
     n_bins : int, default=15
