@@ -11,6 +11,7 @@ into ``DIRECTORY/NAME``.  The seed of the resamples defaults to 0, so the
 same command writes the same numbers.
 """
 
+import argparse
 import contextlib
 import logging
 import os
@@ -31,29 +32,37 @@ __all__ = ["FORMATS", "add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
-#: The formats ``--format`` takes, and the files each writes in the directory.
+#: The formats ``--format`` takes, and the files of fixed name each writes.  The
+#: figures' PNG files (named after the methods for multilabel data) are known,
+#: and checked, once the report is built, before anything is written.
 FORMATS = {
     "html": ("report.html",),
-    "md": ("README.md", "reliability.png", "metrics.png"),
+    "md": ("README.md",),
     "json": ("report.json",),
 }
 
 
-def _formats(text):
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [n for n in names if n not in FORMATS]
-    if unknown or not names:
-        import argparse
-
+def _choices(text, choices, what):
+    """Parse a comma-separated list of ``choices`` (argparse ``type``)."""
+    names = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not names or any(n not in choices for n in names):
         raise argparse.ArgumentTypeError(
-            f"formats are a comma-separated list of {', '.join(FORMATS)}; got {text!r}"
+            f"{what} are a comma-separated list of {', '.join(choices)}; got {text!r}"
         )
-    return list(dict.fromkeys(names))
+    return names
+
+
+def _formats(text):
+    return _choices(text, list(FORMATS), "formats")
+
+
+def _methods(text):
+    from calibrate.calibrators import CALIBRATORS
+
+    return _choices(text, sorted(CALIBRATORS), "methods")
 
 
 def _n_bootstrap(text):
-    import argparse
-
     from calibrate.report import MIN_BOOTSTRAP
 
     value = positive_int(text)
@@ -65,30 +74,16 @@ def _n_bootstrap(text):
     return value
 
 
-def _methods(text):
-    import argparse
-
-    from calibrate.calibrators import CALIBRATORS
-
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [n for n in names if n not in CALIBRATORS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"methods are a comma-separated list of {', '.join(sorted(CALIBRATORS))}; "
-            f"got {text!r}"
-        )
-    return names
-
-
 def _level(text):
-    import argparse
+    from calibrate.binning import check_confidence_level
 
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1); got {value}")
+        check_confidence_level(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"must be a number in (0, 1); got {text!r}"
+        ) from exc
     return value
 
 

@@ -296,46 +296,59 @@ def _html_table(header, rows, *, text_columns=()):
     )
 
 
-def _metric_rows_html(report):
+def _value_cells(report):
+    """Rows of the metrics table: label, then ``(value, interval, mark)`` per method.
+
+    ``mark`` is ``"best"`` for the best value of the row, else ``""``.  The
+    HTML and the Markdown tables are both written from these.
+    """
     table = report.metrics
-    rows = []
     for metric in _metrics_shown(report):
         best = _best_rows(table, metric)
-        cells = [_e(LABELS[metric])]
+        cells = []
         for method in table.index:
-            value = table.loc[method, (metric, "value")]
-            bounds = _format_bounds(
-                metric,
-                table.loc[method, (metric, "low")],
-                table.loc[method, (metric, "high")],
-            )
-            cls = ' class="best"' if method in best else ""
+            low, high = (table.loc[method, (metric, s)] for s in ("low", "high"))
             cells.append(
-                f"<span{cls}>{_e(format_value(metric, value))}</span>"
-                f'<span class="ci">{_e(bounds)}</span>'
+                (
+                    format_value(metric, table.loc[method, (metric, "value")]),
+                    _format_bounds(metric, low, high),
+                    "best" if method in best else "",
+                )
             )
-        rows.append(cells)
-    return rows
+        yield LABELS[metric], cells
 
 
-def _change_rows_html(report):
+def _change_cells(report):
+    """Rows of the change table: label, then ``(change, interval, verdict)``.
+
+    ``verdict`` is ``"better"`` or ``"worse"`` when the paired interval
+    excludes 0, else ``""``.
+    """
     table = report.metrics
-    rows = []
     for metric in _metrics_shown(report):
-        cells = [_e(LABELS[metric])]
+        cells = []
         for method in table.index[1:]:
-            low = table.loc[method, (metric, "change_low")]
-            high = table.loc[method, (metric, "change_high")]
-            verdict = _verdict(metric, low, high)
-            cls = f' class="{verdict}"' if verdict else ""
-            cells.append(
-                f"<span{cls}>"
-                f"{_e(_format_change(metric, table.loc[method, (metric, 'change')]))}"
-                f'</span><span class="ci">'
-                f"{_e(_format_bounds(metric, low, high, signed=True))}</span>"
+            low, high = (
+                table.loc[method, (metric, s)] for s in ("change_low", "change_high")
             )
-        rows.append(cells)
-    return rows
+            cells.append(
+                (
+                    _format_change(metric, table.loc[method, (metric, "change")]),
+                    _format_bounds(metric, low, high, signed=True),
+                    _verdict(metric, low, high),
+                )
+            )
+        yield LABELS[metric], cells
+
+
+def _html_rows(rows):
+    """HTML cells of :func:`_value_cells` or :func:`_change_cells` rows."""
+
+    def cell(text, bounds, mark):
+        cls = f' class="{mark}"' if mark else ""
+        return f'<span{cls}>{_e(text)}</span><span class="ci">{_e(bounds)}</span>'
+
+    return [[_e(label)] + [cell(*c) for c in cells] for label, cells in rows]
 
 
 def _parameters_html(report):
@@ -542,6 +555,9 @@ def render_html(report):
         else '<details class="description"><summary>About the model and the '
         f"data</summary><pre>{_e(m['description'])}</pre></details>"
     )
+    change_table = _html_table(
+        ["metric", *(_e(x) for x in methods[1:])], _html_rows(_change_cells(report))
+    )
     body = f"""
 <h1>{_e(report.title)}</h1>
 <p class="meta">{_e(m["task"])} classification, {_n_classes(report)}
@@ -557,13 +573,13 @@ evaluated on {m["n_test"]} test rows; {_e(m["created"])}.</p>
 <p>Each cell: the value on the test set and its {level} bootstrap interval over
 test rows ({m["n_bootstrap"]} resamples). Bold: the best of the row.
 {_e(_BINNED_NOTE)}</p>
-{_html_table(["metric", *(_e(x) for x in methods)], _metric_rows_html(report))}
+{_html_table(["metric", *(_e(x) for x in methods)], _html_rows(_value_cells(report)))}
 
 <h2>Change from the uncalibrated scores</h2>
 <p>Method minus uncalibrated (pp: percentage points), with the paired {level}
 interval: both computed on the same resampled rows. Green: the interval excludes 0
 and the method is better; red: excludes 0 and it is worse.</p>
-{_html_table(["metric", *(_e(x) for x in methods[1:])], _change_rows_html(report))}
+{change_table}
 
 <h2>Figures</h2>
 {"".join(images)}
@@ -635,40 +651,17 @@ def format_markdown_table(header, rows, align=None):
     return "\n".join(lines)
 
 
-def _md_metric_rows(report):
-    table = report.metrics
-    rows = []
-    for metric in _metrics_shown(report):
-        best = _best_rows(table, metric)
-        cells = [LABELS[metric]]
-        for method in table.index:
-            text = format_value(metric, table.loc[method, (metric, "value")])
-            bounds = _format_bounds(
-                metric,
-                table.loc[method, (metric, "low")],
-                table.loc[method, (metric, "high")],
-            )
-            text = f"**{text}**" if method in best else text
-            cells.append(_Markdown(f"{text} {bounds}"))
-        rows.append(cells)
-    return rows
-
-
-def _md_change_rows(report):
-    table = report.metrics
-    rows = []
-    for metric in _metrics_shown(report):
-        cells = [LABELS[metric]]
-        for method in table.index[1:]:
-            low = table.loc[method, (metric, "change_low")]
-            high = table.loc[method, (metric, "change_high")]
-            text = _format_change(metric, table.loc[method, (metric, "change")])
-            verdict = _verdict(metric, low, high)
-            text = f"**{text}** ({verdict})" if verdict else text
-            bounds = _format_bounds(metric, low, high, signed=True)
-            cells.append(_Markdown(f"{text} {bounds}"))
-        rows.append(cells)
-    return rows
+def _md_rows(rows, *, say_mark=False):
+    """Markdown cells of :func:`_value_cells` or :func:`_change_cells` rows."""
+    out = []
+    for label, cells in rows:
+        row = [label]
+        for text, bounds, mark in cells:
+            if mark:
+                text = f"**{text}** ({mark})" if say_mark else f"**{text}**"
+            row.append(_Markdown(f"{text} {bounds}"))
+        out.append(row)
+    return out
 
 
 def _md_escape(text):
@@ -733,14 +726,16 @@ def render_markdown(report, directory, *, overwrite=False):
         f"Value on the test set and its {level} bootstrap interval over test rows "
         f"({m['n_bootstrap']} resamples); bold: the best of the row. " + _BINNED_NOTE,
         "",
-        format_markdown_table(["metric", *methods], _md_metric_rows(report)),
+        format_markdown_table(["metric", *methods], _md_rows(_value_cells(report))),
         "",
         "## Change from the uncalibrated scores",
         "",
         f"Method minus uncalibrated (pp: percentage points) with the paired {level} "
         "interval (the same resampled rows for both); bold when it excludes 0.",
         "",
-        format_markdown_table(["metric", *methods[1:]], _md_change_rows(report)),
+        format_markdown_table(
+            ["metric", *methods[1:]], _md_rows(_change_cells(report), say_mark=True)
+        ),
         "",
         "## Figures",
         "",

@@ -21,7 +21,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 _STATISTIC_SCHEMA = {"type": ["number", "null"]}
-_METRIC_NAMES = REPORT_METRICS
 #: The statistics of each metric in :attr:`CalibrationReport.metrics`.
 STATISTICS = ("value", "low", "high", "change", "change_low", "change_high")
 
@@ -120,7 +119,7 @@ REPORT_SCHEMA = {
         },
         "metric_descriptions": {
             "type": "object",
-            "required": list(_METRIC_NAMES),
+            "required": list(REPORT_METRICS),
             "additionalProperties": {"type": "string"},
         },
         "metrics": {
@@ -133,7 +132,7 @@ REPORT_SCHEMA = {
                     "method": {"type": "string"},
                     "values": {
                         "type": "object",
-                        "required": list(_METRIC_NAMES),
+                        "required": list(REPORT_METRICS),
                         "additionalProperties": False,
                         "properties": {
                             name: {
@@ -144,7 +143,7 @@ REPORT_SCHEMA = {
                                     s: _STATISTIC_SCHEMA for s in STATISTICS
                                 },
                             }
-                            for name in _METRIC_NAMES
+                            for name in REPORT_METRICS
                         },
                     },
                 },
@@ -340,13 +339,13 @@ class CalibrationReport:
                         s: _plain(float(table.loc[method, (metric, s)]))
                         for s in STATISTICS
                     }
-                    for metric in _METRIC_NAMES
+                    for metric in REPORT_METRICS
                 },
             }
             for method in table.index
         ]
         descriptions = {
-            name: METRICS[name].description for name in _METRIC_NAMES[1:]
+            name: METRICS[name].description for name in REPORT_METRICS[1:]
         } | {"accuracy": "share of right predictions, 1 - classification error"}
         return _plain(
             {
@@ -513,13 +512,13 @@ def load_metrics(source):
     values = [
         [
             np.nan if row["values"][m][s] is None else float(row["values"][m][s])
-            for m in _METRIC_NAMES
+            for m in REPORT_METRICS
             for s in STATISTICS
         ]
         for row in rows
     ]
     columns = pd.MultiIndex.from_product(
-        (_METRIC_NAMES, STATISTICS), names=("metric", "statistic")
+        (REPORT_METRICS, STATISTICS), names=("metric", "statistic")
     )
     return pd.DataFrame(
         np.array(values, dtype=np.float64).reshape(len(rows), -1),
