@@ -197,8 +197,14 @@ def test_shipped_reports_hold_what_the_code_computes(name):
     )
     # The CLI's defaults, as the documented command uses them.
     assert (meta["seed"], meta["n_bootstrap"], meta["n_bins"]) == (0, 1000, 15)
+    # The tolerance the fits guarantee across CPUs and BLAS kernels: vector,
+    # matrix and Platt scaling stop on the gradient norm, and their fitted
+    # metrics agree to 1e-7 relative (tests/test_reproducible_fits.py).  A
+    # "change" column is the difference of two values of order 0.01-1, each
+    # reproduced to 1e-7 relative, so its error is absolute (seen: 1.9e-9 on
+    # a change of 0.0014 between OpenBLAS kernels), hence the atol.
     np.testing.assert_allclose(
-        report.metrics.to_numpy(), shipped.to_numpy(), rtol=1e-9, atol=1e-12
+        report.metrics.to_numpy(), shipped.to_numpy(), rtol=1e-7, atol=1e-8
     )
     assert list(report.metrics.index) == list(shipped.index)
     # The pages say what the JSON says (the verdict is computed, not typed).

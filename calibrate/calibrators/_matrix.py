@@ -8,8 +8,13 @@ from calibrate.calibrators._base import (
     BaseCalibrator,
     chunked_objective,
     mask_columns,
-    minimize_lbfgs,
     softmax_nll_and_dlogits,
+)
+from calibrate.calibrators._newton import (
+    centre,
+    gauge_column,
+    matrix_hessp,
+    minimize_trust_newton,
 )
 from calibrate.calibrators._temperature import (
     warm_started_temperature,
@@ -29,10 +34,18 @@ class MatrixScaling(BaseCalibrator):
 
     The diagonal of ``W`` is free, so temperature and vector scaling lie
     inside the family at zero penalty.  The fit starts at the temperature
-    scaling solution (``W = I / T``, ``b = 0``) and runs L-BFGS-B with an
-    analytic gradient in float64 over row chunks, so the regularised
-    objective, and hence the validation NLL, is never above temperature
-    scaling's.  Multiclass scores only.
+    scaling solution (``W = I / T``, ``b = 0``) and runs trust-region
+    Newton-CG with the exact gradient and Hessian-vector products in float64
+    over row chunks; every accepted step lowers the regularised objective, so
+    it is never above temperature scaling's.  Multiclass scores only.
+
+    The fit stops on the gradient norm, not on the decrease of the objective,
+    so it reproduces across CPUs and BLAS kernels.  The softmax is unchanged
+    when a constant is added to every logit: with ``reg_mu=0`` the
+    intercepts of the classes that occur are centred (sum zero), and with
+    ``reg_lambda=0`` the rows of ``W`` of those classes are shifted by a
+    common vector so that their mean equals the starting point's; otherwise
+    the penalty makes the optimum unique.
 
     A class that never occurs in ``y`` keeps its column and the
     temperature-scaling map (its row of ``W`` is ``e_k / T``, its bias 0),
@@ -64,10 +77,10 @@ class MatrixScaling(BaseCalibrator):
         logits above the test NLL hardly depends on it.
         ``reg_lambda=0, reg_mu=0`` is plain matrix scaling.
     tol : float, default=1e-8
-        Stop when every component of the gradient of the objective is below
-        ``tol`` in absolute value.
+        Stop when the Euclidean norm of the gradient of the objective is at
+        most ``tol``.
     max_iter : int, default=1000
-        L-BFGS-B iteration budget; running out raises scikit-learn's
+        Newton iteration budget; running out raises scikit-learn's
         ``ConvergenceWarning``.
 
     Attributes
@@ -83,7 +96,7 @@ class MatrixScaling(BaseCalibrator):
     n_features_in_ : int
         Number of score columns seen during fit.
     n_iter_ : int
-        L-BFGS-B iterations used.
+        Newton iterations used.
 
     See Also
     --------
@@ -174,23 +187,32 @@ class MatrixScaling(BaseCalibrator):
             return loss, grad
 
         fixed = np.concatenate([np.repeat(absent, k), absent])
-        # Precondition by the penalty's curvature: with a strong penalty the
-        # off-diagonal directions would otherwise be many orders stiffer than
-        # the others and L-BFGS-B would stop far from the optimum.
-        scale = np.sqrt(
-            1.0 + 2.0 * np.concatenate([lam * off_diagonal.ravel(), np.full(k, mu)])
-        )
-        theta, self.n_iter_ = minimize_lbfgs(
+        gauge = gauge_column(absent)
+        if gauge is not None and mu == 0:
+            fixed[k * k + gauge] = True  # the intercepts' free constant
+        if gauge is not None and lam == 0:
+            fixed[gauge * k : (gauge + 1) * k] = True  # W's free common row
+        theta, self.n_iter_ = minimize_trust_newton(
             fun,
+            matrix_hessp(
+                Z, w, absent=absent, lam=lam, mu=mu, off_diagonal=off_diagonal
+            ),
             x0,
             fixed=fixed,
             tol=self.tol,
             max_iter=self.max_iter,
             name=type(self).__name__,
-            scale=scale,
         )
-        self.coef_ = theta[: k * k].reshape(k, k).copy()
-        self.intercept_ = theta[k * k :].copy()
+        W = theta[: k * k].reshape(k, k).copy()
+        b = theta[k * k :].copy()
+        if mu == 0:
+            centre(b, absent)
+        if lam == 0:
+            W0 = x0[: k * k].reshape(k, k)
+            shift = W - W0
+            centre(shift, absent, axis=0)
+            W = np.where(absent[:, None], W, W0 + shift)
+        self.coef_, self.intercept_ = W, b
 
     def _parameter_shapes(self):
         k = self.n_features_in_

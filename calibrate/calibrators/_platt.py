@@ -8,10 +8,9 @@ from scipy.special import log_expit
 from calibrate.calibrators._base import (
     BaseCalibrator,
     OneVsRestTargets,
-    minimize_lbfgs,
-    per_column_affine_objective,
-    sigmoid_nll_and_dlogits,
+    target_chunk,
 )
+from calibrate.calibrators._newton import fit_columns_newton
 from calibrate.calibrators._temperature import (
     warm_started_temperature,
     warn_temperature_status,
@@ -32,8 +31,12 @@ class PlattScaling(BaseCalibrator):
       scikit-learn's ``CalibratedClassifierCV(method="sigmoid")`` does).
 
     The fit starts at the temperature-scaling solution of the same sigmoid
-    likelihood (``a = 1 / T``, ``b = 0``) and runs L-BFGS-B with an analytic
-    gradient in float64 over row chunks.  By default the targets are the
+    likelihood (``a = 1 / T``, ``b = 0``) and solves the ``K`` independent
+    two-parameter problems together by damped Newton steps with exact 2 x 2
+    Hessians, one pass over the rows (float64 chunks) per step, each column
+    backtracking until its loss does not increase.  It stops on the gradient,
+    not on the decrease of the objective, so fits reproduce across CPUs and
+    BLAS kernels.  By default the targets are the
     labels themselves (plain maximum likelihood, equal to an unregularised
     logistic regression).  With ``target_smoothing=True`` they are Platt's
     ``(N+ + 1) / (N+ + 2)`` for positives and ``1 / (N- + 2)`` for negatives,
@@ -49,10 +52,10 @@ class PlattScaling(BaseCalibrator):
     target_smoothing : bool, default=False
         Use Platt's smoothed targets instead of the 0/1 labels.
     tol : float, default=1e-8
-        Stop when every component of the gradient of the mean NLL is below
-        ``tol`` in absolute value.
+        A column stops when the Euclidean norm of its gradient (of the mean
+        NLL, in ``(a, b)``) is at most ``tol``.
     max_iter : int, default=1000
-        L-BFGS-B iteration budget; running out raises scikit-learn's
+        Newton iteration budget; running out raises scikit-learn's
         ``ConvergenceWarning``.
 
     Attributes
@@ -68,7 +71,7 @@ class PlattScaling(BaseCalibrator):
     n_features_in_ : int
         Number of score columns seen during fit.
     n_iter_ : int
-        L-BFGS-B iterations used.
+        Newton iterations used.
 
     References
     ----------
@@ -134,18 +137,18 @@ class PlattScaling(BaseCalibrator):
         warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])
 
-        fun = per_column_affine_objective(
-            Z, targets, w, dlogits=sigmoid_nll_and_dlogits
-        )
-        theta, self.n_iter_ = minimize_lbfgs(
-            fun,
-            x0,
-            fixed=np.concatenate([absent, absent]),
+        slope, bias, self.n_iter_ = fit_columns_newton(
+            Z,
+            targets,
+            w,
+            x0[:k],
+            x0[k:],
+            fixed=absent,
             tol=self.tol,
             max_iter=self.max_iter,
             name=type(self).__name__,
+            target_chunk=target_chunk,
         )
-        slope, bias = theta[:k].copy(), theta[k:].copy()
         if self.task_ == "binary":
             slope, bias = float(slope[0]), float(bias[0])
         self.coef_, self.intercept_ = slope, bias

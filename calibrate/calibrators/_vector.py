@@ -6,9 +6,14 @@ import numpy as np
 
 from calibrate.calibrators._base import (
     BaseCalibrator,
-    minimize_lbfgs,
     per_column_affine_objective,
     softmax_nll_and_dlogits,
+)
+from calibrate.calibrators._newton import (
+    centre,
+    gauge_column,
+    minimize_trust_newton,
+    per_column_affine_hessp,
 )
 from calibrate.calibrators._temperature import (
     warm_started_temperature,
@@ -22,9 +27,17 @@ class VectorScaling(BaseCalibrator):
     """Vector scaling: ``softmax(w * z + b)`` with a scale and a bias per class.
 
     Temperature scaling is the special case ``w = 1 / T``, ``b = 0``; the fit
-    starts there and minimises the (weighted) validation NLL with L-BFGS-B and
-    an analytic gradient, in float64 over row chunks, so its validation NLL is
-    never above temperature scaling's.  Multiclass scores only.
+    starts there and minimises the (weighted) validation NLL by trust-region
+    Newton-CG with the exact gradient and Hessian-vector products, in float64
+    over row chunks; every accepted step lowers the NLL, so its validation NLL
+    is never above temperature scaling's.  Multiclass scores only.
+
+    The fit stops on the gradient, not on the decrease of the objective, so it
+    reproduces across CPUs and BLAS kernels: two fits agree to about
+    ``tol / lambda_min`` in the parameters (``lambda_min`` the smallest
+    curvature at the optimum), in practice to 1e-9 relative in every metric
+    on the bundled examples.  The softmax's free constant is fixed: the
+    intercepts of the classes that occur sum to zero.
 
     A class that never occurs in ``y`` keeps its column and the
     temperature-scaling map ``z / T``, with a
@@ -38,10 +51,10 @@ class VectorScaling(BaseCalibrator):
     input_type : {"logits", "probs", "log_probs"}, default="logits"
         How ``X`` is to be read; declared, never guessed.
     tol : float, default=1e-8
-        Stop when every component of the gradient of the mean NLL is below
-        ``tol`` in absolute value.
+        Stop when the Euclidean norm of the gradient of the mean NLL is at
+        most ``tol``.
     max_iter : int, default=1000
-        L-BFGS-B iteration budget; running out raises scikit-learn's
+        Newton iteration budget; running out raises scikit-learn's
         ``ConvergenceWarning``.
 
     Attributes
@@ -57,7 +70,7 @@ class VectorScaling(BaseCalibrator):
     n_features_in_ : int
         Number of score columns seen during fit.
     n_iter_ : int
-        L-BFGS-B iterations used.
+        Newton iterations used.
 
     See Also
     --------
@@ -101,15 +114,22 @@ class VectorScaling(BaseCalibrator):
         fun = per_column_affine_objective(
             Z, y, w, dlogits=softmax_nll_and_dlogits, absent=absent
         )
-        theta, self.n_iter_ = minimize_lbfgs(
+        hessp = per_column_affine_hessp(Z, w, absent=absent)
+        fixed = np.concatenate([absent, absent])
+        gauge = gauge_column(absent)
+        if gauge is not None:
+            fixed[k + gauge] = True  # the softmax's free constant
+        theta, self.n_iter_ = minimize_trust_newton(
             fun,
+            hessp,
             x0,
-            fixed=np.concatenate([absent, absent]),
+            fixed=fixed,
             tol=self.tol,
             max_iter=self.max_iter,
             name=type(self).__name__,
         )
-        self.coef_, self.intercept_ = theta[:k].copy(), theta[k:].copy()
+        self.coef_ = theta[:k].copy()
+        self.intercept_ = centre(theta[k:].copy(), absent)
 
     def _parameter_shapes(self):
         k = self.n_features_in_

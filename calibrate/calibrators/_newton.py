@@ -1,0 +1,415 @@
+"""Second-order solvers for the affine family: fits that reproduce on any machine.
+
+Vector, matrix and Platt scaling minimise smooth convex objectives.  A
+first-order method stopped by a relative-decrease test (``ftol``) halts at a
+point that depends on rounding along its whole path, so the same data fitted
+on two BLAS kernels (or two CPUs) gave metrics that differed by 1e-4.  The
+solvers here stop on the *gradient*: the fit ends only when the Euclidean norm
+of the gradient of the mean NLL is at most ``tol``, and Newton's method
+converges quadratically, so its last step usually takes the gradient orders of
+magnitude below ``tol``.  Two runs then agree to about ``tol / lambda_min``
+in the parameters (``lambda_min`` the smallest curvature of the objective at
+the optimum), whatever the path.
+
+The softmax is unchanged when the same constant is added to every class's
+logit, so vector and unregularised matrix scaling have a flat direction in the
+intercepts; the callers fix it (one intercept held at zero during the fit,
+intercepts centred after it), which makes the optimum unique.
+
+Two solvers:
+
+- :func:`minimize_trust_newton`: a trust-region Newton-CG method (scipy's
+  ``trust-ncg``) on ``(value, gradient)`` and an exact Hessian-vector product,
+  for coupled parameters (vector and matrix scaling).  Every accepted step
+  lowers the objective, so the fit never ends above its starting point.
+- :func:`fit_columns_newton`: independent two-parameter logistic problems
+  ``sigmoid(a_k z_k + b_k)``, one per column (Platt scaling), solved together
+  by a vectorised damped Newton method with exact 2 x 2 Hessians and a
+  backtracking line search per column.
+"""
+
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import log_expit
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from calibrate._special import iter_chunks, softmax
+
+__all__ = [
+    "fit_columns_newton",
+    "matrix_hessp",
+    "minimize_trust_newton",
+    "per_column_affine_hessp",
+    "softmax_hvp",
+]
+
+
+def softmax_hvp(P, dS, w):
+    """Hessian of the weighted softmax NLL in the logits, applied to ``dS``.
+
+    Parameters
+    ----------
+    P : ndarray of shape (m, K)
+        ``softmax(S)`` at the current logits (0 for masked columns).
+    dS : ndarray of shape (m, K), float64
+        Direction in logit space (overwritten).
+    w : ndarray of shape (m,)
+        Row weights.
+
+    Returns
+    -------
+    ndarray of shape (m, K)
+        ``w_i (p_i * dS_i - p_i (p_i . dS_i))``.
+
+    Examples
+    --------
+    >>> P = np.full((1, 2), 0.5); dS = np.array([[1.0, -1.0]])
+    >>> softmax_hvp(P, dS, np.ones(1))
+    array([[ 0.5, -0.5]])
+    """
+    dS *= P
+    dS -= P * dS.sum(axis=1, keepdims=True)
+    dS *= w[:, None]
+    return dS
+
+
+class _CurvatureCache:
+    """Probabilities at the last point the Hessian was applied at, per chunk.
+
+    Newton-CG applies the Hessian many times at one point; recomputing the
+    softmax each time would double the cost of every product.  The
+    probabilities are kept in float32 (the Hessian-vector product only steers
+    the steps: the gradient, which decides when the fit stops, is always
+    exact float64), and only while they fit in ``max_entries`` values.
+    """
+
+    max_entries = 2**25  # 128 MB of float32
+
+    def __init__(self, n_entries):
+        self.enabled = n_entries <= self.max_entries
+        self.theta, self.chunks = None, []
+
+    def get(self, theta, index, compute):
+        if not self.enabled:
+            return compute()
+        if self.theta is None or not np.array_equal(theta, self.theta):
+            self.theta, self.chunks = theta.copy(), []
+        if index == len(self.chunks):
+            self.chunks.append(compute().astype(np.float32))
+        return self.chunks[index]
+
+
+def minimize_trust_newton(fun, hessp, x0, *, fixed, tol, max_iter, name):
+    """Minimise a smooth convex ``fun`` by trust-region Newton-CG.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(theta) -> (value, gradient)``.
+    hessp : callable
+        ``hessp(theta, v) -> H(theta) @ v``, the exact Hessian-vector product.
+    x0 : ndarray
+        Starting point; parameters where ``fixed`` is True stay there exactly.
+    fixed : ndarray of bool
+        Parameters held constant (no row informs them, or a gauge is fixed).
+    tol : float
+        Stop when the Euclidean norm of the gradient over the free parameters
+        is at most ``tol``.
+    max_iter : int
+        Newton iteration budget; running out raises ``ConvergenceWarning``.
+    name : str
+        Estimator name for the warning.
+
+    Returns
+    -------
+    theta : ndarray
+        The minimiser, with the fixed entries of ``x0``.
+    n_iter : int
+        Newton iterations used.
+    """
+    free = ~np.asarray(fixed, dtype=bool)
+    if not free.any():
+        return x0.copy(), 0
+    base = np.array(x0, dtype=np.float64)
+
+    def embed(x, fill):
+        theta = fill.copy()
+        theta[free] = x
+        return theta
+
+    zeros = np.zeros_like(base)
+
+    def reduced(x):
+        value, grad = fun(embed(x, base))
+        return value, grad[free]
+
+    def reduced_hessp(x, v):
+        return hessp(embed(x, base), embed(v, zeros))[free]
+
+    # One BLAS thread: the many small products of CG run slower when
+    # OpenBLAS wakes its pool for each (the limit is undone on exit).
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(
+            reduced,
+            base[free],
+            jac=True,
+            hessp=reduced_hessp,
+            method="trust-ncg",
+            options={"gtol": tol, "maxiter": max_iter},
+        )
+        if res.nit < max_iter:
+            # Polish: a few more Newton steps aimed 1000 times below ``tol``
+            # cost little (convergence is quadratic here) and take two runs
+            # that met ``tol`` at different points to the same optimum.
+            polish = minimize(
+                reduced,
+                res.x,
+                jac=True,
+                hessp=reduced_hessp,
+                method="trust-ncg",
+                options={"gtol": 1e-3 * tol, "maxiter": 5},
+            )
+            if polish.fun <= res.fun:
+                polish.nit += res.nit
+                res = polish
+    gnorm = float(np.linalg.norm(res.jac))
+    # A trust region that cannot shrink further with the gradient within
+    # 1000 * tol of zero has reached the precision the objective can be
+    # computed to: not a failure.
+    if gnorm > tol and (res.nit >= max_iter or gnorm > 1e3 * tol):
+        warnings.warn(
+            f"{name} did not converge: {res.message} (gradient norm {gnorm:.2e} "
+            f"after {res.nit} iterations). Increase max_iter or check the scores.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return embed(res.x, base), int(res.nit)
+
+
+def _column_terms(Z, targets, w, a, b, *, target_chunk, with_derivatives):
+    """Per-column loss (and gradient and 2 x 2 Hessian) of ``sigmoid(a z + b)``."""
+    k = Z.shape[1]
+    loss = np.zeros(k)
+    if with_derivatives:
+        g = np.zeros((2, k))
+        h = np.zeros((3, k))  # H_aa, H_ab, H_bb
+    for rows in iter_chunks(*Z.shape):
+        Zc = Z[rows].astype(np.float64)
+        Y = target_chunk(targets, rows, len(Zc))
+        wc = w[rows][:, None]
+        S = Zc * a + b
+        loss += (wc * (np.logaddexp(0.0, S) - Y * S)).sum(axis=0)
+        if with_derivatives:
+            s = np.exp(log_expit(S))
+            r = wc * (s - Y)
+            g[0] += np.einsum("ij,ij->j", r, Zc)
+            g[1] += r.sum(axis=0)
+            c = wc * s * (1.0 - s)
+            cz = c * Zc
+            h[0] += np.einsum("ij,ij->j", cz, Zc)
+            h[1] += cz.sum(axis=0)
+            h[2] += c.sum(axis=0)
+    if with_derivatives:
+        return loss, g, h
+    return loss
+
+
+def fit_columns_newton(
+    Z, targets, w, a0, b0, *, fixed, tol, max_iter, name, target_chunk
+):
+    """Fit ``sigmoid(a_k z_k + b_k)`` to each column ``k`` by damped Newton steps.
+
+    The columns are independent two-parameter logistic regressions; each
+    iteration makes one pass over the data for every column's loss, gradient
+    and exact 2 x 2 Hessian, solves the K small systems in closed form, and
+    backtracks per column until its loss does not increase, so no column ends
+    above its starting loss.  A column stops moving once its gradient norm is
+    at most ``tol``; the fit ends when every column has.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, K)
+        Scores (any float dtype; read in float64 chunks).
+    targets : ndarray or targets object
+        Read through ``target_chunk(targets, rows, m)`` as ``(m, K)`` targets.
+    w : ndarray of shape (n,)
+        Weights summing to 1.
+    a0, b0 : ndarray of shape (K,)
+        Starting slopes and intercepts.
+    fixed : ndarray of bool of shape (K,)
+        Columns that keep their starting values.
+    tol : float
+        Gradient-norm tolerance per column.
+    max_iter : int
+        Newton iteration budget.
+    name : str
+        Estimator name for the warning.
+    target_chunk : callable
+        Reader of target blocks.
+
+    Returns
+    -------
+    a, b : ndarray of shape (K,)
+    n_iter : int
+    """
+    a, b = np.array(a0, dtype=np.float64), np.array(b0, dtype=np.float64)
+    free = ~np.asarray(fixed, dtype=bool)
+    active = free.copy()
+    n_iter = 0
+    gnorm = np.where(free, np.inf, 0.0)
+    terms = dict(target_chunk=target_chunk)
+    while active.any():
+        loss, g, h = _column_terms(Z, targets, w, a, b, with_derivatives=True, **terms)
+        previous, gnorm = gnorm, np.where(free, np.hypot(g[0], g[1]), 0.0)
+        # Aim 1000 times below ``tol`` (a Newton step or two more) so that
+        # two runs meeting ``tol`` at different points end at one optimum;
+        # a column within ``tol`` whose gradient stops halving has reached
+        # the precision its loss is computed to.
+        done = gnorm <= 1e-3 * tol
+        stalled = (gnorm <= tol) & (gnorm > 0.5 * previous) & (n_iter > 0)
+        active &= ~(done | stalled)
+        if not active.any() or n_iter >= max_iter:
+            break
+        n_iter += 1
+        # Levenberg damping keeps each 2 x 2 system positive definite when a
+        # column is (nearly) separable and its curvature vanishes.
+        ridge = 1e-12 * (h[0] + h[2]) + 1e-300
+        haa, hab, hbb = h[0] + ridge, h[1], h[2] + ridge
+        det = haa * hbb - hab * hab
+        da = np.where(active, -(hbb * g[0] - hab * g[1]) / det, 0.0)
+        db = np.where(active, -(haa * g[1] - hab * g[0]) / det, 0.0)
+        step = np.ones(len(a))
+        # Where the predicted decrease (half the Newton decrement) is below
+        # the rounding error of the loss, the quadratic model is exact to
+        # the precision available: take the full step without a line search
+        # (comparing losses there compares rounding noise).
+        decrease = -0.5 * (g[0] * da + g[1] * db)
+        pending = active & (decrease > 64 * np.finfo(float).eps * np.abs(loss))
+        for _ in range(60):  # halvings: 2**-60 is below any useful step
+            trial = _column_terms(
+                Z,
+                targets,
+                w,
+                a + step * da,
+                b + step * db,
+                with_derivatives=False,
+                **terms,
+            )
+            ok = ~(trial > loss)  # NaN counts as worse
+            pending &= ~ok
+            if not pending.any():
+                break
+            step = np.where(pending, step / 2, step)
+        stuck = pending  # no decrease found: at the precision of the loss
+        a = np.where(active & ~stuck, a + step * da, a)
+        b = np.where(active & ~stuck, b + step * db, b)
+        active &= ~stuck
+    if (gnorm > 1e3 * tol).any() or (n_iter >= max_iter and (gnorm > tol).any()):
+        worst = int(np.argmax(gnorm))
+        warnings.warn(
+            f"{name} did not converge: column {worst} has gradient norm "
+            f"{gnorm[worst]:.2e} after {n_iter} Newton iterations. Increase "
+            "max_iter or check the scores.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return a, b, n_iter
+
+
+def per_column_affine_hessp(Z, w, *, absent):
+    """Hessian-vector product of the objective of ``S = a * Z + b``.
+
+    The companion of :func:`calibrate.calibrators._base.per_column_affine_objective`
+    for the softmax likelihood: ``hessp(theta, v)`` with
+    ``theta = [a, b]`` and ``v = [v_a, v_b]``, one pass over the rows in
+    float64 chunks (none while the probabilities at ``theta`` are cached).
+    ``absent`` columns are masked out of the softmax.
+    """
+    k = Z.shape[1]
+    cache = _CurvatureCache(Z.shape[0] * k)
+
+    def hessp(theta, v):
+        scale, bias = theta[:k], theta[k:]
+        va, vb = v[:k], v[k:]
+        out = np.zeros(2 * k)
+        for index, rows in enumerate(iter_chunks(*Z.shape)):
+            Zc = Z[rows].astype(np.float64)
+
+            def probabilities(Zc=Zc):
+                S = Zc * scale + bias
+                if absent.any():
+                    S[:, absent] = -np.inf
+                return softmax(S)
+
+            P = cache.get(theta, index, probabilities)
+            HdS = softmax_hvp(P, Zc * va + vb, w[rows])
+            out[:k] += np.einsum("ij,ij->j", HdS, Zc)
+            out[k:] += HdS.sum(axis=0)
+        return out
+
+    return hessp
+
+
+def matrix_hessp(Z, w, *, absent, lam, mu, off_diagonal):
+    """Hessian-vector product of the ODIR matrix-scaling objective.
+
+    ``theta = [vec(W), b]`` with logits ``S = Z W^T + b``; the penalty
+    ``lam * |W_offdiag|^2 + mu * |b|^2`` adds ``2 lam V_offdiag`` and
+    ``2 mu v_b``.
+    """
+    k = Z.shape[1]
+
+    cache = _CurvatureCache(Z.shape[0] * k)
+
+    def hessp(theta, v):
+        W, b = theta[: k * k].reshape(k, k), theta[k * k :]
+        V, vb = v[: k * k].reshape(k, k), v[k * k :]
+        gW, gb = np.zeros((k, k)), np.zeros(k)
+        for index, rows in enumerate(iter_chunks(*Z.shape)):
+            Zc = Z[rows].astype(np.float64)
+
+            def probabilities(Zc=Zc):
+                S = Zc @ W.T + b
+                if absent.any():
+                    S[:, absent] = -np.inf
+                return softmax(S)
+
+            P = cache.get(theta, index, probabilities)
+            HdS = softmax_hvp(P, Zc @ V.T + vb, w[rows])
+            gW += HdS.T @ Zc
+            gb += HdS.sum(axis=0)
+        gW += 2.0 * lam * (V * off_diagonal)
+        gb += 2.0 * mu * vb
+        return np.concatenate([gW.ravel(), gb])
+
+    return hessp
+
+
+def gauge_column(absent):
+    """Index of the class whose intercept is held at 0 to fix the softmax's constant.
+
+    Adding one constant to every logit leaves the softmax unchanged, so the
+    intercepts of a softmax fit are determined only up to that constant; the
+    last class that occurs is held fixed during the fit and the intercepts are
+    centred afterwards (see :func:`centre`).
+    """
+    present = np.flatnonzero(~absent)
+    return int(present[-1]) if len(present) else None
+
+
+def centre(values, absent, axis=0):
+    """Subtract the mean over the classes that occur (along ``axis``), in place.
+
+    The softmax over the present classes is unchanged; the absent classes,
+    which keep their starting map, are not touched.
+    """
+    present = ~absent
+    if present.any():
+        index = [slice(None)] * values.ndim
+        index[axis] = present
+        index = tuple(index)
+        values[index] -= values[index].mean(axis=axis, keepdims=True)
+    return values
