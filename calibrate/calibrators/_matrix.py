@@ -11,6 +11,7 @@ from calibrate.calibrators._base import (
     softmax_nll_and_dlogits,
 )
 from calibrate.calibrators._newton import (
+    absent_class_shift,
     centre,
     gauge_column,
     matrix_hessp,
@@ -51,7 +52,10 @@ class MatrixScaling(BaseCalibrator):
     temperature-scaling map (its row of ``W`` is ``e_k / T``, its bias 0),
     with a :class:`~calibrate.exceptions.CalibrationWarning`; the other rows
     are fitted on the softmax over the classes that occur, so nothing rewards
-    pushing the absent class's probability to zero.
+    pushing the absent class's probability to zero; their intercepts are then
+    shifted by the smallest common constant that keeps the whole model's
+    validation NLL no higher than temperature scaling's (as in
+    :class:`VectorScaling`).
 
     Parameters
     ----------
@@ -212,6 +216,14 @@ class MatrixScaling(BaseCalibrator):
             shift = W - W0
             centre(shift, absent, axis=0)
             W = np.where(absent[:, None], W, W0 + shift)
+        b[~absent] += absent_class_shift(
+            Z,
+            y,
+            w,
+            fitted=lambda Zc: Zc @ W.T + b,
+            start=lambda Zc: Zc @ x0[: k * k].reshape(k, k).T + x0[k * k :],
+            absent=absent,
+        )
         self.coef_, self.intercept_ = W, b
 
     def _parameter_shapes(self):

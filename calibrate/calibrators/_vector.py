@@ -10,6 +10,7 @@ from calibrate.calibrators._base import (
     softmax_nll_and_dlogits,
 )
 from calibrate.calibrators._newton import (
+    absent_class_shift,
     centre,
     gauge_column,
     minimize_trust_newton,
@@ -44,7 +45,11 @@ class VectorScaling(BaseCalibrator):
     :class:`~calibrate.exceptions.CalibrationWarning`; the other classes are
     fitted on the softmax over the classes that occur, so nothing rewards
     pushing the absent class's probability to zero (which maximum likelihood
-    would otherwise do, without bound).
+    would otherwise do, without bound).  Their intercepts are then shifted by
+    the smallest common constant ``c >= 0`` that makes the whole model's
+    validation NLL no higher than temperature scaling's (``c = 0`` unless the
+    fitted classes' logits shrank enough for an absent class to take their
+    probability; see ``absent_class_shift`` in ``_newton.py``).
 
     Parameters
     ----------
@@ -130,6 +135,14 @@ class VectorScaling(BaseCalibrator):
         )
         self.coef_ = theta[:k].copy()
         self.intercept_ = centre(theta[k:].copy(), absent)
+        self.intercept_[~absent] += absent_class_shift(
+            Z,
+            y,
+            w,
+            fitted=lambda Zc: Zc * self.coef_ + self.intercept_,
+            start=lambda Zc: Zc * x0[:k] + x0[k:],
+            absent=absent,
+        )
 
     def _parameter_shapes(self):
         k = self.n_features_in_
