@@ -376,7 +376,8 @@ REFUSALS = [
         "class-evil",
         "temperature",
         set_in(("class",), "Evil"),
-        "unknown calibrator class 'Evil'; known classes: MatrixScaling, PlattScaling",
+        "unknown calibrator class 'Evil'; known classes: DirichletCalibration, "
+        "EnsembleTemperatureScaling, MatrixScaling",
     ),
     (
         "class-os-system",

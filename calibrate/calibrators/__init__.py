@@ -5,6 +5,8 @@ name used by the CLI and the report to the class.
 """
 
 from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._dirichlet import DirichletCalibration
+from calibrate.calibrators._ets import EnsembleTemperatureScaling
 from calibrate.calibrators._matrix import MatrixScaling
 from calibrate.calibrators._platt import PlattScaling
 from calibrate.calibrators._temperature import TemperatureScaling
@@ -13,6 +15,8 @@ from calibrate.calibrators._vector import VectorScaling
 __all__ = [
     "CALIBRATORS",
     "BaseCalibrator",
+    "DirichletCalibration",
+    "EnsembleTemperatureScaling",
     "MatrixScaling",
     "PlattScaling",
     "TemperatureScaling",
@@ -26,4 +30,6 @@ CALIBRATORS = {
     "vector": VectorScaling,
     "matrix": MatrixScaling,
     "platt": PlattScaling,
+    "dirichlet": DirichletCalibration,
+    "ets": EnsembleTemperatureScaling,
 }
