@@ -165,6 +165,11 @@ class DirichletCalibration(BaseCalibrator):
             W = np.diag(a)
         self.coef_, self.intercept_ = W, b
 
+    def _n_free_parameters(self):
+        k = self.n_features_in_
+        scales = {"full": k * k, "diagonal": k, "fixed_diagonal": 1}
+        return scales[self.parameterization] + k
+
     def _parameter_shapes(self):
         k = self.n_features_in_
         return {"coef_": (k, k), "intercept_": (k,)}
