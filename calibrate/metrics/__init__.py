@@ -3,8 +3,8 @@
 Every metric takes ``(y_true, y_prob)`` like scikit-learn's, with
 ``sample_weight`` and an ``input_type`` saying whether ``y_prob`` holds
 probabilities (the default), logits or log-probabilities.  Lower is better for
-all of them but ``accuracy``.  The binned errors read :func:`calibrate.binning.bin_stats`, the
-only code in the package that bins.
+all of them but ``accuracy``.  The binned errors read
+:func:`calibrate.binning.bin_stats`, the only code in the package that bins.
 
 :data:`METRICS` maps a short name to a :class:`Metric`: the function and
 the facts about it (label, unit, range, direction, tasks, options, how it

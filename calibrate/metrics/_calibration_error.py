@@ -31,7 +31,7 @@ def _check_norm(norm, debias):
 
 
 def binned_errors(gap_sums, total, *, norm, debias=False, weights=None, targets=None):
-    """The one formula of every binned calibration error, over leading axes.
+    """Compute every binned calibration error from per-bin sums, over leading axes.
 
     Every binned error of the package (:func:`binned_calibration_error`, the
     chunked :func:`calibrate.metrics.evaluate` and the report's bootstrap,
@@ -159,8 +159,9 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
         width = max(s.n_bins for s in per_class)
         sums = [stats_sums([s]) for s in per_class]
         gap_sums, weights, targets = (
-            np.array([np.pad(part[i][0], (0, width - part[i].shape[1]))
-                      for part in sums])
+            np.array(
+                [np.pad(part[i][0], (0, width - part[i].shape[1])) for part in sums]
+            )
             for i in (0, 2, 3)
         )
         total = np.array([part[1][0] for part in sums])

@@ -28,7 +28,6 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from calibrate.binning import _bin_column, _bin_columns, check_binning, merge_bin_stats
 from calibrate._validation import (
     as_label_array,
     as_numeric_array,
@@ -37,6 +36,7 @@ from calibrate._validation import (
     check_sample_weight,
     infer_task,
 )
+from calibrate.binning import _bin_column, _bin_columns, check_binning, merge_bin_stats
 from calibrate.metrics._calibration_error import (
     _check_frequency_weights,
     binned_calibration_error,
@@ -68,7 +68,9 @@ def applicable_metrics(task):
         if task in metric.tasks:
             names.append(name)
         else:
-            skipped[name] = f"defined for {' and '.join(sorted(metric.tasks))} data only"
+            skipped[name] = (
+                f"defined for {' and '.join(sorted(metric.tasks))} data only"
+            )
     return names, skipped
 
 
@@ -108,7 +110,9 @@ def _check_chunk_rows(chunk_rows):
         or not isinstance(chunk_rows, numbers.Integral)
         or chunk_rows < 1
     ):
-        raise ValueError(f"chunk_rows must be None or an integer >= 1; got {chunk_rows!r}.")
+        raise ValueError(
+            f"chunk_rows must be None or an integer >= 1; got {chunk_rows!r}."
+        )
     return int(chunk_rows)
 
 
@@ -130,6 +134,12 @@ def _once_per_kind():
                 "numbers above are the first chunk's.)"
             )
         warnings.warn(text, category, stacklevel=4)
+
+
+def _block_weights(weights, block, n_rows):
+    if weights is None:
+        return np.ones(len(range(*block.indices(n_rows))))
+    return weights[block]
 
 
 def _reduce(pred, reduction):
@@ -168,15 +178,28 @@ class _Blocks:
 
 
 def _evaluate(
-    y_true, encoded, blocks, n_rows, task, names, input_type, weights, sample_weight,
-    n_bins, strategy, rows, whole,
+    y_true,
+    encoded,
+    blocks,
+    n_rows,
+    task,
+    names,
+    input_type,
+    weights,
+    sample_weight,
+    n_bins,
+    strategy,
+    rows,
+    whole,
 ):
-    """The engine on checked input; ``whole()`` returns the whole score array."""
+    """Run the engine on checked input; ``whole()`` returns the whole scores."""
     metrics = {name: METRICS[name] for name in names}
     means = [n for n, m in metrics.items() if m.combine == "mean"]
     binned = [n for n, m in metrics.items() if m.combine == "binned"]
     reductions = {dict(metrics[n].binned)["reduction"] for n in binned}
-    if sample_weight is not None and any(dict(metrics[n].binned)["debias"] for n in binned):
+    if sample_weight is not None and any(
+        dict(metrics[n].binned)["debias"] for n in binned
+    ):
         _check_frequency_weights(weights)
     sums = dict.fromkeys(means, 0.0)
     total = 0.0
@@ -186,17 +209,21 @@ def _evaluate(
             for start in range(0, n_rows, rows):
                 block = slice(start, min(start + rows, n_rows))
                 pred = Predictions(
-                    encoded[block], blocks[block], input_type=input_type,
+                    encoded[block],
+                    blocks[block],
+                    input_type=input_type,
                     sample_weight=None,
                 )
-                w = weights[block]
+                w = _block_weights(weights, block, n_rows)
                 total += w.sum()
                 for name in means:
                     sums[name] += np.dot(w, metrics[name].terms(pred))
                 for reduction in reductions:
                     scores, targets = _reduce(pred, reduction)
                     if strategy == "uniform":
-                        parts[reduction].append(_bin(scores, targets, w, n_bins, strategy))
+                        parts[reduction].append(
+                            _bin(scores, targets, w, n_bins, strategy)
+                        )
                     else:
                         parts[reduction].append((scores, targets))
     stats = {}
@@ -206,7 +233,8 @@ def _evaluate(
         else:
             scores = np.concatenate([s for s, _ in got])
             targets = np.concatenate([t for _, t in got])
-            stats[reduction] = _bin(scores, targets, weights, n_bins, strategy)
+            w = np.ones(n_rows) if weights is None else weights
+            stats[reduction] = _bin(scores, targets, w, n_bins, strategy)
     values = {}
     whole_scores = None
     for name, metric in metrics.items():
@@ -215,7 +243,8 @@ def _evaluate(
         elif metric.combine == "binned":
             options = dict(metric.binned)
             values[name] = binned_calibration_error(
-                stats[options["reduction"]], norm=options["norm"],
+                stats[options["reduction"]],
+                norm=options["norm"],
                 debias=options["debias"],
             )
         else:
@@ -224,7 +253,9 @@ def _evaluate(
             options = {"n_bins": n_bins, "strategy": strategy}
             values[name] = float(
                 metric(
-                    y_true, whole_scores, input_type=input_type,
+                    y_true,
+                    whole_scores,
+                    input_type=input_type,
                     sample_weight=sample_weight,
                     **{k: v for k, v in options.items() if k in metric.options},
                 )
@@ -233,12 +264,32 @@ def _evaluate(
 
 
 def _prepare(y_true, shape, sample_weight, names):
-    y = as_label_array(y_true, "y_true")
+    y = as_label_array(y_true, names[1])
     task = infer_task(shape, y, names=names)
-    encoded, _ = check_labels(
-        y, task=task, n_columns=shape[1], n_samples=shape[0], names=names
+    if y.shape[0] != shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} have different numbers of rows: "
+            f"{names[0]} has {shape[0]}, {names[1]} has {y.shape[0]}."
+        )
+    # Integer labels that index the columns (multiclass), 0/1 labels (binary)
+    # and indicators read the same in every block: each block checks its own.
+    # Other labels (strings) are encoded once over the whole input, so that a
+    # block holding one class reads it as the whole does.
+    direct = task == "multilabel" or (
+        y.dtype.kind in "iu"
+        and y.ndim == 1
+        and (task == "multiclass" or (y.min() >= 0 and y.max() <= 1))
     )
-    weights = check_sample_weight(sample_weight, shape[0])
+    encoded = y
+    if not direct:
+        encoded, _ = check_labels(
+            y, task=task, n_columns=shape[1], n_samples=shape[0], names=names
+        )
+    # No array of n ones without weights: a file of many rows and few
+    # columns would hold it beside the labels.
+    weights = None
+    if sample_weight is not None:
+        weights = check_sample_weight(sample_weight, shape[0])
     return task, encoded, weights
 
 
@@ -325,8 +376,19 @@ def evaluate(
     n = X2.shape[0]
     rows = default_chunk_rows(X2.shape[1]) if rows is None else rows
     return _evaluate(
-        y_true, encoded, _Blocks(X2), n, task, names, input_type, weights,
-        sample_weight, n_bins, strategy, rows, lambda: X,
+        y_true,
+        encoded,
+        _Blocks(X2),
+        n,
+        task,
+        names,
+        input_type,
+        weights,
+        sample_weight,
+        n_bins,
+        strategy,
+        rows,
+        lambda: X,
     )
 
 
@@ -394,7 +456,11 @@ def evaluate_calibrator(
     shape = (X.shape[0], n_classes)
     task, encoded, weights = _prepare(y, shape, sample_weight, ("X", "y"))
     names = select_metrics(metrics, task)
-    rows = default_chunk_rows(max(n_classes, 1 if X.ndim == 1 else X.shape[1])) if rows is None else rows
+    rows = (
+        default_chunk_rows(max(n_classes, 1 if X.ndim == 1 else X.shape[1]))
+        if rows is None
+        else rows
+    )
 
     def whole():
         return np.concatenate(
@@ -402,6 +468,17 @@ def evaluate_calibrator(
         )
 
     return _evaluate(
-        y, encoded, _Blocks(None, read), shape[0], task, names, "log_probs",
-        weights, sample_weight, n_bins, strategy, rows, whole,
+        y,
+        encoded,
+        _Blocks(None, read),
+        shape[0],
+        task,
+        names,
+        "log_probs",
+        weights,
+        sample_weight,
+        n_bins,
+        strategy,
+        rows,
+        whole,
     )
