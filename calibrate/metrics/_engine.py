@@ -117,8 +117,14 @@ def _check_chunk_rows(chunk_rows):
 
 
 @contextmanager
-def _once_per_kind():
-    """Re-emit the warnings of many blocks once per kind, saying how many."""
+def warnings_per_chunk(what=None):
+    """Report a warning raised in many chunks of rows once, not once per chunk.
+
+    Warnings raised in the body are held back; at the end each kind (same
+    category, same text but for its numbers) is warned once, with the first
+    chunk's text and how many chunks raised it.  ``what`` names the data (the
+    scores file, say), or None.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
@@ -126,14 +132,15 @@ def _once_per_kind():
     for record in caught:
         key = (record.category, re.sub(r"\d[\d.e+-]*", "#", str(record.message)))
         groups.setdefault(key, []).append(record)
+    of = "" if what is None else f" of {what}"
     for (category, _), records in groups.items():
         text = str(records[0].message)
         if len(records) > 1:
             text += (
-                f" (This was reported for {len(records)} chunks of rows; the "
+                f" (This was reported for {len(records)} chunks of rows{of}; the "
                 "numbers above are the first chunk's.)"
             )
-        warnings.warn(text, category, stacklevel=4)
+        warnings.warn(text, category, stacklevel=3)
 
 
 def _block_weights(weights, block, n_rows):
@@ -205,7 +212,7 @@ def _evaluate(
     total = 0.0
     parts = {r: [] for r in reductions}
     if means or binned:
-        with _once_per_kind():
+        with warnings_per_chunk():
             for start in range(0, n_rows, rows):
                 block = slice(start, min(start + rows, n_rows))
                 pred = Predictions(

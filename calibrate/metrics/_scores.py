@@ -157,28 +157,15 @@ def classification_error(y_true, y_prob, *, sample_weight=None, input_type="prob
 def accuracy(y_true, y_prob, *, sample_weight=None, input_type="probs"):
     """Compute the share of right predictions, ``1 - classification_error``.
 
-    Parameters
-    ----------
-    y_true : array_like of shape (n_samples,) or (n_samples, n_labels)
-        Labels, or a 0/1 indicator matrix for multilabel problems.
-    y_prob : array_like of shape (n_samples,) or (n_samples, n_classes)
-        Predicted probabilities (see ``input_type``).
-    sample_weight : array_like of shape (n_samples,), default=None
-        Non-negative weights.
-    input_type : {"probs", "logits", "log_probs"}, default="probs"
-        How to read ``y_prob``.
+    The one metric of the package where higher is better.  The arguments,
+    the predictions (arg-max column, or positive class when ``p > 0.5``) and
+    the errors are those of :func:`classification_error`.
 
     Returns
     -------
     float
-        The weighted share of right predictions (scikit-learn's
-        ``accuracy_score``); multilabel: the share of right labels,
-        ``1 - hamming_loss``.  Predictions as :func:`classification_error`.
-
-    Raises
-    ------
-    ValueError
-        As :func:`negative_log_likelihood`.
+        scikit-learn's ``accuracy_score`` with the same weights; multilabel:
+        the share of right labels, ``1 - hamming_loss``.
 
     Examples
     --------
