@@ -396,3 +396,26 @@ def test_bootstrap_replicates_equal_the_weighted_metrics(rng):
                     n_bins=10,
                 )
                 assert reps[b, 0, j] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_classwise_equal_mass_bins_of_different_counts(rng):
+    # Label 0 has tied scores, so fewer equal-mass bins than label 1: the
+    # classwise error is still the mean of the per-label errors, each worked
+    # out here from the bins of that label alone.
+    from calibrate.binning import bin_stats
+
+    p0 = np.where(rng.uniform(size=400) < 0.7, 0.5, rng.uniform(size=400))
+    P = np.column_stack((p0, rng.uniform(size=400)))
+    Y = (rng.uniform(size=P.shape) < P).astype(int)
+    errors, widths = [], set()
+    for k in range(2):
+        stats = bin_stats(P[:, k], Y[:, k], n_bins=8, strategy="quantile")
+        widths.add(stats.n_bins)
+        filled = stats.nonempty
+        gap = np.abs(stats.mean_target - stats.mean_score)[filled]
+        errors.append(float(np.sum(stats.fraction[filled] * gap)))
+    assert len(widths) == 2  # the case this test is about
+    options = {"metrics": "ece_classwise", "strategy": "quantile", "n_bins": 8}
+    got = evaluate(Y, P, **options)
+    assert got["ece_classwise"] == pytest.approx(np.mean(errors), rel=1e-12)
+    assert got == evaluate(Y, P, chunk_rows=7, **options)

@@ -90,13 +90,22 @@ def binned_errors(gap_sums, total, *, norm, debias=False, weights=None, targets=
 def stats_sums(per_class):
     """``(gap_sums, total, weights, targets)`` of BinStats, ``(n_classes, n_bins)``.
 
-    What :func:`binned_errors` reads, from one BinStats per class (the sums
-    are the bin means times the bin weights, 0 for empty bins).
+    What :func:`binned_errors` reads, from one BinStats per class: the sums
+    are the bin means times the bin weights, 0 for empty bins.  Equal-mass
+    bins of different classes may keep different numbers of bins; the
+    shorter are padded with empty bins, which contribute nothing.
     """
-    weights = np.array([s.weights for s in per_class], dtype=np.float64)
+    width = max(s.n_bins for s in per_class)
+
+    def rows(name):
+        return np.array(
+            [np.pad(getattr(s, name), (0, width - s.n_bins)) for s in per_class],
+            dtype=np.float64,
+        )
+
+    weights = rows("weights")
     nonempty = weights > 0
-    mean_score = np.array([s.mean_score for s in per_class])
-    mean_target = np.array([s.mean_target for s in per_class])
+    mean_score, mean_target = rows("mean_score"), rows("mean_target")
     targets = np.where(nonempty, weights * mean_target, 0.0)
     gap_sums = np.where(nonempty, weights * (mean_target - mean_score), 0.0)
     return gap_sums, weights.sum(axis=-1), weights, targets
@@ -153,20 +162,7 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
             "stats must be a BinStats or a non-empty sequence of BinStats; got "
             f"{type(stats).__name__}."
         )
-    if len({s.n_bins for s in per_class}) > 1:
-        # Equal-mass bins of different columns may keep different numbers of
-        # bins; pad with empty bins (they contribute nothing).
-        width = max(s.n_bins for s in per_class)
-        sums = [stats_sums([s]) for s in per_class]
-        gap_sums, weights, targets = (
-            np.array(
-                [np.pad(part[i][0], (0, width - part[i].shape[1])) for part in sums]
-            )
-            for i in (0, 2, 3)
-        )
-        total = np.array([part[1][0] for part in sums])
-    else:
-        gap_sums, total, weights, targets = stats_sums(per_class)
+    gap_sums, total, weights, targets = stats_sums(per_class)
     return float(
         binned_errors(
             gap_sums, total, norm=norm, debias=debias, weights=weights, targets=targets
