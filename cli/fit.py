@@ -22,9 +22,10 @@ from calibrate.cli._common import (
     positive_int,
     print_json,
     read_inputs,
+    warnings_per_chunk,
 )
-from calibrate.cli.evaluate import compute_metrics
 from calibrate.io import fitted_parameters, save_calibrator
+from calibrate.metrics import evaluate, evaluate_calibrator
 
 __all__ = ["add_parser", "parse_param", "run"]
 
@@ -137,26 +138,25 @@ def validation_metrics(calibrator, inputs, n_bins):
     """NLL and ECE of the validation scores before and after the fitted map.
 
     The ECE is top-label, or classwise for multilabel data (where top-label is
-    not defined).  "after" reads the calibrator's ``transform`` (calibrated
-    logits) in log space.  Both go through ``evaluate``'s
-    :func:`~calibrate.cli.evaluate.compute_metrics`, chunked like it.
+    not defined).  Both columns go through the engine that ``evaluate`` uses,
+    chunked like it: :func:`calibrate.metrics.evaluate` of the scores and
+    :func:`calibrate.metrics.evaluate_calibrator` of the fitted map (its
+    ``predict_log_proba``).
     """
     names = ["nll", "ece" if inputs.task != "multilabel" else "ece_classwise"]
+    options = {"metrics": names, "n_bins": n_bins, "strategy": "uniform"}
     columns = {
-        "before": (inputs.scores, inputs.input_type),
-        "after": (calibrator.transform(inputs.scores), "logits"),
+        "before": lambda: evaluate(
+            inputs.encoded, inputs.scores, input_type=inputs.input_type, **options
+        ),
+        "after": lambda: evaluate_calibrator(
+            calibrator, inputs.scores, inputs.encoded, **options
+        ),
     }
     results = {name: {} for name in names}
-    for column, (scores, input_type) in columns.items():
-        values = compute_metrics(
-            names,
-            inputs.encoded,
-            scores,
-            input_type=input_type,
-            n_bins=n_bins,
-            strategy="uniform",
-            what=inputs.scores_spec,
-        )
+    for column, compute in columns.items():
+        with warnings_per_chunk(inputs.scores_spec):
+            values = compute()
         for name, value in values.items():
             results[name][column] = value
     return results
