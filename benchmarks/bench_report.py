@@ -43,9 +43,7 @@ def library_metrics(y, X, weights=None):
     for name in REPORT_METRICS:
         metric = METRICS[name]
         options = {"n_bins": 15} if "n_bins" in metric.options else {}
-        out.append(
-            metric(y, X, input_type="logits", sample_weight=weights, **options)
-        )
+        out.append(metric(y, X, input_type="logits", sample_weight=weights, **options))
     return np.array(out)
 
 
