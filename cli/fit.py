@@ -6,9 +6,16 @@ with :func:`calibrate.io.save_calibrator`.  With ``--json`` the same report is
 printed as JSON and nothing else goes to stdout.
 """
 
+import warnings
+
 import numpy as np
 
-from calibrate.calibrators import CALIBRATORS
+from calibrate.calibrators import CALIBRATORS, TemperatureScaling
+from calibrate.calibrators._diagnostics import (
+    PARAMETERS_PER_ROW,
+    count_parameters,
+    overfit_warning,
+)
 from calibrate.cli._common import (
     CommandError,
     add_command,
@@ -24,6 +31,7 @@ from calibrate.cli._common import (
     read_inputs,
     warnings_per_chunk,
 )
+from calibrate.exceptions import CalibrationWarning
 from calibrate.io import fitted_parameters, save_calibrator
 from calibrate.metrics import evaluate, evaluate_calibrator
 
@@ -162,6 +170,29 @@ def validation_metrics(calibrator, inputs, n_bins):
     return results
 
 
+def warn_if_overfitted(calibrator, inputs, validation_nll):
+    """Warn (CalibrationWarning) when the fit looks over-fitted.
+
+    The rule is :func:`calibrate.calibrators._diagnostics.overfit_warning`'s:
+    more than one free parameter per ten validation rows and a validation NLL
+    below half of temperature scaling's; temperature scaling is fitted for the
+    comparison only when the first condition holds.
+    """
+    n = inputs.n_samples
+    if count_parameters(calibrator) <= PARAMETERS_PER_ROW * n:
+        return
+    reference = TemperatureScaling(input_type=inputs.input_type)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference.fit(inputs.scores, inputs.labels)
+        temperature_nll = evaluate_calibrator(
+            reference, inputs.scores, inputs.encoded, metrics=["nll"]
+        )["nll"]
+    message = overfit_warning(calibrator, n, validation_nll, temperature_nll)
+    if message is not None:
+        warnings.warn(message, CalibrationWarning, stacklevel=2)
+
+
 def run(args, progress):
     """Run ``calibrate fit``; return the exit status."""
     calibrator = build_calibrator(args.method, args.input_type, args.param)
@@ -176,6 +207,8 @@ def run(args, progress):
             raise CommandError(f"fitting {name} on {args.scores}: {exc}") from exc
     with progress.step("computing the validation metrics"):
         metrics = validation_metrics(calibrator, inputs, args.n_bins)
+    n_parameters = count_parameters(calibrator)
+    warn_if_overfitted(calibrator, inputs, metrics["nll"]["after"])
     save_calibrator(calibrator, args.output, overwrite=args.force)
 
     parameters = fitted_parameters(calibrator)
@@ -192,6 +225,7 @@ def run(args, progress):
                 "n_samples": inputs.n_samples,
                 "n_classes": len(inputs.classes),
                 "n_iter": calibrator.n_iter_,
+                "n_parameters": n_parameters,
                 "parameters": parameters,
                 "n_bins": args.n_bins,
                 "validation": metrics,
@@ -200,7 +234,10 @@ def run(args, progress):
         )
         return 0
     print(inputs.describe())
-    print(f"fitted {name} in {calibrator.n_iter_} iterations\n")
+    print(
+        f"fitted {name} in {calibrator.n_iter_} iterations: {n_parameters} "
+        f"parameters for {inputs.n_samples} validation rows\n"
+    )
     shown = [[key, _show(value)] for key, value in parameters.items()]
     print(format_table(["parameter", "value"], shown, align="ll"))
     print()
