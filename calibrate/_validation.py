@@ -658,3 +658,41 @@ def check_sample_weight(sample_weight, n_samples):
     if not (w > 0).any():
         raise ValueError("sample_weight is zero for every sample.")
     return w
+
+
+def warn_if_logits_look_like_probabilities(X, *, task, name="X", stacklevel=3):
+    """Warn once when scores declared as logits look like probabilities.
+
+    Multiclass: every entry in [0, 1] and every row summing to 1 (within the
+    tolerance of :func:`proba_sum_tolerance`); binary and multilabel: every
+    entry in [0, 1] on at least 10 rows.  Genuine logits almost never look
+    like that, while probabilities passed without ``input_type="probs"`` fit a
+    temperature far from the truth (0.265 instead of about 2 on the issue's
+    example).  The guess is never acted on: the scores are still read as
+    logits.  Read chunk by chunk; stops at the first chunk that rules it out.
+    """
+    if task == "multiclass" and X.shape[1] < 2:
+        return
+    if task != "multiclass" and X.shape[0] < 10:
+        return
+    tol = proba_sum_tolerance(X.dtype, X.shape[1])
+    for rows in iter_chunks(*X.shape):
+        chunk = X[rows]
+        if chunk.min() < 0 or chunk.max() > 1:
+            return
+        if task == "multiclass":
+            sums = chunk.sum(axis=1, dtype=np.float64)
+            if not np.all(np.abs(sums - 1.0) <= tol):
+                return
+    what = (
+        "every row lies in [0, 1] and sums to 1"
+        if task == "multiclass"
+        else "every score lies in [0, 1]"
+    )
+    warnings.warn(
+        f"{name} is read as logits (input_type='logits', the default), but {what}: "
+        "these look like probabilities. If they are, pass input_type='probs' "
+        "(--input-type probs on the command line); they are still read as logits.",
+        CalibrationWarning,
+        stacklevel=stacklevel,
+    )

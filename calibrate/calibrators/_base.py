@@ -31,6 +31,7 @@ from calibrate._validation import (
     check_scores,
     infer_task,
     preview,
+    warn_if_logits_look_like_probabilities,
 )
 from calibrate.exceptions import CalibrationWarning
 
@@ -99,6 +100,8 @@ class BaseCalibrator(
             y, task=task, n_columns=X.shape[1], n_samples=X.shape[0]
         )
         Z = check_scores(X, input_type=self.input_type, task=task)
+        if self.input_type == "logits":
+            warn_if_logits_look_like_probabilities(X, task=task, stacklevel=4)
         w = check_sample_weight(sample_weight, X.shape[0])
         self.classes_ = classes
         self.task_ = task
