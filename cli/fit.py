@@ -247,7 +247,8 @@ def run(args, progress):
     print(inputs.describe())
     print(
         f"fitted {name} in {calibrator.n_iter_} iterations: {n_parameters} "
-        f"parameters for {inputs.n_samples} validation rows\n"
+        f"parameter{'s' * (n_parameters != 1)} for {inputs.n_samples} validation "
+        "rows\n"
     )
     shown = [[key, _show(value)] for key, value in parameters.items()]
     print(format_table(["parameter", "value"], shown, align="ll"))
