@@ -109,6 +109,16 @@ def add_command(subparsers, name, *, doc, help, example):
     )
 
 
+def methods_help():
+    """Return ``"name (help); ..."`` for every registered calibrator, read now."""
+    from calibrate.calibrators import CALIBRATORS
+
+    return "; ".join(
+        f"{name} ({cls._help})" if cls._help else name
+        for name, cls in CALIBRATORS.items()
+    )
+
+
 def add_data_arguments(parser, *, role=""):
     """Add the positional ``SCORES LABELS`` (``role``: "validation ", ...)."""
     parser.add_argument(

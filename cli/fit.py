@@ -26,6 +26,7 @@ from calibrate.cli._common import (
     check_output,
     format_number,
     format_table,
+    methods_help,
     positive_int,
     print_json,
     read_inputs,
@@ -54,7 +55,8 @@ def add_parser(subparsers):
     parser.add_argument(
         "--method",
         default="temperature",
-        help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: temperature)",
+        help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: "
+        f"temperature). Methods: {methods_help()}",
     )
     add_input_type_option(parser, default="logits")
     parser.add_argument(

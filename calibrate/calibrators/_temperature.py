@@ -458,6 +458,8 @@ class TemperatureScaling(BaseCalibrator):
     array([1., 1.])
     """
 
+    _report_default_tasks = ("binary", "multiclass", "multilabel")
+    _help = "one positive temperature dividing every logit; keeps the ranking"
     _fitted_parameters = ("temperature_",)
 
     def __init__(self, *, input_type="logits", max_iter=100):
