@@ -298,10 +298,16 @@ def fitted_parameters(calibrator):
     ['coef_', 'intercept_']
     """
     fitted = calibrator_to_dict(calibrator)["fitted"]
-    return {
-        key: fitted[key]["data"] if isinstance(fitted[key], dict) else fitted[key]
-        for key in type(calibrator)._fitted_parameters
-    }
+    return {key: _plain(fitted[key]) for key in type(calibrator)._fitted_parameters}
+
+
+def _plain(entry):
+    """Return the data of an encoded fitted attribute (number, lists, arrays)."""
+    if isinstance(entry, dict):
+        return entry["data"]
+    if isinstance(entry, list):
+        return [_plain(e) for e in entry]
+    return entry
 
 
 def save_calibrator(calibrator, path, *, overwrite=False):
@@ -960,8 +966,9 @@ def _resolve_class(name, method=None, *, version=2):
     """Return the registered class: by ``method`` (v2), else by ``class``."""
     by_name = {cls.__name__: cls for cls in CALIBRATORS.values()}
     if not isinstance(name, str) or name not in by_name:
+        of = f" (method {method!r})" if isinstance(method, str) else ""
         raise _Malformed(
-            f"unknown calibrator class {name!r}; known classes: "
+            f"unknown calibrator class {name!r}{of}; known classes: "
             f"{', '.join(_known_names())} (a calibrator from outside calibrate "
             "must be registered with calibrate.calibrators.register before its "
             "file is loaded)."

@@ -145,7 +145,7 @@ def register(name, cls, *, replace=False):
         )
     if not isinstance(cls._help, str):
         raise TypeError(f"{cls.__name__}._help must be a string; got {cls._help!r}.")
-    if name in CALIBRATORS and not replace and CALIBRATORS[name] is not cls:
+    if name in CALIBRATORS and not replace:
         raise ValueError(
             f"a calibrator is already registered as {name!r} "
             f"({CALIBRATORS[name].__name__}); pass replace=True to rebind it."

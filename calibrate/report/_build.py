@@ -484,7 +484,8 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
             for k, v in calibrator.get_params().items()
             if isinstance(v, (str, int, float, bool, type(None)))
         },
-        "n_iter": int(calibrator.n_iter_),
+        # n_iter_ is optional (a closed-form fit has none): 0 iterations.
+        "n_iter": int(getattr(calibrator, "n_iter_", 0)),
         "fit_seconds": seconds,
         "validation_nll": val_nll,
         "warnings": [str(w.message) for w in caught],
