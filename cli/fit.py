@@ -27,6 +27,7 @@ from calibrate.cli._common import (
     format_number,
     format_table,
     load_array,
+    methods_help,
     positive_int,
     print_json,
     read_inputs,
@@ -55,7 +56,8 @@ def add_parser(subparsers):
     parser.add_argument(
         "--method",
         default="temperature",
-        help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: temperature)",
+        help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: "
+        f"temperature). Methods: {methods_help()}",
     )
     add_input_type_option(parser, default="logits")
     parser.add_argument(
@@ -139,6 +141,8 @@ def build_calibrator(method, input_type, params):
 
 
 def _show(value):
+    if isinstance(value, list):  # a list of arrays (one per class, say)
+        return f"{len(value)} arrays: " + "; ".join(_show(v) for v in value)
     array = np.asarray(value, dtype=float)
     if array.ndim == 0:
         return format_number(float(array))
@@ -213,7 +217,10 @@ def run(args, progress):
     name = type(calibrator).__name__
     with progress.step(f"fitting {name}"):
         try:
-            calibrator.fit(inputs.scores, inputs.labels, classes=classes)
+            # classes= only when given: a registered calibrator's own fit
+            # may not take it.
+            extra = {} if classes is None else {"classes": classes}
+            calibrator.fit(inputs.scores, inputs.labels, **extra)
         except (ValueError, TypeError) as exc:
             raise CommandError(f"fitting {name} on {args.scores}: {exc}") from exc
     with progress.step("computing the validation metrics"):
@@ -235,7 +242,7 @@ def run(args, progress):
                 "task": inputs.task,
                 "n_samples": inputs.n_samples,
                 "n_classes": len(inputs.classes),
-                "n_iter": calibrator.n_iter_,
+                "n_iter": getattr(calibrator, "n_iter_", None),
                 "n_parameters": n_parameters,
                 "parameters": parameters,
                 "n_bins": args.n_bins,
@@ -245,8 +252,11 @@ def run(args, progress):
         )
         return 0
     print(inputs.describe())
+    # n_iter_ is optional: a map fitted in closed form has none.
+    n_iter = getattr(calibrator, "n_iter_", None)
+    how = "" if n_iter is None else f" in {n_iter} iterations"
     print(
-        f"fitted {name} in {calibrator.n_iter_} iterations: {n_parameters} "
+        f"fitted {name}{how}: {n_parameters} "
         f"parameter{'s' * (n_parameters != 1)} for {inputs.n_samples} validation "
         "rows\n"
     )
