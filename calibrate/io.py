@@ -968,10 +968,10 @@ def _resolve_class(name, method=None, *, version=2):
     if not isinstance(name, str) or name not in by_name:
         of = f" (method {method!r})" if isinstance(method, str) else ""
         raise _Malformed(
-            f"unknown calibrator class {name!r}{of}; known classes: "
+            f"unknown calibrator class {name!r}; known classes: "
             f"{', '.join(_known_names())} (a calibrator from outside calibrate "
             "must be registered with calibrate.calibrators.register before its "
-            "file is loaded)."
+            "file is loaded)" + of + "."
         )
     if version == 1:
         return by_name[name]
