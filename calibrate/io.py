@@ -799,7 +799,7 @@ def load_calibrator(path):
     ...     load_calibrator(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: .../model.json: format_version 9 is newer than ... supports (1)...
+    ValueError: .../model.json: format_version 9 is newer than ... supports (2)...
     """
     source = os.fsdecode(os.fspath(path))
     try:
@@ -968,10 +968,10 @@ def _resolve_class(name, method=None, *, version=2):
     if not isinstance(name, str) or name not in by_name:
         of = f" (method {method!r})" if isinstance(method, str) else ""
         raise _Malformed(
-            f"unknown calibrator class {name!r}{of}; known classes: "
+            f"unknown calibrator class {name!r}; known classes: "
             f"{', '.join(_known_names())} (a calibrator from outside calibrate "
             "must be registered with calibrate.calibrators.register before its "
-            "file is loaded)."
+            "file is loaded)" + of + "."
         )
     if version == 1:
         return by_name[name]

@@ -109,7 +109,8 @@ class BaseCalibrator(
         The expected shape of each of them given the fitted ``classes_`` and
         ``n_features_in_``, see :meth:`_parameter_shapes`.
     ``_scalar_parameters`` : tuple of (name, type, minimum)
-        Numeric constructor arguments checked at the start of ``fit``.
+        Numeric constructor arguments checked at the start of ``fit``
+        (default: none; the constructor must also take ``input_type``).
     """
 
     _supported_tasks = ("binary", "multiclass", "multilabel")
