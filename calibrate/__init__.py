@@ -5,13 +5,15 @@ and apply it to new outputs, with scikit-learn compatible estimators.
 
 >>> import calibrate
 >>> sorted(calibrate.CALIBRATORS)
-['matrix', 'platt', 'temperature', 'vector']
+['histogram', 'isotonic', 'matrix', 'platt', 'temperature', 'vector']
 """
 
 __version__ = "0.1.0"
 
 from calibrate.calibrators import (  # noqa: E402
     CALIBRATORS,
+    HistogramBinning,
+    IsotonicCalibration,
     MatrixScaling,
     PlattScaling,
     TemperatureScaling,
@@ -22,6 +24,8 @@ from calibrate.exceptions import CalibrationWarning  # noqa: E402
 __all__ = [
     "CALIBRATORS",
     "CalibrationWarning",
+    "HistogramBinning",
+    "IsotonicCalibration",
     "MatrixScaling",
     "PlattScaling",
     "TemperatureScaling",

@@ -5,6 +5,8 @@ name used by the CLI and the report to the class.
 """
 
 from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._histogram import HistogramBinning
+from calibrate.calibrators._isotonic import IsotonicCalibration
 from calibrate.calibrators._matrix import MatrixScaling
 from calibrate.calibrators._platt import PlattScaling
 from calibrate.calibrators._temperature import TemperatureScaling
@@ -13,6 +15,8 @@ from calibrate.calibrators._vector import VectorScaling
 __all__ = [
     "CALIBRATORS",
     "BaseCalibrator",
+    "HistogramBinning",
+    "IsotonicCalibration",
     "MatrixScaling",
     "PlattScaling",
     "TemperatureScaling",
@@ -26,4 +30,6 @@ CALIBRATORS = {
     "vector": VectorScaling,
     "matrix": MatrixScaling,
     "platt": PlattScaling,
+    "isotonic": IsotonicCalibration,
+    "histogram": HistogramBinning,
 }
