@@ -15,7 +15,7 @@ from calibrate.calibrators._isotonic import fit_isotonic
 
 
 class ProbaModel(ClassifierMixin, BaseEstimator):
-    """A fitted 'classifier' whose predict_proba is its input (X holds probabilities)."""
+    """A fitted 'classifier' whose predict_proba is its input (probabilities)."""
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
@@ -76,14 +76,18 @@ def test_multilabel_is_one_isotonic_regression_per_column(rng):
 def test_multiclass_equals_calibrated_classifier_cv(rng, weighted):
     P, y = multiclass_probs(rng, 3_000, 4)
     w = rng.integers(0, 4, size=len(y)).astype(float) if weighted else None
-    ref = CalibratedClassifierCV(FrozenEstimator(ProbaModel().fit(P, y)), method="isotonic")
+    ref = CalibratedClassifierCV(
+        FrozenEstimator(ProbaModel().fit(P, y)), method="isotonic"
+    )
     with warnings.catch_warnings():
         # FrozenEstimator takes no weights; the isotonic fits themselves do.
         warnings.simplefilter("ignore", UserWarning)
         ref.fit(P, y, sample_weight=w)
     cal = IsotonicCalibration(input_type="probs").fit(P, y, sample_weight=w)
     test, _ = multiclass_probs(rng, 1_000, 4, scale=2.5)
-    np.testing.assert_allclose(cal.predict_proba(test), ref.predict_proba(test), atol=1e-12)
+    np.testing.assert_allclose(
+        cal.predict_proba(test), ref.predict_proba(test), atol=1e-12
+    )
 
 
 def test_logits_and_probabilities_give_the_same_map(rng):
@@ -95,7 +99,11 @@ def test_logits_and_probabilities_give_the_same_map(rng):
     z = rng.normal(size=1_000)
     yb = (rng.uniform(size=1_000) < expit(z / 2)).astype(int)
     a = IsotonicCalibration().fit(z, yb).predict_proba(z)
-    b = IsotonicCalibration(input_type="probs").fit(expit(z), yb).predict_proba(expit(z))
+    b = (
+        IsotonicCalibration(input_type="probs")
+        .fit(expit(z), yb)
+        .predict_proba(expit(z))
+    )
     np.testing.assert_allclose(a, b, atol=1e-12)
 
 
@@ -127,7 +135,7 @@ def test_bad_input_gets_one_clear_line(rng):
     P_nan[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         IsotonicCalibration(input_type="probs").fit(P_nan, y)
-    with pytest.raises(ValueError, match="sample"):
+    with pytest.raises(ValueError, match="different numbers of rows"):
         IsotonicCalibration(input_type="probs").fit(P, y[:-1])
     with pytest.raises(ValueError, match="sample_weight"):
         IsotonicCalibration(input_type="probs").fit(P, y, sample_weight=np.ones(3))

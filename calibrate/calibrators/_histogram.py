@@ -224,7 +224,9 @@ class HistogramBinning(ProbabilityCalibrator):
             or not isinstance(ppb, numbers.Integral)
             or ppb < 1
         ):
-            raise ValueError(f"points_per_bin must be None or an integer >= 1; got {ppb!r}.")
+            raise ValueError(
+                f"points_per_bin must be None or an integer >= 1; got {ppb!r}."
+            )
         if not isinstance(self.reduction, str) or self.reduction not in REDUCTIONS:
             raise ValueError(
                 f"reduction must be one of {REDUCTIONS}; got {self.reduction!r}."
@@ -238,7 +240,11 @@ class HistogramBinning(ProbabilityCalibrator):
         """(scores, targets, rows) of each binned quantity."""
         mode, k = self._mode(), P.shape[1]
         if mode in ("columns", "classwise"):
-            Y = (y[:, None] == np.arange(k)) if mode == "classwise" else y.reshape(-1, k)
+            Y = (
+                (y[:, None] == np.arange(k))
+                if mode == "classwise"
+                else y.reshape(-1, k)
+            )
             return [(P[:, j], Y[:, j].astype(np.float64), None) for j in range(k)]
         top = np.argmax(P, axis=1)
         conf = P[np.arange(len(P)), top]
@@ -393,7 +399,9 @@ class HistogramBinning(ProbabilityCalibrator):
         """
         self._require_columns("predict_classwise_proba")
         Z, _ = self._validate_predict_data(X)
-        return self._column_bins(score_probabilities(Z.astype(np.float64), self.task_))[1]
+        return self._column_bins(score_probabilities(Z.astype(np.float64), self.task_))[
+            1
+        ]
 
     def _require_columns(self, method):
         if self._mode() not in ("columns", "classwise"):

@@ -171,4 +171,3 @@ class IsotonicCalibration(ProbabilityCalibrator):
             Q[empty] = 1.0
             total[empty] = Q.shape[1]
             return np.log(Q) - np.log(total)
-

@@ -29,9 +29,7 @@ def log1mexp(lp):
     """
     lp = np.asarray(lp, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        return np.where(
-            lp > -np.log(2.0), np.log(-np.expm1(lp)), np.log1p(-np.exp(lp))
-        )
+        return np.where(lp > -np.log(2.0), np.log(-np.expm1(lp)), np.log1p(-np.exp(lp)))
 
 
 def score_probabilities(Zc, task):
