@@ -376,7 +376,7 @@ REFUSALS = [
         "class-evil",
         "temperature",
         set_in(("class",), "Evil"),
-        "unknown calibrator class 'Evil'; known classes: MatrixScaling, PlattScaling",
+        "unknown calibrator class .Evil.; known classes: (.*, )?MatrixScaling, Platt",
     ),
     (
         "class-os-system",
