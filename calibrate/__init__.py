@@ -4,14 +4,17 @@ Fit a small calibration map on a model's validation logits (or probabilities)
 and apply it to new outputs, with scikit-learn compatible estimators.
 
 >>> import calibrate
->>> sorted(calibrate.CALIBRATORS)
-['histogram', 'isotonic', 'matrix', 'platt', 'temperature', 'vector']
+>>> sorted(calibrate.CALIBRATORS)  # doctest: +NORMALIZE_WHITESPACE
+['dirichlet', 'ets', 'histogram', 'isotonic', 'matrix', 'platt', 'temperature',
+ 'vector']
 """
 
 __version__ = "0.1.0"
 
 from calibrate.calibrators import (  # noqa: E402
     CALIBRATORS,
+    DirichletCalibration,
+    EnsembleTemperatureScaling,
     HistogramBinning,
     IsotonicCalibration,
     MatrixScaling,
@@ -24,6 +27,8 @@ from calibrate.exceptions import CalibrationWarning  # noqa: E402
 __all__ = [
     "CALIBRATORS",
     "CalibrationWarning",
+    "DirichletCalibration",
+    "EnsembleTemperatureScaling",
     "HistogramBinning",
     "IsotonicCalibration",
     "MatrixScaling",

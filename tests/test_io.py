@@ -376,7 +376,9 @@ REFUSALS = [
         "class-evil",
         "temperature",
         set_in(("class",), "Evil"),
-        "unknown calibrator class .Evil.; known classes: (.*, )?MatrixScaling, Platt",
+        "unknown calibrator class .Evil.; known classes: DirichletCalibration, "
+        "EnsembleTemperatureScaling, HistogramBinning, IsotonicCalibration, "
+        "MatrixScaling",
     ),
     (
         "class-os-system",

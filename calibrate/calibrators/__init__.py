@@ -5,6 +5,8 @@ name used by the CLI and the report to the class.
 """
 
 from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._dirichlet import DirichletCalibration
+from calibrate.calibrators._ets import EnsembleTemperatureScaling
 from calibrate.calibrators._histogram import HistogramBinning
 from calibrate.calibrators._isotonic import IsotonicCalibration
 from calibrate.calibrators._matrix import MatrixScaling
@@ -15,6 +17,8 @@ from calibrate.calibrators._vector import VectorScaling
 __all__ = [
     "CALIBRATORS",
     "BaseCalibrator",
+    "DirichletCalibration",
+    "EnsembleTemperatureScaling",
     "HistogramBinning",
     "IsotonicCalibration",
     "MatrixScaling",
@@ -30,6 +34,8 @@ CALIBRATORS = {
     "vector": VectorScaling,
     "matrix": MatrixScaling,
     "platt": PlattScaling,
+    "dirichlet": DirichletCalibration,
+    "ets": EnsembleTemperatureScaling,
     "isotonic": IsotonicCalibration,
     "histogram": HistogramBinning,
 }

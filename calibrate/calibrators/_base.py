@@ -1,8 +1,10 @@
 """What every calibrator shares: input handling, prediction and the NLL kernels.
 
 A calibrator maps scores ``Z`` (logits, shape ``(n, K)``; binary input is
-reshaped to ``(n, 1)``) to calibrated logits ``S = f(Z)``.  Subclasses implement
-``_fit(Z, y, w)`` and ``_calibrated_logits(Zc)``; this module turns ``S`` into
+reshaped to ``(n, 1)``) either to calibrated logits ``S = f(Z)`` (logit space)
+or directly to log-probabilities (probability space).  Subclasses implement
+``_fit(Z, y, w)`` and one of ``_calibrated_logits(Zc)`` or
+``_calibrated_log_proba(Zc)``; this module turns their output into
 probabilities, log-probabilities, labels and transformed scores for the three
 tasks, and provides the chunked float64 objectives that the fits minimise.
 """
@@ -42,16 +44,87 @@ class BaseCalibrator(
 ):
     """Base class for calibrators: a scikit-learn classifier over scores.
 
-    Not for direct use.  Subclasses set ``_supported_tasks`` and
-    ``_fitted_parameters`` (the names :mod:`calibrate.io` saves besides the
-    common ``classes_``, ``n_features_in_``, ``n_iter_`` and ``task_``) and
-    implement ``_fit`` and ``_calibrated_logits``.
+    Not for direct use.  A calibrator written outside the package subclasses
+    it, implements the methods below and is added to the registry with
+    :func:`calibrate.calibrators.register`; the CLI, the report and
+    :mod:`calibrate.io` then read everything they need from the class.
+
+    **Methods a subclass implements**
+
+    ``_fit(self, Z, y, w)``
+        Set the fitted attributes (names ending in ``_``).  ``Z`` is the
+        validated scores as logits, shape ``(n, K)`` (``K = 1`` for binary),
+        in the input's float dtype (float32 stays float32: convert chunk by
+        chunk).  ``y`` is the encoded target: multiclass, column indices of
+        shape ``(n,)``; binary and multilabel, 0/1 of shape ``(n,)`` or
+        ``(n, K)``.  ``w`` is the sample weights, shape ``(n,)``, summing to
+        1.  ``classes_`` and ``task_`` are already set.  Set ``n_iter_`` if
+        the fit iterates (it is optional everywhere else).
+
+    and exactly one of
+
+    ``_calibrated_logits(self, Zc)`` -- **logit space**
+        Map a float64 chunk ``Zc`` of shape ``(m, K)`` to calibrated logits of
+        the same shape: softmax logits (multiclass, any additive constant per
+        row) or log-odds of the positive class / of each label (binary,
+        multilabel).  Every value must be finite.
+
+    ``_calibrated_log_proba(self, Zc)`` -- **probability space**
+        Map a float64 chunk ``Zc`` of shape ``(m, K)`` to log-probabilities of
+        the same shape: ``log P(class j)`` (multiclass; each row must sum to 1
+        in probability, to 1e-9 in log space), ``log P(positive class)``
+        (binary, one column) or ``log P(label j is on)`` (multilabel).
+        ``-inf`` (probability 0) is a valid value; NaN, ``+inf`` and values
+        above 0 are refused.  Binary ``log P(negative)`` is derived as
+        ``log(1 - P(positive))``, computed as ``log(-expm1(l))`` near 0.
+
+    The base class derives ``predict_log_proba``, ``predict_proba``,
+    ``predict`` and ``transform`` from whichever exists; ``_output_space``
+    ("logit" or "probability") is set from it when the class is created.
+    Defining both in one class is a ``TypeError``.
+
+    **What** ``transform`` **returns.**  Logit space: calibrated logits
+    (multiclass: normalised, i.e. log-probabilities; binary and multilabel:
+    log-odds).  Probability space: log-probabilities, ``log P(class j)``
+    (multiclass), ``log P(positive class)`` (binary) or ``log P(label j is
+    on)`` (multilabel), which may be ``-inf``.  Code that scores a calibrator
+    should use ``predict_log_proba`` (or ``predict_proba``), which means the
+    same thing in both spaces.
+
+    **Class attributes a subclass sets** (facts the CLI, the report and
+    :mod:`calibrate.io` read instead of hand-typed lists)
+
+    ``_supported_tasks`` : tuple of str
+        Tasks the method fits, among "binary", "multiclass", "multilabel".
+    ``_report_default_tasks`` : tuple of str, default=()
+        Tasks for which the report fits the method when ``--methods`` is not
+        given.
+    ``_help`` : str
+        One line describing the method (CLI help, report legend).
+    ``_fitted_parameters`` : tuple of str
+        Names of the fitted attributes that :mod:`calibrate.io` saves
+        besides the common ``classes_``, ``n_features_in_``, ``task_`` and
+        the optional ``n_iter_``.
+    ``_parameter_shapes(self)`` : method
+        The expected shape of each of them given the fitted ``classes_`` and
+        ``n_features_in_``, see :meth:`_parameter_shapes`.
+    ``_scalar_parameters`` : tuple of (name, type, minimum)
+        Numeric constructor arguments checked at the start of ``fit``.
     """
 
     _supported_tasks = ("binary", "multiclass", "multilabel")
+    _report_default_tasks = ()
+    _help = ""
     _fitted_parameters = ()
+    #: "logit" or "probability"; set by ``__init_subclass__`` from the method
+    #: the class implements (None while neither is defined).
+    _output_space = None
     # (name, type, minimum) of the numeric constructor arguments.
     _scalar_parameters = (("max_iter", numbers.Integral, 1),)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._output_space = _output_space_of(cls)
 
     # ------------------------------------------------------------------ input
     def _scores_2d(self, X, *, reset):
@@ -159,6 +232,7 @@ class BaseCalibrator(
         self : object
             The fitted calibrator.
         """
+        _check_implements_map(type(self))
         self._validate_hyperparameters()
         # A fit that fails leaves the estimator as it was (fitted or not),
         # never half-fitted with attributes from two different fits.
@@ -179,13 +253,25 @@ class BaseCalibrator(
             check_scalar(getattr(self, name), name, kind, min_val=low)
 
     def _decision(self, X):
-        """Calibrated logits of ``X`` as float64 ``(n, K)``, and input layout."""
+        """Map output of ``X`` as float64 ``(n, K)``, and input layout.
+
+        Calibrated logits (logit space, all finite) or log-probabilities
+        (probability space, ``-inf`` allowed), computed chunk by chunk.
+        """
         Z, one_d = self._validate_predict_data(X)
+        probability = self._output_space == "probability"
         out = np.empty(Z.shape, dtype=np.float64)
         for rows in iter_chunks(*Z.shape):
             chunk = out[rows]
-            with np.errstate(over="ignore", invalid="ignore"):
-                chunk[...] = self._calibrated_logits(Z[rows].astype(np.float64))
+            Zc = Z[rows].astype(np.float64)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                if probability:
+                    chunk[...] = self._calibrated_log_proba(Zc)
+                else:
+                    chunk[...] = self._calibrated_logits(Zc)
+            if probability:
+                self._check_log_proba_chunk(chunk, rows.start)
+                continue
             bad = ~np.isfinite(chunk)
             if bad.any():
                 row = rows.start + int(np.argmax(bad.any(axis=1)))
@@ -196,12 +282,43 @@ class BaseCalibrator(
                 )
         return out, one_d
 
-    def transform(self, X):
-        """Return calibrated logits in the layout of the input.
+    def _check_log_proba_chunk(self, L, start):
+        """Refuse NaN, ``+inf``, log-probabilities above 0 and unnormalised rows."""
+        name = type(self).__name__
+        bad = np.isnan(L) | (L > 0)
+        if bad.any():
+            row = int(np.argmax(bad.any(axis=1)))
+            raise ValueError(
+                f"{name}: the log-probabilities of row {start + row} are not in "
+                f"[-inf, 0] ({L[row][:5].tolist()}); _calibrated_log_proba must "
+                "return log-probabilities (NaN and +inf are refused)."
+            )
+        if self.task_ == "multiclass":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lse = logsumexp_rows(L)
+            # Probabilities normalised in float64 sum to 1 within K * eps;
+            # 1e-9 leaves room for that at any vocabulary size.
+            off = ~(np.abs(lse) <= 1e-9)
+            if off.any():
+                row = int(np.argmax(off))
+                raise ValueError(
+                    f"{name}: the probabilities of row {start + row} sum to "
+                    f"{float(np.exp(lse[row])):.17g}, not 1; _calibrated_log_proba "
+                    "must return normalised multiclass log-probabilities."
+                )
 
-        Multiclass: normalised logits (log-probabilities), so that
-        ``softmax(transform(X)) == predict_proba(X)``.  Binary and multilabel:
-        calibrated log-odds, shape ``(n,)`` or ``(n, 1)`` as ``X`` was.
+    def transform(self, X):
+        """Return the calibrated scores in the layout of the input.
+
+        Logit space: calibrated logits.  Multiclass: normalised logits
+        (log-probabilities), so that ``softmax(transform(X)) ==
+        predict_proba(X)``; binary and multilabel: calibrated log-odds.
+        Probability space (``_output_space == "probability"``):
+        log-probabilities, ``log P(class j)`` (multiclass), ``log P(positive
+        class)`` (binary) or ``log P(label j is on)`` (multilabel), where
+        ``-inf`` means probability 0.  Binary output has shape ``(n,)`` or
+        ``(n, 1)`` as ``X`` had.  To score a calibrator, use
+        :meth:`predict_log_proba`, which means the same in both spaces.
 
         Parameters
         ----------
@@ -211,10 +328,11 @@ class BaseCalibrator(
         Returns
         -------
         ndarray of float64, same shape as ``X``
-            Calibrated logits.
+            Calibrated logits (logit space) or log-probabilities (probability
+            space).
         """
         S, one_d = self._decision(X)
-        if self.task_ == "multiclass":
+        if self.task_ == "multiclass" and self._output_space == "logit":
             return log_softmax(S)
         return S[:, 0] if one_d else S
 
@@ -231,12 +349,17 @@ class BaseCalibrator(
         ndarray of shape (n_samples, n_classes)
             Multiclass: ``log P(class j)``.  Binary: two columns,
             ``log P(classes_[0])`` and ``log P(classes_[1])``.  Multilabel:
-            ``log P(label j is on)`` for each label.
+            ``log P(label j is on)`` for each label.  ``-inf`` only from a
+            probability-space calibrator that gives probability 0.
         """
         return self._log_proba(self._decision(X)[0])
 
     def _log_proba(self, S):
-        """Log-probabilities from calibrated logits ``S`` (float64, 2-D)."""
+        """Log-probabilities from the map output ``S`` (float64, 2-D)."""
+        if self._output_space == "probability":
+            if self.task_ == "binary":
+                return np.column_stack([log1mexp(S[:, 0]), S[:, 0]])
+            return S
         if self.task_ == "multiclass":
             return log_softmax(S)
         if self.task_ == "binary":
@@ -258,7 +381,7 @@ class BaseCalibrator(
             scikit-learn does).  Multilabel: the probability of each label.
         """
         S, _ = self._decision(X)
-        if self.task_ == "multiclass":
+        if self.task_ == "multiclass" and self._output_space == "logit":
             return softmax(S)  # one exponential, not exp(log_softmax)
         return np.exp(self._log_proba(S))
 
@@ -280,16 +403,18 @@ class BaseCalibrator(
         S, _ = self._decision(X)
         if self.task_ == "multiclass":
             return self.classes_[np.argmax(S, axis=1)]
+        # Logit space: log-odds above 0; probability space: log P above log 0.5.
+        threshold = 0.0 if self._output_space == "logit" else np.log(0.5)
         if self.task_ == "binary":
-            return self.classes_[(S[:, 0] > 0).astype(np.intp)]
-        return (S > 0).astype(np.int64)
+            return self.classes_[(S[:, 0] > threshold).astype(np.intp)]
+        return (S > threshold).astype(np.int64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = "multilabel" in self._supported_tasks
         # Scores are the model's logits, not features: generic data scores poorly.
         tags.classifier_tags.poor_score = True
-        # ``transform`` returns calibrated logits, always float64.
+        # ``transform`` returns calibrated logits or log-probabilities, float64.
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
 
@@ -298,9 +423,63 @@ class BaseCalibrator(
     def _fit(self, Z, y, w):
         """Set the fitted parameters from logits ``Z``, encoded ``y``, weights ``w``."""
 
-    @abstractmethod
-    def _calibrated_logits(self, Zc):
-        """Map a float64 chunk of logits to calibrated logits (float64)."""
+    def _parameter_shapes(self):
+        """Return the expected shape of each entry of ``_fitted_parameters``.
+
+        Called on a fitted instance (``classes_``, ``task_`` and
+        ``n_features_in_`` set), by :mod:`calibrate.io` to validate a model
+        file.  Returns a dict name -> shape, where a shape is
+
+        - a tuple of ints: an array of exactly that shape (``()`` is a
+          float); an entry ``None`` is a dimension whose length depends on
+          the data (``(None,)``: a 1-D array of any length, such as
+          thresholds);
+        - ``None``: an array of any shape;
+        - a list of shapes: a list of arrays, one shape each (for example one
+          array of any length per class: ``[(None,)] * n_classes``).
+
+        The default accepts an array of any shape for every name.
+        """
+        return dict.fromkeys(self._fitted_parameters)
+
+
+def _output_space_of(cls):
+    """``"logit"``/``"probability"`` from the map method ``cls`` implements."""
+    for klass in cls.__mro__:
+        own = klass.__dict__
+        has_logits = "_calibrated_logits" in own
+        has_log_proba = "_calibrated_log_proba" in own
+        if has_logits and has_log_proba:
+            raise TypeError(
+                f"{klass.__name__} defines both _calibrated_logits and "
+                "_calibrated_log_proba; a calibrator implements exactly one "
+                "(logit space or probability space)."
+            )
+        if has_logits:
+            return "logit"
+        if has_log_proba:
+            return "probability"
+    return None
+
+
+def _check_implements_map(cls):
+    if cls._output_space is None:
+        raise TypeError(
+            f"{cls.__name__} implements neither _calibrated_logits (logit space) "
+            "nor _calibrated_log_proba (probability space); a BaseCalibrator "
+            "subclass implements exactly one."
+        )
+
+
+def log1mexp(a):
+    """``log(1 - exp(a))`` for ``a <= 0``, accurate at both ends.
+
+    ``log(-expm1(a))`` near 0 and ``log1p(-exp(a))`` below ``-log 2``
+    (Maechler 2012); ``a = 0`` gives ``-inf``, ``a = -inf`` gives 0.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(a > -np.log(2.0), np.log(-np.expm1(a)), np.log1p(-np.exp(a)))
 
 
 # ---------------------------------------------------------------- objectives

@@ -7,11 +7,8 @@ import numpy as np
 from scipy.special import log_softmax
 
 from calibrate.binning import _bin_index, check_binning, uniform_edges
-from calibrate.calibrators._probability import (
-    ProbabilityCalibrator,
-    log1mexp,
-    score_probabilities,
-)
+from calibrate.calibrators._base import BaseCalibrator, log1mexp
+from calibrate.calibrators._probability import score_probabilities
 from calibrate.exceptions import CalibrationWarning
 
 __all__ = ["HistogramBinning", "equal_mass_edges", "fit_histogram"]
@@ -115,7 +112,7 @@ def fit_histogram(scores, targets, weights, n_bins, strategy):
     return edges, values, bin_weights
 
 
-class HistogramBinning(ProbabilityCalibrator):
+class HistogramBinning(BaseCalibrator):
     """Histogram binning: each probability replaced by its bin's label frequency.
 
     A piecewise-constant map (Zadrozny and Elkan 2001): the scores are cut

@@ -3,10 +3,8 @@
 import numpy as np
 from scipy.optimize import isotonic_regression
 
-from calibrate.calibrators._probability import (
-    ProbabilityCalibrator,
-    score_probabilities,
-)
+from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._probability import score_probabilities
 
 __all__ = ["IsotonicCalibration", "fit_isotonic", "apply_isotonic"]
 
@@ -81,7 +79,7 @@ def apply_isotonic(x, x_thresholds, y_thresholds):
     return np.interp(x, x_thresholds, y_thresholds)
 
 
-class IsotonicCalibration(ProbabilityCalibrator):
+class IsotonicCalibration(BaseCalibrator):
     """Isotonic calibration: a non-decreasing map of each probability.
 
     * binary scores: one map of the positive-class probability;

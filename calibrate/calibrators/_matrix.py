@@ -11,6 +11,7 @@ from calibrate.calibrators._base import (
     softmax_nll_and_dlogits,
 )
 from calibrate.calibrators._newton import (
+    absent_class_shift,
     centre,
     gauge_column,
     matrix_hessp,
@@ -21,7 +22,7 @@ from calibrate.calibrators._temperature import (
     warn_temperature_status,
 )
 
-__all__ = ["MatrixScaling"]
+__all__ = ["MatrixScaling", "fit_odir"]
 
 
 class MatrixScaling(BaseCalibrator):
@@ -51,7 +52,10 @@ class MatrixScaling(BaseCalibrator):
     temperature-scaling map (its row of ``W`` is ``e_k / T``, its bias 0),
     with a :class:`~calibrate.exceptions.CalibrationWarning`; the other rows
     are fitted on the softmax over the classes that occur, so nothing rewards
-    pushing the absent class's probability to zero.
+    pushing the absent class's probability to zero; their intercepts are then
+    shifted by the smallest common constant that keeps the whole model's
+    validation NLL no higher than temperature scaling's (as in
+    :class:`VectorScaling`).
 
     Parameters
     ----------
@@ -160,59 +164,21 @@ class MatrixScaling(BaseCalibrator):
 
     def _fit(self, Z, y, w):
         k = Z.shape[1]
-        reg_lambda = self._strength("reg_lambda", k * (k - 1))
-        reg_mu = self._strength("reg_mu", k)
         absent = self._absent_columns(y, w)
         t, _, status = warm_started_temperature(Z, y, w, "multiclass")
         warn_temperature_status(self, status, np.exp(t), start=True)
-        x0 = np.concatenate([(np.eye(k) * np.exp(-t)).ravel(), np.zeros(k)])
-        off_diagonal = ~np.eye(k, dtype=bool)
-        lam = reg_lambda / (k * (k - 1))
-        mu = reg_mu / k
-
-        def fun(theta):
-            W, b = theta[: k * k].reshape(k, k), theta[k * k :]
-            loss, grad = chunked_objective(
-                Z,
-                y,
-                w,
-                forward=lambda Zc: mask_columns(Zc @ W.T + b, absent),
-                backward=lambda Zc, G: np.concatenate([(G.T @ Zc).ravel(), G.sum(0)]),
-                dlogits=softmax_nll_and_dlogits,
-            )
-            W_off = W * off_diagonal
-            loss += lam * np.sum(W_off**2) + mu * (b @ b)
-            grad[: k * k] += 2 * lam * W_off.ravel()
-            grad[k * k :] += 2 * mu * b
-            return loss, grad
-
-        fixed = np.concatenate([np.repeat(absent, k), absent])
-        gauge = gauge_column(absent)
-        if gauge is not None and mu == 0:
-            fixed[k * k + gauge] = True  # the intercepts' free constant
-        if gauge is not None and lam == 0:
-            fixed[gauge * k : (gauge + 1) * k] = True  # W's free common row
-        theta, self.n_iter_ = minimize_trust_newton(
-            fun,
-            matrix_hessp(
-                Z, w, absent=absent, lam=lam, mu=mu, off_diagonal=off_diagonal
-            ),
-            x0,
-            fixed=fixed,
+        self.coef_, self.intercept_, self.n_iter_ = fit_odir(
+            Z,
+            y,
+            w,
+            absent=absent,
+            scale0=np.exp(-t),
+            lam=self._strength("reg_lambda", k * (k - 1)) / (k * (k - 1)),
+            mu=self._strength("reg_mu", k) / k,
             tol=self.tol,
             max_iter=self.max_iter,
             name=type(self).__name__,
         )
-        W = theta[: k * k].reshape(k, k).copy()
-        b = theta[k * k :].copy()
-        if mu == 0:
-            centre(b, absent)
-        if lam == 0:
-            W0 = x0[: k * k].reshape(k, k)
-            shift = W - W0
-            centre(shift, absent, axis=0)
-            W = np.where(absent[:, None], W, W0 + shift)
-        self.coef_, self.intercept_ = W, b
 
     def _parameter_shapes(self):
         k = self.n_features_in_
@@ -220,3 +186,74 @@ class MatrixScaling(BaseCalibrator):
 
     def _calibrated_logits(self, Zc):
         return Zc @ self.coef_.T + self.intercept_
+
+
+def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
+    """Fit ``softmax(Z W^T + b)`` with the ODIR penalty from ``W = scale0 I, b = 0``.
+
+    The kernel of :class:`MatrixScaling` and of full Dirichlet calibration
+    (which runs it on log-probabilities).  Minimises the weighted mean NLL
+    plus ``lam * sum_{i != j} W_ij**2 + mu * sum_j b_j**2`` (``lam`` and
+    ``mu`` per entry) by trust-region Newton-CG, fixing the softmax's free
+    directions when a penalty is zero and shifting the fitted classes'
+    intercepts when a class is absent (see the class docstring).
+
+    Returns
+    -------
+    W : ndarray of shape (K, K)
+    b : ndarray of shape (K,)
+    n_iter : int
+    """
+    k = Z.shape[1]
+    x0 = np.concatenate([(np.eye(k) * scale0).ravel(), np.zeros(k)])
+    off_diagonal = ~np.eye(k, dtype=bool)
+
+    def fun(theta):
+        W, b = theta[: k * k].reshape(k, k), theta[k * k :]
+        loss, grad = chunked_objective(
+            Z,
+            y,
+            w,
+            forward=lambda Zc: mask_columns(Zc @ W.T + b, absent),
+            backward=lambda Zc, G: np.concatenate([(G.T @ Zc).ravel(), G.sum(0)]),
+            dlogits=softmax_nll_and_dlogits,
+        )
+        W_off = W * off_diagonal
+        loss += lam * np.sum(W_off**2) + mu * (b @ b)
+        grad[: k * k] += 2 * lam * W_off.ravel()
+        grad[k * k :] += 2 * mu * b
+        return loss, grad
+
+    fixed = np.concatenate([np.repeat(absent, k), absent])
+    gauge = gauge_column(absent)
+    if gauge is not None and mu == 0:
+        fixed[k * k + gauge] = True  # the intercepts' free constant
+    if gauge is not None and lam == 0:
+        fixed[gauge * k : (gauge + 1) * k] = True  # W's free common row
+    theta, n_iter = minimize_trust_newton(
+        fun,
+        matrix_hessp(Z, w, absent=absent, lam=lam, mu=mu, off_diagonal=off_diagonal),
+        x0,
+        fixed=fixed,
+        tol=tol,
+        max_iter=max_iter,
+        name=name,
+    )
+    W = theta[: k * k].reshape(k, k).copy()
+    b = theta[k * k :].copy()
+    if mu == 0:
+        centre(b, absent)
+    if lam == 0:
+        W0 = x0[: k * k].reshape(k, k)
+        shift = W - W0
+        centre(shift, absent, axis=0)
+        W = np.where(absent[:, None], W, W0 + shift)
+    b[~absent] += absent_class_shift(
+        Z,
+        y,
+        w,
+        fitted=lambda Zc: Zc @ W.T + b,
+        start=lambda Zc: Zc @ x0[: k * k].reshape(k, k).T + x0[k * k :],
+        absent=absent,
+    )
+    return W, b, n_iter

@@ -413,3 +413,71 @@ def centre(values, absent, axis=0):
         index = tuple(index)
         values[index] -= values[index].mean(axis=axis, keepdims=True)
     return values
+
+
+def _softmax_nll(Z, y, w, forward, shift, present):
+    """Weighted NLL of ``softmax(forward(Z))`` with ``present`` logits shifted."""
+    total = 0.0
+    for rows in iter_chunks(*Z.shape):
+        S = forward(Z[rows].astype(np.float64))
+        S[:, present] += shift
+        m = S.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(S - m).sum(axis=1, keepdims=True)))[:, 0]
+        total += float(w[rows] @ (lse - S[np.arange(len(S)), y[rows]]))
+    return total
+
+
+def absent_class_shift(Z, y, w, *, fitted, start, absent):
+    """Shift of the fitted classes' logits that keeps the fit no worse than its start.
+
+    A class that never occurs keeps its starting (temperature-scaling) map and
+    is masked out of the fit, so the fit fixes the fitted classes' logits
+    only up to a common constant (their intercepts are centred).  Relative to
+    the absent classes that constant matters: on a small validation set the
+    fitted classes' logits can shrink until an absent class takes most of the
+    probability, and the model's validation NLL ends far above temperature
+    scaling's (seen: 26.8 against 1.18).  The validation NLL of the whole
+    model only falls as the constant grows (its derivative is minus the
+    absent classes' mean probability), so this returns the smallest
+    ``c >= 0`` at which it is no higher than at the start: ``0`` when the
+    centred fit already is, else found by doubling and bisection.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, K)
+        Scores.
+    y, w : ndarray of shape (n,)
+        Labels and weights summing to 1.
+    fitted, start : callable
+        ``f(Zc) -> S``: the fitted and the starting maps on a float64 chunk.
+    absent : ndarray of bool of shape (K,)
+        Classes with no positively weighted label.
+
+    Returns
+    -------
+    float
+        The constant to add to the intercepts of the classes that occur.
+    """
+    present = ~absent
+    if not absent.any() or not present.any():
+        return 0.0
+    target = _softmax_nll(Z, y, w, start, 0.0, present)
+
+    def worse(c):
+        return _softmax_nll(Z, y, w, fitted, c, present) > target
+
+    if not worse(0.0):
+        return 0.0
+    hi = 1.0
+    while worse(hi):
+        hi *= 2.0
+        if hi > 1e300:  # cannot happen: the limit is the masked optimum
+            return hi
+    lo = hi / 2.0 if hi > 1.0 else 0.0
+    while hi - lo > 1e-12 * hi:
+        mid = 0.5 * (lo + hi)
+        if worse(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi

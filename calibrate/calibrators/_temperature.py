@@ -163,9 +163,27 @@ def _spread(Z, task):
     return float(np.median(np.concatenate(per_row)))
 
 
+# Below this spread the lower bound on T is so small that 1 / T (the scale of
+# vector, matrix and Platt scaling's starting point) overflows float64.
+_MIN_SPREAD = 1e-290
+
+
 def temperature_bounds(Z, task):
-    """Bounds on ``log T``: :data:`_T_BOUNDS` times the spread of the logits."""
+    """Bounds on ``log T``: :data:`_T_BOUNDS` times the spread of the logits.
+
+    Raises ``ValueError`` when the spread is positive but below
+    :data:`_MIN_SPREAD` (subnormal logits, for example): no float64
+    temperature can bring such scores to a usable range, and fitting anyway
+    gave a model far worse than the identity.
+    """
     spread = _spread(Z, task)
+    if 0 < spread < _MIN_SPREAD:
+        raise ValueError(
+            f"the logits are too close together to calibrate: their spread (median "
+            f"within-row range, or largest |z| for binary scores) is {spread:.3g}, "
+            f"below {_MIN_SPREAD:g}, so 1 / T would overflow float64; multiply the "
+            "scores by a constant (say 1e300) before fitting."
+        )
     scale = spread if spread > 0 else 1.0
     return np.log(_T_BOUNDS[0] * scale), np.log(_T_BOUNDS[1] * scale)
 

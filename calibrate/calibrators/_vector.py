@@ -10,6 +10,7 @@ from calibrate.calibrators._base import (
     softmax_nll_and_dlogits,
 )
 from calibrate.calibrators._newton import (
+    absent_class_shift,
     centre,
     gauge_column,
     minimize_trust_newton,
@@ -20,7 +21,7 @@ from calibrate.calibrators._temperature import (
     warn_temperature_status,
 )
 
-__all__ = ["VectorScaling"]
+__all__ = ["VectorScaling", "fit_per_class_affine"]
 
 
 class VectorScaling(BaseCalibrator):
@@ -44,7 +45,11 @@ class VectorScaling(BaseCalibrator):
     :class:`~calibrate.exceptions.CalibrationWarning`; the other classes are
     fitted on the softmax over the classes that occur, so nothing rewards
     pushing the absent class's probability to zero (which maximum likelihood
-    would otherwise do, without bound).
+    would otherwise do, without bound).  Their intercepts are then shifted by
+    the smallest common constant ``c >= 0`` that makes the whole model's
+    validation NLL no higher than temperature scaling's (``c = 0`` unless the
+    fitted classes' logits shrank enough for an absent class to take their
+    probability; see ``absent_class_shift`` in ``_newton.py``).
 
     Parameters
     ----------
@@ -106,30 +111,18 @@ class VectorScaling(BaseCalibrator):
 
     def _fit(self, Z, y, w):
         absent = self._absent_columns(y, w)
-        k = Z.shape[1]
         t, _, status = warm_started_temperature(Z, y, w, "multiclass")
         warn_temperature_status(self, status, np.exp(t), start=True)
-        x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])
-
-        fun = per_column_affine_objective(
-            Z, y, w, dlogits=softmax_nll_and_dlogits, absent=absent
-        )
-        hessp = per_column_affine_hessp(Z, w, absent=absent)
-        fixed = np.concatenate([absent, absent])
-        gauge = gauge_column(absent)
-        if gauge is not None:
-            fixed[k + gauge] = True  # the softmax's free constant
-        theta, self.n_iter_ = minimize_trust_newton(
-            fun,
-            hessp,
-            x0,
-            fixed=fixed,
+        self.coef_, self.intercept_, self.n_iter_ = fit_per_class_affine(
+            Z,
+            y,
+            w,
+            absent=absent,
+            scale0=np.exp(-t),
             tol=self.tol,
             max_iter=self.max_iter,
             name=type(self).__name__,
         )
-        self.coef_ = theta[:k].copy()
-        self.intercept_ = centre(theta[k:].copy(), absent)
 
     def _parameter_shapes(self):
         k = self.n_features_in_
@@ -137,3 +130,76 @@ class VectorScaling(BaseCalibrator):
 
     def _calibrated_logits(self, Zc):
         return Zc * self.coef_ + self.intercept_
+
+
+def fit_per_class_affine(
+    Z, y, w, *, absent, scale0, tol, max_iter, name, shared_scale=False, mu=0.0
+):
+    """Fit ``softmax(a * Z + b)`` from ``a = scale0, b = 0``.
+
+    The kernel of :class:`VectorScaling` and of diagonal Dirichlet
+    calibration; ``shared_scale=True`` ties the scales to one ``a`` (fixed-
+    diagonal Dirichlet calibration), and ``mu`` adds ``mu * sum_j b_j**2``
+    (per-entry intercept penalty).  Trust-region Newton-CG on the weighted
+    mean NLL; the softmax's free constant is fixed when ``mu == 0`` and the
+    fitted classes' intercepts shifted when a class is absent (see
+    :class:`VectorScaling`).
+
+    Returns
+    -------
+    a : ndarray of shape (K,)
+        Scales (all equal when ``shared_scale``).
+    b : ndarray of shape (K,)
+    n_iter : int
+    """
+    k = Z.shape[1]
+    full_fun = per_column_affine_objective(
+        Z, y, w, dlogits=softmax_nll_and_dlogits, absent=absent
+    )
+    full_hessp = per_column_affine_hessp(Z, w, absent=absent)
+    # theta = [a, b] or [a_shared, b]; the per-column kernel sees [a * 1, b].
+    n_scale = 1 if shared_scale else k
+
+    def expand(theta):
+        return np.concatenate([np.broadcast_to(theta[:n_scale], k), theta[n_scale:]])
+
+    def reduce(g):
+        return np.concatenate([[g[:k].sum()] if shared_scale else g[:k], g[k:]])
+
+    def fun(theta):
+        loss, grad = full_fun(expand(theta))
+        b = theta[n_scale:]
+        return loss + mu * (b @ b), reduce(grad) + np.concatenate(
+            [np.zeros(n_scale), 2 * mu * b]
+        )
+
+    def hessp(theta, v):
+        out = reduce(full_hessp(expand(theta), expand(v)))
+        out[n_scale:] += 2 * mu * v[n_scale:]
+        return out
+
+    x0 = np.concatenate([np.full(n_scale, scale0), np.zeros(k)])
+    fixed = np.concatenate([absent if not shared_scale else [absent.all()], absent])
+    gauge = gauge_column(absent)
+    if gauge is not None and mu == 0:
+        fixed[n_scale + gauge] = True  # the softmax's free constant
+    theta, n_iter = minimize_trust_newton(
+        fun, hessp, x0, fixed=fixed, tol=tol, max_iter=max_iter, name=name
+    )
+    a = np.array(expand(theta)[:k])
+    if shared_scale:
+        # An absent class keeps the starting map z * scale0 (its own scale
+        # is not informed by any row); the others share the fitted scale.
+        a[absent] = scale0
+    b = theta[n_scale:].copy()
+    if mu == 0:
+        centre(b, absent)
+    b[~absent] += absent_class_shift(
+        Z,
+        y,
+        w,
+        fitted=lambda Zc: Zc * a + b,
+        start=lambda Zc: Zc * scale0,
+        absent=absent,
+    )
+    return a, b, n_iter
