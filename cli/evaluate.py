@@ -36,6 +36,7 @@ on the whole array, as are the calibrated scores of ``--model`` (float64,
 import numpy as np
 
 from calibrate.binning import merge_bin_stats
+from calibrate.calibrators._probability import calibrated_scores
 from calibrate.cli._common import (
     CommandError,
     add_binning_options,
@@ -214,11 +215,8 @@ def run(args, progress):
     columns = {"value": (inputs.scores, input_type)}
     if calibrator is not None:
         with progress.step(f"applying {args.model}"):
-            calibrated = calibrator.transform(inputs.scores)
-        columns = {
-            "before": (inputs.scores, input_type),
-            "after": (calibrated, "logits"),
-        }
+            calibrated = calibrated_scores(calibrator, inputs.scores)
+        columns = {"before": (inputs.scores, input_type), "after": calibrated}
 
     results = {name: {"description": METRICS[name].description} for name in names}
     for column, (scores, kind) in columns.items():

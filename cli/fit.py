@@ -9,6 +9,7 @@ printed as JSON and nothing else goes to stdout.
 import numpy as np
 
 from calibrate.calibrators import CALIBRATORS
+from calibrate.calibrators._probability import calibrated_scores
 from calibrate.cli._common import (
     CommandError,
     add_command,
@@ -137,14 +138,14 @@ def validation_metrics(calibrator, inputs, n_bins):
     """NLL and ECE of the validation scores before and after the fitted map.
 
     The ECE is top-label, or classwise for multilabel data (where top-label is
-    not defined).  "after" reads the calibrator's ``transform`` (calibrated
-    logits) in log space.  Both go through ``evaluate``'s
+    not defined).  "after" reads the calibrator's output in log space
+    (``calibrated_scores``).  Both go through ``evaluate``'s
     :func:`~calibrate.cli.evaluate.compute_metrics`, chunked like it.
     """
     names = ["nll", "ece" if inputs.task != "multilabel" else "ece_classwise"]
     columns = {
         "before": (inputs.scores, inputs.input_type),
-        "after": (calibrator.transform(inputs.scores), "logits"),
+        "after": calibrated_scores(calibrator, inputs.scores),
     }
     results = {name: {} for name in names}
     for column, (scores, input_type) in columns.items():

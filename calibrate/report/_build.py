@@ -16,6 +16,7 @@ import calibrate
 from calibrate._validation import preview
 from calibrate.binning import check_binning, check_confidence_level
 from calibrate.calibrators import CALIBRATORS
+from calibrate.calibrators._probability import calibrated_scores
 from calibrate.io import fitted_parameters, split_array_spec
 from calibrate.metrics import METRICS, calibration_bins
 from calibrate.metrics._predictions import Predictions
@@ -441,13 +442,12 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
             )
         _check_same_classes(calibrator.classes_, checked, checked.task)
         try:
-            calibrated = calibrator.transform(X_test)
+            calibrated, kind = calibrated_scores(calibrator, X_test)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"applying {name} to the test data: {exc}") from exc
-        val_nll = METRICS["nll"](
-            y_val, calibrator.transform(X_val), input_type="logits"
-        )
-        points = _point_metrics(y_test, calibrated, "logits", checked.task, n_bins)
+        val_scores, val_kind = calibrated_scores(calibrator, X_val)
+        val_nll = METRICS["nll"](y_val, val_scores, input_type=val_kind)
+        points = _point_metrics(y_test, calibrated, kind, checked.task, n_bins)
     diagnostics = {
         "class": type(calibrator).__name__,
         "params": {
@@ -462,7 +462,7 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
     }
     collected = []
     _record(caught, name, collected)
-    return calibrated, points, diagnostics, collected
+    return (calibrated, kind), points, diagnostics, collected
 
 
 def build_report(
@@ -637,7 +637,7 @@ def build_report(
             name, calibrator, (X_val, y_val), (X_test, y_test), checked, n_bins
         )
         collected.extend(caught)
-        scores[name] = (calibrated, "logits")
+        scores[name] = calibrated
         parameters[name] = fitted_parameters(calibrator)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", calibrate.CalibrationWarning)
