@@ -185,7 +185,7 @@ def calibrator_to_dict(calibrator):
         if shapes[key] == ():
             fitted[key] = _encode_float(value, what)
             continue
-        if np.shape(value) != shapes[key]:
+        if not _shape_matches(np.shape(value), shapes[key]):
             raise ValueError(
                 f"{what} has shape {np.shape(value)} but a fitted {name} with "
                 f"task_={calibrator.task_!r} and n_features_in_="
@@ -743,6 +743,13 @@ def load_calibrator(path):
     return calibrator_from_dict(doc, source=source)
 
 
+def _shape_matches(actual, expected):
+    """Whether ``actual`` fits ``expected``, where ``None`` is any length."""
+    return len(actual) == len(expected) and all(
+        e is None or a == e for a, e in zip(actual, expected, strict=True)
+    )
+
+
 def _reject_constant(name):
     raise _Malformed(
         f"the JSON contains {name}; a saved calibrator holds finite numbers only."
@@ -987,7 +994,7 @@ def _decode_fitted(calibrator, fitted):
             value = _decode_number(fitted[key], key)
         else:
             value = _decode_array(fitted[key], key, _PARAMETER_DTYPES, ndim=len(shape))
-            if value.shape != shape:
+            if not _shape_matches(value.shape, shape):
                 raise _Malformed(
                     f"{key} has shape {value.shape}, but a {cls.__name__} with "
                     f"task_={task!r} and n_features_in_={n_features} needs {shape}."

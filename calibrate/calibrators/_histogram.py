@@ -173,7 +173,8 @@ class HistogramBinning(BaseCalibrator):
         Normalised calibration weight in each bin (0: the bin keeps the
         uncalibrated value).
     calibrated_ : ndarray of bool of shape (n_groups,)
-        Whether the binned quantity had enough calibration rows.
+        Whether the binned quantity had enough calibration rows (read from
+        ``bin_weights_``: a quantity left uncalibrated has no weight).
     classes_, task_, n_features_in_, n_iter_
         As for every calibrator (``n_iter_`` is 1: the fit is direct).
 
@@ -194,6 +195,12 @@ class HistogramBinning(BaseCalibrator):
     >>> cal.bin_index([0.15, 0.9]).tolist()
     [0, 1]
     """
+
+    _help = (
+        "histogram binning: each probability replaced by its equal-mass bin's "
+        "label frequency (top-label, classwise or confidence for multiclass)"
+    )
+    _fitted_parameters = ("edges_", "bin_values_", "bin_weights_")
 
     def __init__(
         self,
@@ -289,7 +296,6 @@ class HistogramBinning(BaseCalibrator):
             e, v, bw = fit_histogram(s, t, wi, b, self.strategy)
             edges[i, : b + 1], values[i, :b], weights[i, :b] = e, v, bw
         self.edges_, self.bin_values_, self.bin_weights_ = edges, values, weights
-        self.calibrated_ = np.array([b > 0 for b in n_bins])
         self.n_iter_ = 1
         self._warn_uncalibrated(counts, n_bins)
 
@@ -320,6 +326,21 @@ class HistogramBinning(BaseCalibrator):
                 CalibrationWarning,
                 stacklevel=4,
             )
+
+    @property
+    def calibrated_(self):
+        """Boolean mask of the binned quantities that were fitted."""
+        return self.bin_weights_.sum(axis=1) > 0
+
+    def _parameter_shapes(self):
+        k = self.n_features_in_
+        groups = 1 if self._mode() == "confidence" else k
+        width = self.n_bins if self.points_per_bin is None else None
+        return {
+            "edges_": (groups, None if width is None else width + 1),
+            "bin_values_": (groups, width),
+            "bin_weights_": (groups, width),
+        }
 
     # ------------------------------------------------------------- prediction
     def _column_bins(self, P):

@@ -107,9 +107,10 @@ class IsotonicCalibration(BaseCalibrator):
 
     Attributes
     ----------
-    x_thresholds_ : list of ndarray
-        Knots of each column's map (probabilities).
-    y_thresholds_ : list of ndarray
+    x_thresholds_ : ndarray of shape (n_columns, n_knots)
+        Knots of each column's map (probabilities), increasing; a column
+        with fewer knots repeats its last one.
+    y_thresholds_ : ndarray of shape (n_columns, n_knots)
         Calibrated values at the knots.
     classes_ : ndarray of shape (n_classes,)
         Class labels.
@@ -134,6 +135,12 @@ class IsotonicCalibration(BaseCalibrator):
     [0.0, 0.5, 1.0]
     """
 
+    _help = (
+        "isotonic regression: a non-decreasing map of each probability "
+        "(pool-adjacent-violators; one-vs-rest and normalised for multiclass)"
+    )
+    _fitted_parameters = ("x_thresholds_", "y_thresholds_")
+
     def __init__(self, *, input_type="logits", max_iter=1):
         self.input_type = input_type
         self.max_iter = max_iter
@@ -147,9 +154,21 @@ class IsotonicCalibration(BaseCalibrator):
         else:
             Y = y.reshape(len(y), k)
         knots = [fit_isotonic(P[:, j], Y[:, j], w) for j in range(k)]
-        self.x_thresholds_ = [x for x, _ in knots]
-        self.y_thresholds_ = [v for _, v in knots]
+        # One row per column, padded on the right with the column's last knot:
+        # np.interp gives the same values, and the state is two plain arrays.
+        m = max(len(x) for x, _ in knots)
+        self.x_thresholds_ = np.array(
+            [np.pad(x, (0, m - len(x)), "edge") for x, _ in knots]
+        )
+        self.y_thresholds_ = np.array(
+            [np.pad(v, (0, m - len(v)), "edge") for _, v in knots]
+        )
         self.n_iter_ = 1
+
+    def _parameter_shapes(self):
+        # One row per score column, of data-dependent length.
+        knots = (self.n_features_in_, None)
+        return {"x_thresholds_": knots, "y_thresholds_": knots}
 
     def _calibrated_log_proba(self, Zc):
         P = score_probabilities(Zc, self.task_)
