@@ -190,7 +190,7 @@ def test_row_order_and_ties_are_deterministic(rng):
 
 
 def test_too_few_rows_for_the_bins_is_one_clear_error():
-    with pytest.raises(ValueError, match="too few for the bins asked"):
+    with pytest.raises(ValueError, match="too few calibration rows for the bins asked"):
         HistogramBinning(n_bins=15, input_type="probs").fit(
             np.linspace(0.1, 0.9, 10), [0, 1] * 5
         )

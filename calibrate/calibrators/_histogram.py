@@ -4,7 +4,7 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.special import log_softmax
+from scipy.special import log_softmax, logsumexp
 
 from calibrate.binning import _bin_index, check_binning, uniform_edges
 from calibrate.calibrators._base import BaseCalibrator, log1mexp
@@ -280,8 +280,9 @@ class HistogramBinning(BaseCalibrator):
         if self._mode() != "top_label" and min(n_bins) == 0:
             need = self.n_bins if self.points_per_bin is None else self.points_per_bin
             raise ValueError(
-                f"HistogramBinning: {counts[0]} calibration rows of positive weight "
-                f"are too few for the bins asked (at least {need} are needed)."
+                f"HistogramBinning: too few calibration rows for the bins asked: "
+                f"n_samples={min(counts)} of positive weight, at least {need} "
+                "needed."
             )
         width = max(max(n_bins), 1)
         g = len(groups)
@@ -383,14 +384,17 @@ class HistogramBinning(BaseCalibrator):
             top, _, _, value = self._top_bins(P)
             L = log_softmax(Zc, axis=1)
             rows = np.arange(len(L))
-            old_rest = log1mexp(L[rows, top])
             new_top = np.log(value)
             new_rest = log1mexp(new_top)
-            # Rescale the other classes to fill 1 - new confidence; when the
-            # model gave them nothing, share it equally.
-            saturated = np.isneginf(old_rest)
-            shift = np.where(saturated, 0.0, new_rest - old_rest)
-            out = L + shift[:, None]
+            # The other classes keep their ratios and fill 1 - new confidence:
+            # log p_j - log(sum of the others) <= 0 holds exactly in floating
+            # point (the sum is taken from its largest term up).  When the
+            # model gave them nothing, the rest is shared equally.
+            others = L.copy()
+            others[rows, top] = -np.inf
+            rest = logsumexp(others, axis=1)
+            saturated = np.isneginf(rest)
+            out = others - np.where(saturated, 0.0, rest)[:, None] + new_rest[:, None]
             if saturated.any():
                 share = new_rest[saturated] - np.log(L.shape[1] - 1)
                 out[saturated] = share[:, None]
