@@ -5,7 +5,7 @@ and apply it to new outputs, with scikit-learn compatible estimators.
 
 >>> import calibrate
 >>> sorted(calibrate.CALIBRATORS)  # doctest: +NORMALIZE_WHITESPACE
-['dirichlet', 'ets', 'histogram', 'isotonic', 'matrix', 'platt', 'temperature',
+['beta', 'dirichlet', 'ets', 'histogram', 'isotonic', 'matrix', 'platt', 'temperature',
  'vector']
 """
 
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 from calibrate.calibrators import (  # noqa: E402
     CALIBRATORS,
+    BetaCalibration,
     DirichletCalibration,
     EnsembleTemperatureScaling,
     HistogramBinning,
@@ -26,6 +27,7 @@ from calibrate.exceptions import CalibrationWarning  # noqa: E402
 
 __all__ = [
     "CALIBRATORS",
+    "BetaCalibration",
     "CalibrationWarning",
     "DirichletCalibration",
     "EnsembleTemperatureScaling",

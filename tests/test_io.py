@@ -376,7 +376,8 @@ REFUSALS = [
         "class-evil",
         "temperature",
         set_in(("class",), "Evil"),
-        "unknown calibrator class .Evil.; known classes: DirichletCalibration, "
+        "unknown calibrator class .Evil.; known classes: BetaCalibration, "
+        "DirichletCalibration, "
         "EnsembleTemperatureScaling, HistogramBinning, IsotonicCalibration, "
         "MatrixScaling",
     ),

@@ -5,6 +5,7 @@ name used by the CLI and the report to the class.
 """
 
 from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._beta import BetaCalibration
 from calibrate.calibrators._dirichlet import DirichletCalibration
 from calibrate.calibrators._ets import EnsembleTemperatureScaling
 from calibrate.calibrators._histogram import HistogramBinning
@@ -17,6 +18,7 @@ from calibrate.calibrators._vector import VectorScaling
 __all__ = [
     "CALIBRATORS",
     "BaseCalibrator",
+    "BetaCalibration",
     "DirichletCalibration",
     "EnsembleTemperatureScaling",
     "HistogramBinning",
@@ -38,4 +40,5 @@ CALIBRATORS = {
     "ets": EnsembleTemperatureScaling,
     "isotonic": IsotonicCalibration,
     "histogram": HistogramBinning,
+    "beta": BetaCalibration,
 }
