@@ -11,6 +11,7 @@ and apply it to new outputs, with scikit-learn compatible estimators.
 
 __version__ = "0.1.0"
 
+from calibrate._classifier import CalibratedClassifier  # noqa: E402
 from calibrate.calibrators import (  # noqa: E402
     CALIBRATORS,
     BetaCalibration,
@@ -23,11 +24,14 @@ from calibrate.calibrators import (  # noqa: E402
     TemperatureScaling,
     VectorScaling,
 )
+from calibrate.calibrators._auto import AutoCalibration  # noqa: E402
 from calibrate.exceptions import CalibrationWarning  # noqa: E402
 
 __all__ = [
     "CALIBRATORS",
+    "AutoCalibration",
     "BetaCalibration",
+    "CalibratedClassifier",
     "CalibrationWarning",
     "DirichletCalibration",
     "EnsembleTemperatureScaling",

@@ -146,6 +146,9 @@ class EnsembleTemperatureScaling(BaseCalibrator):
             v = start  # the mixture does not beat temperature scaling
         self.weights_ = v
 
+    def _n_free_parameters(self):
+        return 3  # T and two of the three weights (they sum to 1)
+
     def _parameter_shapes(self):
         return {"temperature_": (), "weights_": (3,)}
 

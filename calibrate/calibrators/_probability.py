@@ -7,7 +7,7 @@ class hands every calibrator logits, and this turns them back.
 
 from scipy.special import expit, softmax
 
-__all__ = ["calibrated_scores", "score_probabilities"]
+__all__ = ["score_probabilities"]
 
 
 def score_probabilities(Zc, task):
@@ -21,17 +21,3 @@ def score_probabilities(Zc, task):
         return softmax(Zc, axis=1)
     return expit(Zc)
 
-
-def calibrated_scores(calibrator, X):
-    """Return a fitted calibrator's output on ``X`` as ``(scores, input_type)``.
-
-    What the CLI and the report score: a logit-space map's ``transform``
-    (calibrated logits, finite), and a probability-space map's
-    log-probabilities (``-inf`` where it gives probability 0, which the
-    metrics floor like any probability of 0), for binary input the one
-    column ``log P(positive class)``.
-    """
-    if calibrator._output_space == "logit":
-        return calibrator.transform(X), "logits"
-    L = calibrator.predict_log_proba(X)
-    return (L[:, 1] if calibrator.task_ == "binary" else L), "log_probs"

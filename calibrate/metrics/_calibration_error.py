@@ -30,23 +30,85 @@ def _check_norm(norm, debias):
         )
 
 
-def _squared_error(stats, debias):
-    """Sum over non-empty bins of ``fraction * gap**2``, optionally debiased."""
-    nonempty = stats.nonempty
-    fraction = stats.fraction[nonempty]
-    gap = stats.gap[nonempty]
+def binned_errors(gap_sums, total, *, norm, debias=False, weights=None, targets=None):
+    """Compute every binned calibration error from per-bin sums, over leading axes.
+
+    Every binned error of the package (:func:`binned_calibration_error`, the
+    chunked :func:`calibrate.metrics.evaluate` and the report's bootstrap,
+    which evaluates it on a block of resamples at once) is this function of
+    per-bin weighted sums.  The arrays have shape ``(..., n_classes,
+    n_bins)``: any leading axes (replicates of a bootstrap), then one row per
+    class of a classwise error (a single row for the top-label and positive
+    reductions), then the bins.
+
+    Parameters
+    ----------
+    gap_sums : ndarray of shape (..., n_classes, n_bins)
+        ``sum_i w_i (target_i - score_i)`` over the rows of each bin (0 for an
+        empty bin).
+    total : ndarray broadcastable to (..., n_classes)
+        Total weight of each class's rows (of all bins).
+    norm : {"l1", "l2", "max"}
+        As :func:`binned_calibration_error`.
+    debias : bool, default=False
+        With ``norm="l2"``: Kumar et al.'s (2019) variance correction.
+    weights : ndarray of shape (..., n_classes, n_bins), optional
+        Total weight per bin; needed unless ``norm="l1"``.
+    targets : ndarray of shape (..., n_classes, n_bins), optional
+        ``sum_i w_i target_i`` per bin; needed when ``debias``.
+
+    Returns
+    -------
+    ndarray of shape (...)
+        The error of each leading index.
+    """
+    total = np.asarray(total, dtype=np.float64)
+    if norm == "l1":
+        # sum_b (w_b / W) |acc_b - conf_b| = sum_b |gap_sum_b| / W, per class
+        per_class = np.abs(gap_sums).sum(axis=-1) / total
+        return per_class.mean(axis=-1)
+    nonempty = weights > 0
+    gap = np.zeros(np.shape(gap_sums))
+    np.divide(gap_sums, weights, out=gap, where=nonempty)
+    if norm == "max":
+        return np.where(nonempty, np.abs(gap), -np.inf).max(axis=(-2, -1))
     terms = gap * gap
     if debias:
         # Kumar et al. (2019): (acc - conf)^2 overestimates the squared gap by
         # the variance of the bin's accuracy, acc (1 - acc) / (n_b - 1); bins
         # with fewer than two samples carry no estimate and contribute 0.
-        n_b = stats.weights[nonempty]
-        acc = stats.mean_target[nonempty]
-        enough = n_b >= 2
+        acc = np.zeros_like(terms)
+        np.divide(targets, weights, out=acc, where=nonempty)
+        enough = weights >= 2
         variance = np.zeros_like(terms)
-        np.divide(acc * (1.0 - acc), n_b - 1.0, out=variance, where=enough)
+        np.divide(acc * (1.0 - acc), weights - 1.0, out=variance, where=enough)
         terms = np.where(enough, terms - variance, 0.0)
-    return float(np.dot(fraction, terms))
+    squared = (weights * terms).sum(axis=-1) / total
+    return np.sqrt(np.maximum(squared, 0.0).mean(axis=-1))
+
+
+def stats_sums(per_class):
+    """``(gap_sums, total, weights, targets)`` of BinStats, ``(n_classes, n_bins)``.
+
+    What :func:`binned_errors` reads, from one BinStats per class: the sums
+    are the bin means times the bin weights, 0 for empty bins.  Equal-mass
+    bins of different classes may keep different numbers of bins; the
+    shorter are padded with empty bins, which contribute nothing.
+    """
+    width = max(s.n_bins for s in per_class)
+
+    def rows(name):
+        return np.array(
+            [np.pad(getattr(s, name), (0, width - s.n_bins)) for s in per_class],
+            dtype=np.float64,
+        )
+
+    weights = rows("weights")
+    nonempty = weights > 0
+    mean_score, mean_target = rows("mean_score"), rows("mean_target")
+    targets = np.where(nonempty, weights * mean_target, 0.0)
+    gap_sums = np.where(nonempty, weights * (mean_target - mean_score), 0.0)
+    return gap_sums, weights.sum(axis=-1), weights, targets
 
 
 def binned_calibration_error(stats, *, norm="l1", debias=False):
@@ -100,17 +162,12 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
             "stats must be a BinStats or a non-empty sequence of BinStats; got "
             f"{type(stats).__name__}."
         )
-    if norm == "max":
-        gaps = [np.abs(s.gap[s.nonempty]) for s in per_class]
-        return float(max(g.max() for g in gaps))
-    if norm == "l1":
-        errors = [
-            float(np.dot(s.fraction[s.nonempty], np.abs(s.gap[s.nonempty])))
-            for s in per_class
-        ]
-        return float(np.mean(errors))
-    squared = [max(_squared_error(s, debias), 0.0) for s in per_class]
-    return float(np.sqrt(np.mean(squared)))
+    gap_sums, total, weights, targets = stats_sums(per_class)
+    return float(
+        binned_errors(
+            gap_sums, total, norm=norm, debias=debias, weights=weights, targets=targets
+        )
+    )
 
 
 def _check_frequency_weights(weights):
