@@ -5,8 +5,8 @@ and apply it to new outputs, with scikit-learn compatible estimators.
 
 >>> import calibrate
 >>> sorted(calibrate.CALIBRATORS)  # doctest: +NORMALIZE_WHITESPACE
-['beta', 'dirichlet', 'ets', 'histogram', 'isotonic', 'matrix', 'platt', 'temperature',
- 'vector']
+['beta', 'dirichlet', 'ets', 'histogram', 'isotonic', 'matrix', 'platt',
+ 'scaling_binning', 'temperature', 'vector']
 """
 
 __version__ = "0.1.0"
@@ -21,6 +21,7 @@ from calibrate.calibrators import (  # noqa: E402
     IsotonicCalibration,
     MatrixScaling,
     PlattScaling,
+    ScalingBinning,
     TemperatureScaling,
     VectorScaling,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "IsotonicCalibration",
     "MatrixScaling",
     "PlattScaling",
+    "ScalingBinning",
     "TemperatureScaling",
     "VectorScaling",
     "__version__",

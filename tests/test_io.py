@@ -379,7 +379,7 @@ REFUSALS = [
         "unknown calibrator class .Evil.; known classes: BetaCalibration, "
         "DirichletCalibration, "
         "EnsembleTemperatureScaling, HistogramBinning, IsotonicCalibration, "
-        "MatrixScaling",
+        "MatrixScaling, PlattScaling, ScalingBinning",
     ),
     (
         "class-os-system",

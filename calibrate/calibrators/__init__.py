@@ -12,6 +12,7 @@ from calibrate.calibrators._histogram import HistogramBinning
 from calibrate.calibrators._isotonic import IsotonicCalibration
 from calibrate.calibrators._matrix import MatrixScaling
 from calibrate.calibrators._platt import PlattScaling
+from calibrate.calibrators._scaling_binning import ScalingBinning
 from calibrate.calibrators._temperature import TemperatureScaling
 from calibrate.calibrators._vector import VectorScaling
 
@@ -25,6 +26,7 @@ __all__ = [
     "IsotonicCalibration",
     "MatrixScaling",
     "PlattScaling",
+    "ScalingBinning",
     "TemperatureScaling",
     "VectorScaling",
 ]
@@ -41,4 +43,5 @@ CALIBRATORS = {
     "isotonic": IsotonicCalibration,
     "histogram": HistogramBinning,
     "beta": BetaCalibration,
+    "scaling_binning": ScalingBinning,
 }
