@@ -201,6 +201,8 @@ class HistogramBinning(BaseCalibrator):
         "label frequency (top-label, classwise or confidence for multiclass)"
     )
     _fitted_parameters = ("edges_", "bin_values_", "bin_weights_")
+    # The fit is direct: no iteration budget to check.
+    _scalar_parameters = ()
 
     def __init__(
         self,
@@ -210,14 +212,12 @@ class HistogramBinning(BaseCalibrator):
         strategy="quantile",
         reduction="top_label",
         input_type="logits",
-        max_iter=1,
     ):
         self.n_bins = n_bins
         self.points_per_bin = points_per_bin
         self.strategy = strategy
         self.reduction = reduction
         self.input_type = input_type
-        self.max_iter = max_iter
 
     def _validate_hyperparameters(self):
         super()._validate_hyperparameters()

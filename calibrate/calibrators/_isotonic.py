@@ -102,8 +102,6 @@ class IsotonicCalibration(BaseCalibrator):
     ----------
     input_type : {"logits", "probs", "log_probs"}, default="logits"
         How ``X`` is to be read; declared, never guessed.
-    max_iter : int, default=1
-        Unused by the direct fit (kept for the shared constructor checks).
 
     Attributes
     ----------
@@ -141,9 +139,11 @@ class IsotonicCalibration(BaseCalibrator):
     )
     _fitted_parameters = ("x_thresholds_", "y_thresholds_")
 
-    def __init__(self, *, input_type="logits", max_iter=1):
+    # The fit is direct: no iteration budget to check.
+    _scalar_parameters = ()
+
+    def __init__(self, *, input_type="logits"):
         self.input_type = input_type
-        self.max_iter = max_iter
 
     def _fit(self, Z, y, w):
         self._absent_columns(y, w)
