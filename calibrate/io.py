@@ -4,8 +4,9 @@ A saved calibrator is a plain JSON object::
 
     {
       "format": "calibrate.calibrator",
-      "format_version": 1,
+      "format_version": 2,
       "library_version": "0.1.0",
+      "method": "temperature",
       "class": "TemperatureScaling",
       "params": {"input_type": "logits", "max_iter": 100},
       "fitted": {
@@ -17,11 +18,24 @@ A saved calibrator is a plain JSON object::
       }
     }
 
-``params`` is ``get_params(deep=False)``.  ``fitted`` holds the attributes
-every calibrator has (``classes_``, ``n_features_in_``, ``n_iter_``, ``task_``,
-and ``feature_names_in_`` when it was fitted on a DataFrame) and the class's
-own ``_fitted_parameters``.  Arrays are ``{"dtype", "shape", "data"}`` with
-``data`` as nested lists; parameters that are scalars are plain numbers.
+``method`` is the name the class is registered under in
+:data:`calibrate.calibrators.CALIBRATORS` (a calibrator added with
+:func:`calibrate.calibrators.register` is found by it); ``class`` is the
+class's ``__name__``, checked against the registered class.  Files of format
+version 1 have no ``method`` and are resolved by ``class`` alone.
+
+``params`` is ``get_params(deep=False)``: JSON scalars, lists of them, and
+calibrators (an object ``{"calibrator": {"method", "class", "params"}}``,
+saved unfitted, as :func:`sklearn.base.clone` would pass them on); a tuple
+comes back as a list.  ``fitted`` holds the attributes every calibrator has
+(``classes_``, ``n_features_in_``, ``task_``, and, when present, ``n_iter_``
+and ``feature_names_in_``) and the class's own ``_fitted_parameters``, each
+checked against the shape the class declares in ``_parameter_shapes()`` (see
+:meth:`calibrate.calibrators.BaseCalibrator._parameter_shapes`): an exact
+shape, a dimension of any length, an array of any shape, or a list of arrays.
+Arrays are ``{"dtype", "shape", "data"}`` with ``data`` as nested lists; a
+list of arrays is a JSON list of such entries; parameters declared as scalars
+are plain numbers.  No per-class code reads or writes them.
 Python writes every float as the shortest text that reads back to the same
 float64, so a loaded calibrator predicts bit-for-bit what the saved one did.
 
@@ -51,7 +65,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import calibrate
 from calibrate._validation import INPUT_TYPES, TASKS
-from calibrate.calibrators import CALIBRATORS
+from calibrate.calibrators import CALIBRATORS, BaseCalibrator, registered_name
 
 __all__ = [
     "FORMAT",
@@ -70,7 +84,7 @@ __all__ = [
 #: Value of the ``"format"`` field of a saved calibrator.
 FORMAT = "calibrate.calibrator"
 #: The newest ``"format_version"`` this library writes and reads.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _TOP_LEVEL_KEYS = (
     "format",
@@ -80,8 +94,10 @@ _TOP_LEVEL_KEYS = (
     "params",
     "fitted",
 )
-_COMMON_FITTED = ("classes_", "n_features_in_", "n_iter_", "task_")
-_OPTIONAL_FITTED = ("feature_names_in_",)
+# Version 2 adds the registry name; version 1 files are resolved by class.
+_TOP_LEVEL_KEYS_V2 = (*_TOP_LEVEL_KEYS[:3], "method", *_TOP_LEVEL_KEYS[3:])
+_COMMON_FITTED = ("classes_", "n_features_in_", "task_")
+_OPTIONAL_FITTED = ("feature_names_in_", "n_iter_")
 # Fitted parameters that must be strictly positive for the map to make sense.
 _POSITIVE_PARAMETERS = ("temperature_",)
 
@@ -147,23 +163,21 @@ def calibrator_to_dict(calibrator):
     >>> logits = rng.normal(size=(300, 3)) * 3
     >>> labels = (logits / 2 + rng.gumbel(size=logits.shape)).argmax(axis=1)
     >>> doc = calibrator_to_dict(TemperatureScaling().fit(logits, labels))
-    >>> doc["class"], doc["format_version"], doc["fitted"]["task_"]
-    ('TemperatureScaling', 1, 'multiclass')
+    >>> doc["method"], doc["class"], doc["format_version"], doc["fitted"]["task_"]
+    ('temperature', 'TemperatureScaling', 2, 'multiclass')
     >>> doc["fitted"]["classes_"]
     {'dtype': 'int64', 'shape': [3], 'data': [0, 1, 2]}
     """
     cls = type(calibrator)
-    if cls not in CALIBRATORS.values():
+    method = registered_name(cls)
+    if method is None:
         raise TypeError(
             f"Only the registered calibrators ({', '.join(_known_names())}) can be "
-            f"saved; got an instance of {cls.__module__}.{cls.__qualname__}."
+            f"saved; got an instance of {cls.__module__}.{cls.__qualname__}. "
+            "Register its class with calibrate.calibrators.register(name, cls)."
         )
     check_is_fitted(calibrator)
     name = cls.__name__
-
-    params = {}
-    for key, value in calibrator.get_params(deep=False).items():
-        params[key] = _encode_param(value, f"{name} parameter {key!r}")
 
     fitted = {
         "classes_": _encode_array(
@@ -172,35 +186,88 @@ def calibrator_to_dict(calibrator):
         "n_features_in_": _encode_int(
             calibrator.n_features_in_, f"{name}.n_features_in_"
         ),
-        "n_iter_": _encode_int(calibrator.n_iter_, f"{name}.n_iter_"),
         "task_": str(calibrator.task_),
     }
+    if hasattr(calibrator, "n_iter_"):
+        fitted["n_iter_"] = _encode_int(calibrator.n_iter_, f"{name}.n_iter_")
     if hasattr(calibrator, "feature_names_in_"):
         fitted["feature_names_in_"] = _encode_array(
             calibrator.feature_names_in_, f"{name}.feature_names_in_", _NAMES_DTYPES
         )
     shapes = calibrator._parameter_shapes()
     for key in cls._fitted_parameters:
-        value, what = getattr(calibrator, key), f"{name}.{key}"
-        if shapes[key] == ():
-            fitted[key] = _encode_float(value, what)
-            continue
-        if not _shape_matches(np.shape(value), shapes[key]):
-            raise ValueError(
-                f"{what} has shape {np.shape(value)} but a fitted {name} with "
-                f"task_={calibrator.task_!r} and n_features_in_="
-                f"{calibrator.n_features_in_} has shape {shapes[key]}."
-            )
-        fitted[key] = _encode_array(value, what, _PARAMETER_DTYPES)
+        fitted[key] = _encode_state(
+            getattr(calibrator, key), shapes[key], f"{name}.{key}", calibrator
+        )
 
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "library_version": calibrate.__version__,
+        "method": method,
         "class": name,
-        "params": params,
+        "params": _encode_params(calibrator, name),
         "fitted": fitted,
     }
+
+
+def _encode_params(estimator, name):
+    return {
+        key: _encode_param(value, f"{name} parameter {key!r}")
+        for key, value in estimator.get_params(deep=False).items()
+    }
+
+
+def _shape_text(shape):
+    if shape is None:
+        return "any shape"
+    if isinstance(shape, list):
+        return "a list of " + str(len(shape)) + " arrays"
+    return (
+        "("
+        + ", ".join("any" if n is None else str(n) for n in shape)
+        + (",)" if len(shape) == 1 else ")")
+    )
+
+
+def _shape_fits(actual, shape):
+    return shape is None or (
+        len(actual) == len(shape)
+        and all(
+            want is None or want == got for got, want in zip(actual, shape, strict=True)
+        )
+    )
+
+
+def _encode_state(value, shape, what, calibrator):
+    """Encode one fitted attribute as its declared ``shape`` says."""
+    if isinstance(shape, list):
+        if not isinstance(value, (list, tuple)) or len(value) != len(shape):
+            raise ValueError(
+                f"{what} must be a list of {len(shape)} arrays for a fitted "
+                f"{type(calibrator).__name__} with task_={calibrator.task_!r}; got "
+                f"{type(value).__name__}"
+                + (
+                    f" of length {len(value)}"
+                    if isinstance(value, (list, tuple))
+                    else ""
+                )
+                + "."
+            )
+        return [
+            _encode_state(v, s, f"{what}[{i}]", calibrator)
+            for i, (v, s) in enumerate(zip(value, shape, strict=True))
+        ]
+    if shape == ():
+        return _encode_float(value, what)
+    if not _shape_fits(np.shape(value), shape):
+        raise ValueError(
+            f"{what} has shape {np.shape(value)} but a fitted "
+            f"{type(calibrator).__name__} with task_={calibrator.task_!r} and "
+            f"n_features_in_={calibrator.n_features_in_} has shape "
+            f"{_shape_text(shape)}."
+        )
+    return _encode_array(value, what, _PARAMETER_DTYPES)
 
 
 def fitted_parameters(calibrator):
@@ -231,10 +298,16 @@ def fitted_parameters(calibrator):
     ['coef_', 'intercept_']
     """
     fitted = calibrator_to_dict(calibrator)["fitted"]
-    return {
-        key: fitted[key]["data"] if isinstance(fitted[key], dict) else fitted[key]
-        for key in type(calibrator)._fitted_parameters
-    }
+    return {key: _plain(fitted[key]) for key in type(calibrator)._fitted_parameters}
+
+
+def _plain(entry):
+    """Return the data of an encoded fitted attribute (number, lists, arrays)."""
+    if isinstance(entry, dict):
+        return entry["data"]
+    if isinstance(entry, list):
+        return [_plain(e) for e in entry]
+    return entry
 
 
 def save_calibrator(calibrator, path, *, overwrite=False):
@@ -628,9 +701,26 @@ def _encode_param(value, what):
         return value
     if isinstance(value, float):
         return _encode_float(value, what)
+    if isinstance(value, (list, tuple)):
+        return [_encode_param(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, BaseCalibrator):
+        method = registered_name(value)
+        if method is None:
+            raise TypeError(
+                f"{what} is a {type(value).__name__}, which is not registered; "
+                "only registered calibrators can be saved as parameters."
+            )
+        name = type(value).__name__
+        return {
+            "calibrator": {
+                "method": method,
+                "class": name,
+                "params": _encode_params(value, name),
+            }
+        }
     raise TypeError(
         f"{what} is {value!r} ({type(value).__name__}); only None, booleans, "
-        "numbers and strings can be saved."
+        "numbers, strings, lists of them and registered calibrators can be saved."
     )
 
 
@@ -743,13 +833,6 @@ def load_calibrator(path):
     return calibrator_from_dict(doc, source=source)
 
 
-def _shape_matches(actual, expected):
-    """Whether ``actual`` fits ``expected``, where ``None`` is any length."""
-    return len(actual) == len(expected) and all(
-        e is None or a == e for a, e in zip(actual, expected, strict=True)
-    )
-
-
 def _reject_constant(name):
     raise _Malformed(
         f"the JSON contains {name}; a saved calibrator holds finite numbers only."
@@ -852,13 +935,15 @@ def _decode(doc):
         )
     if version < 1:
         raise _Malformed(f"format_version {version} is not a valid version (>= 1).")
-    _check_keys(doc, _TOP_LEVEL_KEYS, (), "the document")
+    _check_keys(
+        doc, _TOP_LEVEL_KEYS if version == 1 else _TOP_LEVEL_KEYS_V2, (), "the document"
+    )
     if not isinstance(doc["library_version"], str):
         raise _Malformed(
             f"library_version must be a string; got {doc['library_version']!r}."
         )
 
-    cls = _resolve_class(doc["class"])
+    cls = _resolve_class(doc["class"], doc.get("method"), version=version)
     params = _decode_params(cls, doc["params"])
     # input_type changes what predict does with its input, so it is checked
     # here; the other parameters only matter to a later refit, which checks them.
@@ -877,14 +962,31 @@ def _known_names():
     return sorted(cls.__name__ for cls in CALIBRATORS.values())
 
 
-def _resolve_class(name):
+def _resolve_class(name, method=None, *, version=2):
+    """Return the registered class: by ``method`` (v2), else by ``class``."""
     by_name = {cls.__name__: cls for cls in CALIBRATORS.values()}
     if not isinstance(name, str) or name not in by_name:
+        of = f" (method {method!r})" if isinstance(method, str) else ""
         raise _Malformed(
-            f"unknown calibrator class {name!r}; known classes: "
-            f"{', '.join(_known_names())}."
+            f"unknown calibrator class {name!r}{of}; known classes: "
+            f"{', '.join(_known_names())} (a calibrator from outside calibrate "
+            "must be registered with calibrate.calibrators.register before its "
+            "file is loaded)."
         )
-    return by_name[name]
+    if version == 1:
+        return by_name[name]
+    if not isinstance(method, str) or method not in CALIBRATORS:
+        raise _Malformed(
+            f"unknown calibrator method {method!r}; registered methods: "
+            f"{', '.join(CALIBRATORS)}."
+        )
+    cls = CALIBRATORS[method]
+    if name != cls.__name__:
+        raise _Malformed(
+            f"class is {name!r}, but the method {method!r} is registered as "
+            f"{cls.__name__}."
+        )
+    return cls
 
 
 def _decode_params(cls, params):
@@ -899,16 +1001,19 @@ def _decode_params(cls, params):
         )
     # Parameters missing from the document keep their defaults, so a file
     # written before a parameter was added still loads as it was fitted.
+    out = {}
     for key, value in params.items():
+        value = _decode_param(value, key, cls)
         kind = _param_kind(value)
         default = defaults[key]
-        # A parameter whose default is None may hold any JSON scalar; one whose
-        # default is a string other than ``input_type`` (such as "auto") may
-        # also hold a number.
+        # A parameter whose default is None may hold any JSON value or a
+        # calibrator; one whose default is a string other than ``input_type``
+        # (such as "auto") may also hold a number or a list.
         if default is None:
-            expected, allowed = "a boolean, number, string or null", None
+            expected, allowed = "a JSON value or a calibrator", None
         elif isinstance(default, str) and key != "input_type":
-            expected, allowed = "a number or a string", {"a number", "a string"}
+            expected = "a number, a string or a list"
+            allowed = {"a number", "a string", "a list"}
         else:
             expected = _param_kind(default)
             allowed = {expected}
@@ -917,14 +1022,38 @@ def _decode_params(cls, params):
                 f"parameter {key!r} of {cls.__name__} must be {expected}; got "
                 f"{value!r}."
             )
-        if kind == "a number" and not math.isfinite(value):
-            raise _Malformed(f"parameter {key!r} is {value!r}, not a finite number.")
-    return params
+        out[key] = value
+    return out
+
+
+def _decode_param(value, key, cls):
+    """Return a JSON parameter as the constructor takes it (calibrators built)."""
+    if isinstance(value, list):
+        return [_decode_param(v, f"{key}[{i}]", cls) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        if set(value) != {"calibrator"} or not isinstance(value["calibrator"], dict):
+            raise _Malformed(
+                f"parameter {key!r} of {cls.__name__} is an object with keys "
+                f"{sorted(value)!r}; the only object a parameter may hold is "
+                '{"calibrator": {"method", "class", "params"}}.'
+            )
+        inner = value["calibrator"]
+        _check_keys(inner, ("method", "class", "params"), (), f"parameter {key!r}")
+        inner_cls = _resolve_class(inner["class"], inner["method"])
+        inner_params = _decode_params(inner_cls, inner["params"])
+        return inner_cls(**inner_params)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Malformed(f"parameter {key!r} is {value!r}, not a finite number.")
+    return value
 
 
 def _param_kind(value):
     if value is None:
         return "null"
+    if isinstance(value, BaseCalibrator):
+        return "a calibrator"
+    if isinstance(value, (list, tuple)):
+        return "a list"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
@@ -954,13 +1083,14 @@ def _decode_fitted(calibrator, fitted):
             f"task_ is {task!r}."
         )
     n_features = _non_negative_int(fitted, "n_features_in_")
-    n_iter = _non_negative_int(fitted, "n_iter_")
     if (task == "binary") != (n_features == 1) or n_features == 0:
         raise _Malformed(
             f"n_features_in_={n_features} does not fit task_={task!r} (binary "
             "scores have one column, multiclass and multilabel scores at least two)."
         )
-    values = {"task_": task, "n_features_in_": n_features, "n_iter_": n_iter}
+    values = {"task_": task, "n_features_in_": n_features}
+    if "n_iter_" in fitted:
+        values["n_iter_"] = _non_negative_int(fitted, "n_iter_")
 
     classes = _decode_array(fitted["classes_"], "classes_", _CLASSES_DTYPES, ndim=1)
     n_classes = 2 if task == "binary" else n_features
@@ -989,20 +1119,39 @@ def _decode_fitted(calibrator, fitted):
     calibrator.task_, calibrator.n_features_in_ = task, n_features
     shapes = calibrator._parameter_shapes()
     for key in cls._fitted_parameters:
-        shape = shapes[key]
-        if shape == ():
-            value = _decode_number(fitted[key], key)
-        else:
-            value = _decode_array(fitted[key], key, _PARAMETER_DTYPES, ndim=len(shape))
-            if not _shape_matches(value.shape, shape):
-                raise _Malformed(
-                    f"{key} has shape {value.shape}, but a {cls.__name__} with "
-                    f"task_={task!r} and n_features_in_={n_features} needs {shape}."
-                )
+        value = _decode_state(fitted[key], shapes[key], key, cls, task, n_features)
         if key in _POSITIVE_PARAMETERS and not value > 0:
             raise _Malformed(f"{key} must be > 0; got {value!r}.")
         values[key] = value
     return values
+
+
+def _decode_state(entry, shape, what, cls, task, n_features):
+    """Decode one fitted attribute and check it against its declared ``shape``."""
+    if isinstance(shape, list):
+        if not isinstance(entry, list) or len(entry) != len(shape):
+            raise _Malformed(
+                f"{what} must be a list of {len(shape)} arrays for a {cls.__name__} "
+                f"with task_={task!r} and n_features_in_={n_features}; got "
+                f"{_json_kind(entry)}"
+                + (f" of length {len(entry)}" if isinstance(entry, list) else "")
+                + "."
+            )
+        return [
+            _decode_state(e, s, f"{what}[{i}]", cls, task, n_features)
+            for i, (e, s) in enumerate(zip(entry, shape, strict=True))
+        ]
+    if shape == ():
+        return _decode_number(entry, what)
+    ndim = None if shape is None else len(shape)
+    value = _decode_array(entry, what, _PARAMETER_DTYPES, ndim=ndim)
+    if not _shape_fits(value.shape, shape):
+        raise _Malformed(
+            f"{what} has shape {value.shape}, but a {cls.__name__} with "
+            f"task_={task!r} and n_features_in_={n_features} needs "
+            f"{_shape_text(shape)}."
+        )
+    return value
 
 
 def _check_keys(obj, required, optional, what):
@@ -1057,10 +1206,11 @@ def _decode_array(entry, what, dtypes, *, ndim):
     if (
         not isinstance(shape, (list, tuple))
         or not all(_is_int(n) and n >= 0 for n in shape)
-        or len(shape) != ndim
+        or (ndim is not None and len(shape) != ndim)
     ):
+        count = "" if ndim is None else f"{ndim} "
         raise _Malformed(
-            f"{what} shape must be a list of {ndim} non-negative integers; got "
+            f"{what} shape must be a list of {count}non-negative integers; got "
             f"{shape!r}."
         )
     check = _leaf_check(dtype)

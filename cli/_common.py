@@ -109,6 +109,16 @@ def add_command(subparsers, name, *, doc, help, example):
     )
 
 
+def methods_help():
+    """Return ``"name (help); ..."`` for every registered calibrator, read now."""
+    from calibrate.calibrators import CALIBRATORS
+
+    return "; ".join(
+        f"{name} ({cls._help})" if cls._help else name
+        for name, cls in CALIBRATORS.items()
+    )
+
+
 def add_data_arguments(parser, *, role=""):
     """Add the positional ``SCORES LABELS`` (``role``: "validation ", ...)."""
     parser.add_argument(
@@ -375,9 +385,24 @@ def check_output(path, *, force, suffixes=None, what="output"):
 
 
 def print_json(document, stream=None):
-    """Print ``document`` as indented JSON (finite numbers only) on stdout."""
+    """Print ``document`` as indented, standard JSON on stdout.
+
+    JSON has no infinity: a non-finite float (an infinite NLL when a true
+    class has probability 0) is written as the string ``"inf"``, ``"-inf"``
+    or ``"nan"``.
+    """
     stream = sys.stdout if stream is None else stream
-    stream.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    stream.write(json.dumps(_json_safe(document), indent=2, allow_nan=False) + "\n")
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------- tables

@@ -27,6 +27,7 @@ import traceback
 import warnings
 
 import calibrate
+from calibrate.calibrators import CALIBRATORS
 from calibrate.cli import apply, evaluate, fit, plot, report
 from calibrate.cli._common import CommandError, Progress, add_global_options
 
@@ -34,9 +35,9 @@ __all__ = ["build_parser", "main"]
 
 _DESCRIPTION = (
     "Post-hoc calibration of classifier outputs: fit a small calibration map "
-    "(temperature, vector, matrix or Platt scaling) on a model's validation "
-    "logits, apply it to new outputs, measure and draw the calibration. Array "
-    "arguments are file.npy or file.npz:key."
+    "({methods}) on a model's validation logits, apply it to new outputs, "
+    "measure and draw the calibration. Array arguments are file.npy or "
+    "file.npz:key."
 )
 _COMMANDS = (fit, apply, evaluate, plot, report)
 
@@ -64,7 +65,7 @@ def build_parser():
     """
     parser = argparse.ArgumentParser(
         prog="calibrate",
-        description=_DESCRIPTION,
+        description=_DESCRIPTION.format(methods=", ".join(CALIBRATORS)),
         epilog="Run 'calibrate COMMAND --help' for a command's options.",
     )
     parser.add_argument(

@@ -8,7 +8,9 @@ The scores are read as the model's ``input_type`` and written as float64:
 * ``logits``: ``transform``, the calibrated logits in the layout of the
   input: normalised logits (log-probabilities) for multiclass, log-odds of
   the positive class for binary (1-D if the scores were 1-D), per-label
-  log-odds for multilabel.
+  log-odds for multilabel.  A probability-space model (``_output_space ==
+  "probability"``, such as a lookup table) has no calibrated logits and is
+  refused here; write ``probs`` or ``log_probs``.
 
 The input is memory-mapped and processed in chunks of rows, and each chunk is
 written straight to the output file, so a file larger than memory can be
@@ -88,6 +90,12 @@ def run(args, progress):
     calibrator = load_calibrator(args.model)
     with progress.step("reading and checking the scores"):
         scores = read_scores(args.scores, calibrator=calibrator, model=args.model)
+    if args.output_kind == "logits" and calibrator._output_space != "logit":
+        raise CommandError(
+            f"{args.model} is a {type(calibrator).__name__}, a probability-space "
+            "map with no calibrated logits (probabilities may be 0); use --output "
+            "probs or --output log_probs."
+        )
     method = getattr(calibrator, OUTPUTS[args.output_kind])
     n = scores.shape[0]
     n_columns = 1 if scores.ndim == 1 else scores.shape[1]

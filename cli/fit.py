@@ -26,6 +26,7 @@ from calibrate.cli._common import (
     check_output,
     format_number,
     format_table,
+    methods_help,
     positive_int,
     print_json,
     read_inputs,
@@ -54,7 +55,8 @@ def add_parser(subparsers):
     parser.add_argument(
         "--method",
         default="temperature",
-        help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: temperature)",
+        help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: "
+        f"temperature). Methods: {methods_help()}",
     )
     add_input_type_option(parser, default="logits")
     parser.add_argument(
@@ -131,6 +133,8 @@ def build_calibrator(method, input_type, params):
 
 
 def _show(value):
+    if isinstance(value, list):  # a list of arrays (one per class, say)
+        return f"{len(value)} arrays: " + "; ".join(_show(v) for v in value)
     array = np.asarray(value, dtype=float)
     if array.ndim == 0:
         return format_number(float(array))
@@ -224,7 +228,7 @@ def run(args, progress):
                 "task": inputs.task,
                 "n_samples": inputs.n_samples,
                 "n_classes": len(inputs.classes),
-                "n_iter": calibrator.n_iter_,
+                "n_iter": getattr(calibrator, "n_iter_", None),
                 "n_parameters": n_parameters,
                 "parameters": parameters,
                 "n_bins": args.n_bins,
@@ -234,8 +238,11 @@ def run(args, progress):
         )
         return 0
     print(inputs.describe())
+    # n_iter_ is optional: a map fitted in closed form has none.
+    n_iter = getattr(calibrator, "n_iter_", None)
+    how = "" if n_iter is None else f" in {n_iter} iterations"
     print(
-        f"fitted {name} in {calibrator.n_iter_} iterations: {n_parameters} "
+        f"fitted {name}{how}: {n_parameters} "
         f"parameters for {inputs.n_samples} validation rows\n"
     )
     shown = [[key, _show(value)] for key, value in parameters.items()]

@@ -23,6 +23,7 @@ from calibrate.cli._common import (
     add_input_type_option,
     format_number,
     format_table,
+    methods_help,
     non_negative_int,
     positive_int,
     read_inputs,
@@ -89,6 +90,9 @@ def _level(text):
 
 def add_parser(subparsers):
     """Register ``report`` on the top-level parser's subparsers."""
+    from calibrate._validation import TASKS
+    from calibrate.calibrators import CALIBRATORS, default_methods
+
     parser = add_command(
         subparsers,
         "report",
@@ -127,9 +131,10 @@ def add_parser(subparsers):
         type=_methods,
         default=None,
         metavar="M1,M2",
-        help="calibration methods, comma-separated, among temperature, vector, "
-        "matrix, platt (default: temperature,vector,matrix for multiclass data, "
-        "temperature,platt for binary and multilabel)",
+        help="calibration methods, comma-separated, among "
+        f"{', '.join(CALIBRATORS)} (default: "
+        + "; ".join(f"{','.join(default_methods(t))} for {t}" for t in TASKS)
+        + f"). Methods: {methods_help()}",
     )
     add_input_type_option(parser, default="logits")
     parser.add_argument(

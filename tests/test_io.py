@@ -197,7 +197,8 @@ def test_json_is_plain_and_versioned(rng, tmp_path):
     assert b"NaN" not in raw and b"Infinity" not in raw
     doc = json.loads(raw)
     assert doc["format"] == FORMAT == "calibrate.calibrator"
-    assert doc["format_version"] == FORMAT_VERSION == 1
+    assert doc["format_version"] == FORMAT_VERSION == 2
+    assert doc["method"] == "matrix"
     assert doc["library_version"] == calibrate.__version__
     assert doc["class"] == "MatrixScaling"
     assert doc["params"] == cal.get_params(deep=False)
@@ -340,7 +341,7 @@ REFUSALS = [
         "version-999",
         "temperature",
         set_in(("format_version",), 999),
-        r"format_version 999 is newer .* supports \(1\).*Upgrade",
+        r"format_version 999 is newer .* supports \(2\).*Upgrade",
     ),
     (
         "version-string",

@@ -104,14 +104,24 @@ class AutoCalibration(BaseCalibrator):
             names = [
                 name
                 for name, cls in CALIBRATORS.items()
-                if self.task_ in cls._supported_tasks and cls is not AutoCalibration
+                if self.task_ in cls._supported_tasks
+                and cls is not AutoCalibration
+                # Predictions go through the chosen map's calibrated logits.
+                and cls._output_space == "logit"
             ]
         else:
             names = list(self.methods)
-            unknown = [m for m in names if m not in CALIBRATORS or m == "auto"]
+            unknown = [
+                m
+                for m in names
+                if m not in CALIBRATORS
+                or m == "auto"
+                or CALIBRATORS[m]._output_space != "logit"
+            ]
             if unknown or not names:
                 raise ValueError(
-                    f"methods must name registered calibrators; got {names!r} "
+                    f"methods must name registered calibrators (logit space); got "
+                    f"{names!r} "
                     f"(known: {', '.join(sorted(CALIBRATORS))})."
                 )
             unsupported = [

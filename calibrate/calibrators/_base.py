@@ -9,7 +9,6 @@ probabilities, log-probabilities, labels and transformed scores for the three
 tasks, and provides the chunked float64 objectives that the fits minimise.
 """
 
-import numbers
 import warnings
 from abc import ABCMeta, abstractmethod
 
@@ -120,7 +119,7 @@ class BaseCalibrator(
     #: the class implements (None while neither is defined).
     _output_space = None
     # (name, type, minimum) of the numeric constructor arguments.
-    _scalar_parameters = (("max_iter", numbers.Integral, 1),)
+    _scalar_parameters = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

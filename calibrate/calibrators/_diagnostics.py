@@ -52,7 +52,14 @@ def count_parameters(calibrator):
     if own is not None:
         return int(own())
     names = calibrator._fitted_parameters
-    return int(sum(np.size(getattr(calibrator, name)) for name in names))
+    return int(sum(_size(getattr(calibrator, name)) for name in names))
+
+
+def _size(value):
+    """Entries of a fitted attribute: an array, or a list of arrays."""
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return np.size(value)
 
 
 def overfit_warning(calibrator, n_rows, validation_nll, temperature_nll):

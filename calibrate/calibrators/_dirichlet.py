@@ -93,6 +93,8 @@ class DirichletCalibration(BaseCalibrator):
     """
 
     _supported_tasks = ("multiclass",)
+    _report_default_tasks = ()
+    _help = "an affine map of the log-probabilities, ODIR-regularised"
     _fitted_parameters = ("coef_", "intercept_")
     _scalar_parameters = (
         ("max_iter", numbers.Integral, 1),

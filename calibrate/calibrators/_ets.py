@@ -72,6 +72,8 @@ class EnsembleTemperatureScaling(BaseCalibrator):
     """
 
     _supported_tasks = ("multiclass",)
+    _report_default_tasks = ()
+    _help = "a weighted mix of temperature-scaled, raw and uniform predictions"
     _fitted_parameters = ("temperature_", "weights_")
     _scalar_parameters = (("max_iter", numbers.Integral, 1),)
 

@@ -124,6 +124,8 @@ class MatrixScaling(BaseCalibrator):
     """
 
     _supported_tasks = ("multiclass",)
+    _report_default_tasks = ("multiclass",)
+    _help = "a full affine map of the logits, K(K+1) parameters"
     _fitted_parameters = ("coef_", "intercept_")
     _scalar_parameters = (
         ("max_iter", numbers.Integral, 1),

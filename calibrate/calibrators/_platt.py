@@ -91,6 +91,8 @@ class PlattScaling(BaseCalibrator):
     True
     """
 
+    _report_default_tasks = ("binary", "multilabel")
+    _help = "a logistic regression on each score column"
     _fitted_parameters = ("coef_", "intercept_")
     _scalar_parameters = (
         ("max_iter", numbers.Integral, 1),

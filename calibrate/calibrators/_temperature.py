@@ -1,5 +1,6 @@
 """Temperature scaling (Guo et al. 2017): one positive scalar for all classes."""
 
+import numbers
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -458,7 +459,10 @@ class TemperatureScaling(BaseCalibrator):
     array([1., 1.])
     """
 
+    _report_default_tasks = ("binary", "multiclass", "multilabel")
+    _help = "one positive temperature dividing every logit; keeps the ranking"
     _fitted_parameters = ("temperature_",)
+    _scalar_parameters = (("max_iter", numbers.Integral, 1),)
 
     def __init__(self, *, input_type="logits", max_iter=100):
         self.input_type = input_type

@@ -98,6 +98,8 @@ class VectorScaling(BaseCalibrator):
     """
 
     _supported_tasks = ("multiclass",)
+    _report_default_tasks = ("multiclass",)
+    _help = "a scale and a bias per class logit, 2K parameters"
     _fitted_parameters = ("coef_", "intercept_")
     _scalar_parameters = (
         ("max_iter", numbers.Integral, 1),

@@ -6,6 +6,7 @@ import numbers
 import platform
 import time
 import warnings
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,9 +14,9 @@ import numpy as np
 from sklearn.base import clone
 
 import calibrate
-from calibrate._validation import preview
+from calibrate._validation import TASKS, preview
 from calibrate.binning import check_binning, check_confidence_level
-from calibrate.calibrators import CALIBRATORS
+from calibrate.calibrators import CALIBRATORS, default_methods
 from calibrate.io import fitted_parameters, split_array_spec
 from calibrate.metrics import (
     METRICS,
@@ -29,13 +30,30 @@ from calibrate.report._report import STATISTICS, CalibrationReport
 
 __all__ = ["DEFAULT_METHODS", "MIN_BOOTSTRAP", "MIN_TEST_ROWS", "build_report"]
 
-# The methods a report compares when none are named, per task: vector and
-# matrix scaling are multiclass maps, Platt scaling a binary/multilabel one.
-DEFAULT_METHODS = {
-    "binary": ("temperature", "platt"),
-    "multiclass": ("temperature", "vector", "matrix"),
-    "multilabel": ("temperature", "platt"),
-}
+
+class _DefaultMethods(Mapping):
+    """Task -> the registered methods a report compares when none are named.
+
+    Read from each class's ``_report_default_tasks`` at every lookup, so a
+    calibrator added with :func:`calibrate.calibrators.register` counts.
+    """
+
+    def __getitem__(self, task):
+        if task not in TASKS:
+            raise KeyError(task)
+        return default_methods(task)
+
+    def __iter__(self):
+        return iter(TASKS)
+
+    def __len__(self):
+        return len(TASKS)
+
+    def __repr__(self):
+        return repr(dict(self))
+
+
+DEFAULT_METHODS = _DefaultMethods()
 _SOURCE_ROLES = ("val_scores", "val_labels", "test_scores", "test_labels")
 _DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "matplotlib", "pandas")
 #: Below this many test rows a report warns, and calls no lead significant:
@@ -466,7 +484,8 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
             for k, v in calibrator.get_params().items()
             if isinstance(v, (str, int, float, bool, type(None)))
         },
-        "n_iter": int(calibrator.n_iter_),
+        # n_iter_ is optional (a closed-form fit has none): 0 iterations.
+        "n_iter": int(getattr(calibrator, "n_iter_", 0)),
         "fit_seconds": seconds,
         "validation_nll": val_nll,
         "warnings": [str(w.message) for w in caught],
