@@ -4,8 +4,9 @@ Fit a small calibration map on a model's validation logits (or probabilities)
 and apply it to new outputs, with scikit-learn compatible estimators.
 
 >>> import calibrate
->>> sorted(calibrate.CALIBRATORS)
-['dirichlet', 'ets', 'matrix', 'platt', 'temperature', 'vector']
+>>> sorted(calibrate.CALIBRATORS)  # doctest: +NORMALIZE_WHITESPACE
+['beta', 'dirichlet', 'ets', 'histogram', 'isotonic', 'matrix', 'platt',
+ 'scaling_binning', 'temperature', 'vector']
 """
 
 __version__ = "0.1.0"
@@ -13,10 +14,14 @@ __version__ = "0.1.0"
 from calibrate._classifier import CalibratedClassifier  # noqa: E402
 from calibrate.calibrators import (  # noqa: E402
     CALIBRATORS,
+    BetaCalibration,
     DirichletCalibration,
     EnsembleTemperatureScaling,
+    HistogramBinning,
+    IsotonicCalibration,
     MatrixScaling,
     PlattScaling,
+    ScalingBinning,
     TemperatureScaling,
     VectorScaling,
 )
@@ -26,12 +31,16 @@ from calibrate.exceptions import CalibrationWarning  # noqa: E402
 __all__ = [
     "CALIBRATORS",
     "AutoCalibration",
+    "BetaCalibration",
     "CalibratedClassifier",
     "CalibrationWarning",
     "DirichletCalibration",
     "EnsembleTemperatureScaling",
+    "HistogramBinning",
+    "IsotonicCalibration",
     "MatrixScaling",
     "PlattScaling",
+    "ScalingBinning",
     "TemperatureScaling",
     "VectorScaling",
     "__version__",

@@ -168,7 +168,7 @@ def test_force_overwrites_and_keeps_nothing_else(write_scores, tmp_path, capsys)
         ("labels outside the classes", "contains label 10, but"),
         ("npz without the key", "outputs.npz is an .npz archive holding 4 arrays"),
         ("npz with a wrong key", "outputs.npz has no array 'logits'"),
-        ("unknown method", "unknown method 'histogram'; the methods are"),
+        ("unknown method", "unknown method 'splines'; the methods are"),
         ("unknown parameter", "--param reg: MatrixScaling has no parameter 'reg'"),
         ("malformed parameter", "--param 'reg_lambda': expected NAME=VALUE"),
         ("input_type as a parameter", "--param input_type: use --input-type"),
@@ -217,7 +217,7 @@ def test_bad_input_exits_1_with_one_line_and_no_output(
     elif case == "npz with a wrong key":
         scores = files["npz"]["val_scores"].rpartition(":")[0] + ":logits"
     elif case == "unknown method":
-        extra = ["--method", "histogram"]
+        extra = ["--method", "splines"]
     elif case == "unknown parameter":
         extra = ["--method", "matrix", "--param", "reg=1"]
     elif case == "malformed parameter":

@@ -31,7 +31,14 @@ from calibrate.calibrators import CALIBRATORS as REGISTRY
 # registry (a new method is checked without touching this file); the generic
 # checks' random X are not probabilities, so a map that reads probabilities
 # (Dirichlet calibration) is tested in its own module.
-CALIBRATORS = tuple(cls for cls in REGISTRY.values() if cls().input_type == "logits")
+# The probability-space binned maps (issue 14) run these checks with their
+# own expected failures in tests/test_binned_compat.py.
+_BINNED = ("isotonic", "histogram", "beta", "scaling_binning")
+CALIBRATORS = tuple(
+    cls
+    for name, cls in REGISTRY.items()
+    if cls().input_type == "logits" and name not in _BINNED
+)
 
 
 # --------------------------------------------------------------------------

@@ -12,20 +12,28 @@ and :mod:`calibrate.io` need is read from class attributes (see
 import re
 
 from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._beta import BetaCalibration
 from calibrate.calibrators._dirichlet import DirichletCalibration
 from calibrate.calibrators._ets import EnsembleTemperatureScaling
+from calibrate.calibrators._histogram import HistogramBinning
+from calibrate.calibrators._isotonic import IsotonicCalibration
 from calibrate.calibrators._matrix import MatrixScaling
 from calibrate.calibrators._platt import PlattScaling
+from calibrate.calibrators._scaling_binning import ScalingBinning
 from calibrate.calibrators._temperature import TemperatureScaling
 from calibrate.calibrators._vector import VectorScaling
 
 __all__ = [
     "CALIBRATORS",
     "BaseCalibrator",
+    "BetaCalibration",
     "DirichletCalibration",
     "EnsembleTemperatureScaling",
+    "HistogramBinning",
+    "IsotonicCalibration",
     "MatrixScaling",
     "PlattScaling",
+    "ScalingBinning",
     "TemperatureScaling",
     "VectorScaling",
     "default_methods",
@@ -43,6 +51,10 @@ CALIBRATORS = {
     "platt": PlattScaling,
     "dirichlet": DirichletCalibration,
     "ets": EnsembleTemperatureScaling,
+    "isotonic": IsotonicCalibration,
+    "histogram": HistogramBinning,
+    "beta": BetaCalibration,
+    "scaling_binning": ScalingBinning,
 }
 
 _TASKS = ("binary", "multiclass", "multilabel")

@@ -179,7 +179,16 @@ def _metrics_figure(report, n_cols):
         value = table[(metric, "value")].to_numpy() * scale
         low = table[(metric, "low")].to_numpy() * scale
         high = table[(metric, "high")].to_numpy() * scale
+        # An infinite value (an NLL with an outcome of probability 0) is drawn
+        # to the edge of the axis and labelled, not allowed to break the axis.
+        finite = np.concatenate([value[np.isfinite(value)], high[np.isfinite(high)]])
+        limit = (finite.max() if finite.size else 0.0) * 1.15 or 1.0
+        infinite = np.isposinf(value)
+        value = np.where(infinite, limit, value)
+        low, high = np.minimum(low, limit), np.minimum(high, limit)
         ax.barh(position, value, color=colors, height=0.6)
+        for y in position[infinite]:
+            ax.text(limit, y, "inf ", ha="right", va="center", fontsize="small")
         # Drawn as lines: an interval clipped to the metric's range need not be
         # symmetric about the value, which error bars assume.
         ax.hlines(position, low, high, color="black", linewidth=1.5)
@@ -194,7 +203,7 @@ def _metrics_figure(report, n_cols):
         unit = " (%)" if _percent(metric) else ""
         better = "higher" if _higher_is_better(metric) else "lower"
         ax.set_title(f"{_label(metric)}{unit}, {better} is better", fontsize="medium")
-        ax.set_xlim(0, max(np.nanmax(high), np.nanmax(value)) * 1.15)
+        ax.set_xlim(0, limit)
         ax.grid(axis="x", alpha=0.3)
     for ax in axes.flat[len(shown) :]:
         ax.set_visible(False)

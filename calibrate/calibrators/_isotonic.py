@@ -1,0 +1,190 @@
+"""Isotonic calibration: a non-decreasing map fitted by pool-adjacent-violators."""
+
+import numpy as np
+from scipy.optimize import isotonic_regression
+
+from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._probability import score_probabilities
+
+__all__ = ["IsotonicCalibration", "fit_isotonic", "apply_isotonic"]
+
+
+def fit_isotonic(x, y, w):
+    """Weighted isotonic (non-decreasing) regression of ``y`` on ``x``.
+
+    The kernel of :class:`IsotonicCalibration`, and the same steps as
+    scikit-learn's ``IsotonicRegression``: rows of zero weight are dropped,
+    rows with equal ``x`` are pooled into their weighted mean (so ties are
+    resolved without noise, in one deterministic way), the pooled means are
+    fitted by weighted pool-adjacent-violators (scipy's compiled PAVA), and
+    points inside a constant run are dropped, which leaves the linear
+    interpolant unchanged.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n,)
+        Scores (float64).
+    y : ndarray of shape (n,)
+        Targets in [0, 1].
+    w : ndarray of shape (n,)
+        Non-negative weights, at least one positive.
+
+    Returns
+    -------
+    x_thresholds : ndarray of shape (m,)
+        Increasing knots.
+    y_thresholds : ndarray of shape (m,)
+        Non-decreasing fitted values at the knots.
+
+    Examples
+    --------
+    >>> xs, ys = fit_isotonic(np.array([0.1, 0.2, 0.3]), np.array([1.0, 0.0, 1.0]),
+    ...                       np.ones(3))
+    >>> xs.tolist(), ys.tolist()
+    ([0.1, 0.2, 0.3], [0.5, 0.5, 1.0])
+    """
+    keep = w > 0
+    x, y, w = x[keep], y[keep], w[keep]
+    order = np.lexsort((y, x))
+    x, y, w = x[order], y[order], w[order]
+    start = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
+    x_unique = x[start]
+    weight = np.add.reduceat(w, start)
+    mean = np.add.reduceat(w * y, start) / weight
+    fitted = isotonic_regression(mean, weights=weight, increasing=True).x
+    if len(fitted) > 2:
+        # Keep the two ends of every constant run (scikit-learn's rule).
+        inner = (fitted[:-2] != fitted[1:-1]) | (fitted[1:-1] != fitted[2:])
+        keep = np.concatenate(([True], inner, [True]))
+        x_unique, fitted = x_unique[keep], fitted[keep]
+    return x_unique, fitted
+
+
+def apply_isotonic(x, x_thresholds, y_thresholds):
+    """Evaluate a fitted isotonic map: linear between knots, constant outside.
+
+    Parameters
+    ----------
+    x : ndarray
+        Scores.
+    x_thresholds, y_thresholds : ndarray of shape (m,)
+        From :func:`fit_isotonic`.
+
+    Returns
+    -------
+    ndarray, shape of ``x``
+        ``np.interp`` clamps to the end values outside the knots, which is
+        scikit-learn's ``out_of_bounds="clip"``.
+    """
+    return np.interp(x, x_thresholds, y_thresholds)
+
+
+class IsotonicCalibration(BaseCalibrator):
+    """Isotonic calibration: a non-decreasing map of each probability.
+
+    * binary scores: one map of the positive-class probability;
+    * multilabel scores: one map per column;
+    * multiclass scores: one-vs-rest, one map of each class probability
+      fitted on ``y == k``, then each row divided by its sum, as
+      scikit-learn's ``CalibratedClassifierCV(method="isotonic")`` does.  A
+      row whose calibrated values are all 0 gets the uniform distribution
+      (scikit-learn's rule too).
+
+    Each map is the weighted least-squares non-decreasing fit of the 0/1
+    targets on the model's probability (pool-adjacent-violators), linear
+    between its knots and constant beyond the fitted range (clipped, as
+    ``IsotonicRegression(out_of_bounds="clip")``).  The map is fitted on
+    probabilities whatever ``input_type`` is (logits go through the softmax,
+    or the sigmoid per column), so logits and the probabilities they stand
+    for give the same calibrated probabilities.
+
+    Parameters
+    ----------
+    input_type : {"logits", "probs", "log_probs"}, default="logits"
+        How ``X`` is to be read; declared, never guessed.
+
+    Attributes
+    ----------
+    x_thresholds_ : ndarray of shape (n_columns, n_knots)
+        Knots of each column's map (probabilities), increasing; a column
+        with fewer knots repeats its last one.
+    y_thresholds_ : ndarray of shape (n_columns, n_knots)
+        Calibrated values at the knots.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    task_ : {"binary", "multiclass", "multilabel"}
+        The task read from the shapes of ``X`` and ``y``.
+    n_features_in_ : int
+        Number of score columns seen during fit.
+    n_iter_ : int
+        Always 1: the fit is direct.
+
+    References
+    ----------
+    B. Zadrozny and C. Elkan, "Transforming classifier scores into accurate
+    multiclass probability estimates", KDD 2002.
+
+    Examples
+    --------
+    >>> from calibrate import IsotonicCalibration
+    >>> cal = IsotonicCalibration(input_type="probs")
+    >>> cal = cal.fit([0.1, 0.2, 0.3, 0.9], [0, 1, 0, 1])
+    >>> cal.predict_proba([0.0, 0.25, 1.0])[:, 1].tolist()
+    [0.0, 0.5, 1.0]
+    """
+
+    _help = (
+        "isotonic regression: a non-decreasing map of each probability "
+        "(pool-adjacent-violators; one-vs-rest and normalised for multiclass)"
+    )
+    _fitted_parameters = ("x_thresholds_", "y_thresholds_")
+
+    # The fit is direct: no iteration budget to check.
+    _scalar_parameters = ()
+
+    def __init__(self, *, input_type="logits"):
+        self.input_type = input_type
+
+    def _fit(self, Z, y, w):
+        self._absent_columns(y, w)
+        k = Z.shape[1]
+        P = score_probabilities(Z.astype(np.float64), self.task_)
+        if self.task_ == "multiclass":
+            Y = (y[:, None] == np.arange(k)).astype(np.float64)
+        else:
+            Y = y.reshape(len(y), k)
+        knots = [fit_isotonic(P[:, j], Y[:, j], w) for j in range(k)]
+        # One row per column, padded on the right with the column's last knot:
+        # np.interp gives the same values, and the state is two plain arrays.
+        m = max(len(x) for x, _ in knots)
+        self.x_thresholds_ = np.array(
+            [np.pad(x, (0, m - len(x)), "edge") for x, _ in knots]
+        )
+        self.y_thresholds_ = np.array(
+            [np.pad(v, (0, m - len(v)), "edge") for _, v in knots]
+        )
+        self.n_iter_ = 1
+
+    def _parameter_shapes(self):
+        # One row per score column, of data-dependent length.
+        knots = (self.n_features_in_, None)
+        return {"x_thresholds_": knots, "y_thresholds_": knots}
+
+    def _calibrated_log_proba(self, Zc):
+        P = score_probabilities(Zc, self.task_)
+        Q = np.column_stack(
+            [
+                apply_isotonic(P[:, j], xs, ys)
+                for j, (xs, ys) in enumerate(
+                    zip(self.x_thresholds_, self.y_thresholds_, strict=True)
+                )
+            ]
+        )
+        with np.errstate(divide="ignore"):
+            if self.task_ != "multiclass":
+                return np.log(Q)
+            total = Q.sum(axis=1, keepdims=True)
+            empty = total[:, 0] <= 0
+            Q[empty] = 1.0
+            total[empty] = Q.shape[1]
+            return np.log(Q) - np.log(total)
