@@ -22,6 +22,7 @@ Examples
 from calibrate.metrics._calibration_error import (
     NORMS,
     REDUCTIONS,
+    TopLabelConditionalBins,
     binned_calibration_error,
     calibration_bins,
     expected_calibration_error,
@@ -39,6 +40,7 @@ __all__ = [
     "NORMS",
     "REDUCTIONS",
     "Metric",
+    "TopLabelConditionalBins",
     "binned_calibration_error",
     "brier_score",
     "calibration_bins",

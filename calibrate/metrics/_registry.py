@@ -125,6 +125,20 @@ METRICS = {
             "maximum calibration error over non-empty bins, top-label",
             norm="max",
         ),
+        _binned(
+            "ece_top_label_conditional",
+            _ONE_LABEL,
+            "top-label ECE conditioned on the predicted class (Gupta & Ramdas 2022)",
+            reduction="top_label_conditional",
+        ),
+        _binned(
+            "mce_top_label_conditional",
+            _ONE_LABEL,
+            "top-label MCE conditioned on the predicted class, max over bins of "
+            "the class-weighted gap (Gupta & Ramdas 2022)",
+            reduction="top_label_conditional",
+            norm="max",
+        ),
         Metric(
             "nll",
             negative_log_likelihood,
