@@ -28,12 +28,14 @@ from calibrate.metrics._calibration_error import (
     expected_calibration_error,
     maximum_calibration_error,
 )
+from calibrate.metrics._ks import ks_calibration_error
 from calibrate.metrics._registry import METRICS, Metric
 from calibrate.metrics._scores import (
     brier_score,
     classification_error,
     negative_log_likelihood,
 )
+from calibrate.metrics._smooth import smooth_calibration_error, smooth_ece_bandwidth
 
 __all__ = [
     "METRICS",
@@ -46,6 +48,9 @@ __all__ = [
     "calibration_bins",
     "classification_error",
     "expected_calibration_error",
+    "ks_calibration_error",
     "maximum_calibration_error",
     "negative_log_likelihood",
+    "smooth_calibration_error",
+    "smooth_ece_bandwidth",
 ]
