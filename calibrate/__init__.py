@@ -10,6 +10,7 @@ and apply it to new outputs, with scikit-learn compatible estimators.
 
 __version__ = "0.1.0"
 
+from calibrate._classifier import CalibratedClassifier  # noqa: E402
 from calibrate.calibrators import (  # noqa: E402
     CALIBRATORS,
     DirichletCalibration,
@@ -19,10 +20,13 @@ from calibrate.calibrators import (  # noqa: E402
     TemperatureScaling,
     VectorScaling,
 )
+from calibrate.calibrators._auto import AutoCalibration  # noqa: E402
 from calibrate.exceptions import CalibrationWarning  # noqa: E402
 
 __all__ = [
     "CALIBRATORS",
+    "AutoCalibration",
+    "CalibratedClassifier",
     "CalibrationWarning",
     "DirichletCalibration",
     "EnsembleTemperatureScaling",

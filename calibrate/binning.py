@@ -800,6 +800,11 @@ def bin_stats_by_group(
             f"{scores.shape}; got dtype {groups.dtype} and shape {groups.shape}."
         )
     weights = check_sample_weight(sample_weight, scores.shape[0])
+    return _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy)
+
+
+def _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy):
+    """:func:`bin_stats_by_group` on trusted input (weights may all be 0)."""
     empty = np.zeros(n_bins)
     if strategy == "quantile":
         return tuple(

@@ -657,6 +657,44 @@ class ReliabilityDisplay:
             **kwargs,
         )
 
+    @classmethod
+    def from_estimator(cls, estimator, X, y, *, name=None, **kwargs):
+        """Draw the reliability diagram of a fitted classifier on features ``X``.
+
+        As scikit-learn's ``CalibrationDisplay.from_estimator``: the bins are
+        those of ``estimator.predict_proba(X)`` against ``y``, whose labels are
+        the estimator's ``classes_`` (any labels, mapped to its columns).  A
+        binary estimator is drawn on the probability of ``classes_[1]``.
+
+        Parameters
+        ----------
+        estimator : fitted classifier
+            Any estimator with ``predict_proba`` and ``classes_``: a
+            :class:`~calibrate.CalibratedClassifier`, or the uncalibrated model.
+        X : array_like
+            Features, as the estimator takes them.
+        y : array_like of shape (n_samples,)
+            True labels, among ``estimator.classes_``.
+        name : str, default=None
+            Title; None uses the estimator's class name.
+        **kwargs
+            Passed to :meth:`from_predictions` (``n_bins``, ``strategy``,
+            ``reduction``, ``sample_weight``, ``ax``, ...).
+
+        Returns
+        -------
+        ReliabilityDisplay
+            The display, drawn.
+        """
+        P, labels = _estimator_predictions(estimator, X, y)
+        return cls.from_predictions(
+            labels,
+            P,
+            input_type="probs",
+            name=type(estimator).__name__ if name is None else name,
+            **kwargs,
+        )
+
     # ------------------------------------------------------------ drawing
     def _checked(self):
         """Return the per-class list (or the single stats) after checking them."""
@@ -1048,6 +1086,45 @@ class ReliabilityComparisonDisplay:
         )
 
     @classmethod
+    def from_estimators(cls, estimators, X, y, **kwargs):
+        """Compare fitted classifiers on the same features, one column each.
+
+        Parameters
+        ----------
+        estimators : mapping of str to fitted classifier
+            Name to estimator (with ``predict_proba`` and the same
+            ``classes_``), in the order to draw; for example the model and
+            its :class:`~calibrate.CalibratedClassifier`.
+        X : array_like
+            Features.
+        y : array_like of shape (n_samples,)
+            True labels, among the estimators' ``classes_``.
+        **kwargs
+            Passed to :meth:`from_predictions`.
+
+        Returns
+        -------
+        ReliabilityComparisonDisplay
+            The display, drawn.
+        """
+        if not hasattr(estimators, "items") or len(estimators) == 0:
+            raise ValueError(
+                "estimators must be a non-empty mapping of name to fitted "
+                f"classifier; got {estimators!r}."
+            )
+        y_probs, labels = {}, None
+        for model_name, estimator in estimators.items():
+            P, these = _estimator_predictions(estimator, X, y)
+            if labels is not None and not np.array_equal(labels, these):
+                raise ValueError(
+                    f"{model_name!r} has classes {list(estimator.classes_)!r}, "
+                    "unlike the estimators before it; compare models of one "
+                    "label set."
+                )
+            y_probs[model_name], labels = P, these
+        return cls.from_predictions(labels, y_probs, input_type="probs", **kwargs)
+
+    @classmethod
     def from_calibrators(
         cls,
         calibrators,
@@ -1281,3 +1358,28 @@ def _check_comparable(reduction):
             f"'top_label' or 'positive'; got {reduction!r}. For classwise "
             "diagrams, draw one ReliabilityDisplay per model."
         )
+
+
+def _estimator_predictions(estimator, X, y):
+    """``predict_proba`` of a fitted classifier and ``y`` as column indices."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    if not hasattr(estimator, "predict_proba"):
+        raise TypeError(
+            f"{type(estimator).__name__} has no predict_proba; draw its scores "
+            "with from_predictions(y, scores, input_type=...) instead."
+        )
+    classes = np.asarray(estimator.classes_)
+    y = np.asarray(y)
+    index = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unknown = classes[index] != y
+    if unknown.any():
+        raise ValueError(
+            f"y holds {y[np.argmax(unknown)]!r}, which is not one of the "
+            f"estimator's classes {classes.tolist()!r}."
+        )
+    P = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    if P.ndim == 2 and P.shape[1] == 2:
+        return P[:, 1], index
+    return P, index

@@ -13,11 +13,9 @@ import json
 import logging
 import math
 import os
-import re
 import sys
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +29,7 @@ from calibrate._validation import (
     preview,
 )
 from calibrate.io import load_array, load_calibrator
+from calibrate.metrics._engine import warnings_per_chunk
 
 __all__ = [
     "CommandError",
@@ -416,32 +415,6 @@ def format_table(header, rows, *, align=None):
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def warnings_per_chunk(what):
-    """Report a warning raised in many chunks of rows once, not once per chunk.
-
-    Warnings raised in the body are held back; at the end each kind (same
-    category, same text but for its numbers) is warned once, with the first
-    chunk's text and how many chunks raised it.  ``what`` names the data, for
-    example the scores file.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    groups = {}
-    for record in caught:
-        key = (record.category, re.sub(r"\d[\d.e+-]*", "#", str(record.message)))
-        groups.setdefault(key, []).append(record)
-    for (category, _), records in groups.items():
-        text = str(records[0].message)
-        if len(records) > 1:
-            text += (
-                f" (This was reported for {len(records)} chunks of rows of {what}; "
-                "the numbers above are the first chunk's.)"
-            )
-        warnings.warn(text, category, stacklevel=3)
 
 
 # ----------------------------------------------------------------- progress

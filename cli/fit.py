@@ -6,9 +6,16 @@ with :func:`calibrate.io.save_calibrator`.  With ``--json`` the same report is
 printed as JSON and nothing else goes to stdout.
 """
 
+import warnings
+
 import numpy as np
 
-from calibrate.calibrators import CALIBRATORS
+from calibrate.calibrators import CALIBRATORS, TemperatureScaling
+from calibrate.calibrators._diagnostics import (
+    PARAMETERS_PER_ROW,
+    count_parameters,
+    overfit_warning,
+)
 from calibrate.cli._common import (
     CommandError,
     add_command,
@@ -22,9 +29,11 @@ from calibrate.cli._common import (
     positive_int,
     print_json,
     read_inputs,
+    warnings_per_chunk,
 )
-from calibrate.cli.evaluate import compute_metrics
+from calibrate.exceptions import CalibrationWarning
 from calibrate.io import fitted_parameters, save_calibrator
+from calibrate.metrics import evaluate, evaluate_calibrator
 
 __all__ = ["add_parser", "parse_param", "run"]
 
@@ -137,29 +146,51 @@ def validation_metrics(calibrator, inputs, n_bins):
     """NLL and ECE of the validation scores before and after the fitted map.
 
     The ECE is top-label, or classwise for multilabel data (where top-label is
-    not defined).  "after" reads the calibrator's ``transform`` (calibrated
-    logits) in log space.  Both go through ``evaluate``'s
-    :func:`~calibrate.cli.evaluate.compute_metrics`, chunked like it.
+    not defined).  Both columns go through the engine that ``evaluate`` uses,
+    chunked like it: :func:`calibrate.metrics.evaluate` of the scores and
+    :func:`calibrate.metrics.evaluate_calibrator` of the fitted map (its
+    ``predict_log_proba``).
     """
     names = ["nll", "ece" if inputs.task != "multilabel" else "ece_classwise"]
+    options = {"metrics": names, "n_bins": n_bins, "strategy": "uniform"}
     columns = {
-        "before": (inputs.scores, inputs.input_type),
-        "after": (calibrator.transform(inputs.scores), "logits"),
+        "before": lambda: evaluate(
+            inputs.encoded, inputs.scores, input_type=inputs.input_type, **options
+        ),
+        "after": lambda: evaluate_calibrator(
+            calibrator, inputs.scores, inputs.encoded, **options
+        ),
     }
     results = {name: {} for name in names}
-    for column, (scores, input_type) in columns.items():
-        values = compute_metrics(
-            names,
-            inputs.encoded,
-            scores,
-            input_type=input_type,
-            n_bins=n_bins,
-            strategy="uniform",
-            what=inputs.scores_spec,
-        )
+    for column, compute in columns.items():
+        with warnings_per_chunk(inputs.scores_spec):
+            values = compute()
         for name, value in values.items():
             results[name][column] = value
     return results
+
+
+def warn_if_overfitted(calibrator, inputs, validation_nll):
+    """Warn (CalibrationWarning) when the fit looks over-fitted.
+
+    The rule is :func:`calibrate.calibrators._diagnostics.overfit_warning`'s:
+    more than one free parameter per ten validation rows and a validation NLL
+    below half of temperature scaling's; temperature scaling is fitted for the
+    comparison only when the first condition holds.
+    """
+    n = inputs.n_samples
+    if count_parameters(calibrator) <= PARAMETERS_PER_ROW * n:
+        return
+    reference = TemperatureScaling(input_type=inputs.input_type)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference.fit(inputs.scores, inputs.labels)
+        temperature_nll = evaluate_calibrator(
+            reference, inputs.scores, inputs.encoded, metrics=["nll"]
+        )["nll"]
+    message = overfit_warning(calibrator, n, validation_nll, temperature_nll)
+    if message is not None:
+        warnings.warn(message, CalibrationWarning, stacklevel=2)
 
 
 def run(args, progress):
@@ -176,6 +207,8 @@ def run(args, progress):
             raise CommandError(f"fitting {name} on {args.scores}: {exc}") from exc
     with progress.step("computing the validation metrics"):
         metrics = validation_metrics(calibrator, inputs, args.n_bins)
+    n_parameters = count_parameters(calibrator)
+    warn_if_overfitted(calibrator, inputs, metrics["nll"]["after"])
     save_calibrator(calibrator, args.output, overwrite=args.force)
 
     parameters = fitted_parameters(calibrator)
@@ -192,6 +225,7 @@ def run(args, progress):
                 "n_samples": inputs.n_samples,
                 "n_classes": len(inputs.classes),
                 "n_iter": calibrator.n_iter_,
+                "n_parameters": n_parameters,
                 "parameters": parameters,
                 "n_bins": args.n_bins,
                 "validation": metrics,
@@ -200,7 +234,10 @@ def run(args, progress):
         )
         return 0
     print(inputs.describe())
-    print(f"fitted {name} in {calibrator.n_iter_} iterations\n")
+    print(
+        f"fitted {name} in {calibrator.n_iter_} iterations: {n_parameters} "
+        f"parameters for {inputs.n_samples} validation rows\n"
+    )
     shown = [[key, _show(value)] for key, value in parameters.items()]
     print(format_table(["parameter", "value"], shown, align="ll"))
     print()

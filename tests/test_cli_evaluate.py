@@ -7,13 +7,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import calibrate.cli.evaluate
 from calibrate import CalibrationWarning, PlattScaling, TemperatureScaling
 from calibrate.cli import main
 from calibrate.cli._common import read_inputs
-from calibrate.cli.evaluate import compute_metrics
 from calibrate.io import save_calibrator
-from calibrate.metrics import METRICS
+from calibrate.metrics import METRICS, evaluate
 
 
 def table_rows(out):
@@ -144,7 +142,7 @@ def test_binning_options_and_metric_selection(write_scores, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--metrics", "ece,accuracy"], "unknown metric 'accuracy'"),
+        (["--metrics", "ece,acc"], "unknown metric 'acc'"),
         (["--metrics", "ece_positive"], "ece_positive is defined for binary data"),
         (["--metrics", ","], "no metric named"),
         (["--model", "absent.json"], "absent.json"),
@@ -279,15 +277,14 @@ def test_chunked_metrics_equal_the_whole_array(
     names = sorted(n for n, m in METRICS.items() if kind in m.tasks)
     for strategy in ("uniform", "quantile"):
         # 2,000 rows in chunks of 97: 21 chunks, the last one short.
-        chunked = compute_metrics(
-            names,
+        chunked = evaluate(
             inputs.encoded,
             inputs.scores,
+            metrics=names,
             input_type=input_type,
             n_bins=10,
             strategy=strategy,
-            what="s.npy",
-            rows=97,
+            chunk_rows=97,
         )
         assert list(chunked) == names
         for name in names:
@@ -310,15 +307,14 @@ def test_chunks_holding_one_class_of_string_labels(rng, tmp_path):
         str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), input_type="logits"
     )
     names = ["nll", "ece", "ece_positive", "brier"]
-    chunked = compute_metrics(
-        names,
+    chunked = evaluate(
         inputs.encoded,
         inputs.scores,
+        metrics=names,
         input_type="logits",
         n_bins=15,
         strategy="uniform",
-        what="z.npy",
-        rows=128,
+        chunk_rows=128,
     )
     for name in names:
         assert chunked[name] == pytest.approx(
@@ -343,19 +339,18 @@ def test_chunked_warnings_are_reported_once(rng, tmp_path, capsys):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        values = compute_metrics(
-            ["nll"],
+        values = evaluate(
             inputs.encoded,
             inputs.scores,
+            metrics=["nll"],
             input_type="probs",
             n_bins=15,
             strategy="uniform",
-            what="p.npy",
-            rows=100,
+            chunk_rows=100,
         )
     (warning,) = caught
     assert warning.category is CalibrationWarning
-    assert "reported for 10 chunks of rows of p.npy" in str(warning.message)
+    assert "reported for 10 chunks of rows" in str(warning.message)
     assert str(warning.message).startswith("40 observed outcomes")
     with pytest.warns(CalibrationWarning, match="130 observed outcomes"):
         whole = METRICS["nll"](labels, proba)
@@ -444,15 +439,14 @@ def test_chunks_of_a_many_class_file_raise_no_warning(rng, tmp_path, capsys):
     names = [n for n, m in METRICS.items() if "multiclass" in m.tasks]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        values = compute_metrics(
-            names,
+        values = evaluate(
             inputs.encoded,
             inputs.scores,
+            metrics=names,
             input_type="logits",
             n_bins=15,
             strategy="uniform",
-            what="s.npy",
-            rows=50,
+            chunk_rows=50,
         )
     assert [str(w.message) for w in caught] == []
     assert values["nll"] == pytest.approx(
@@ -486,13 +480,12 @@ def test_evaluate_reads_string_labels_alike_in_every_chunk(
 ):
     # Through the command, with chunks of 128 rows: the first chunks hold
     # only "neg".
-    monkeypatch.setattr(calibrate.cli.evaluate, "chunk_rows", lambda k: 128)
     z = np.sort(rng.normal(size=1000))
     labels = np.where(np.arange(1000) < 600, "neg", "pos")
     np.save(tmp_path / "z.npy", z)
     np.save(tmp_path / "y.npy", labels)
     argv = ["evaluate", str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), "--json"]
-    assert main(argv) == 0
+    assert main([*argv, "--chunk-rows", "128"]) == 0
     doc = json.loads(capsys.readouterr().out)
     for name, entry in doc["metrics"].items():
         expected = METRICS[name](labels, z, input_type="logits")

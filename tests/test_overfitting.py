@@ -66,3 +66,19 @@ def test_free_parameters_are_counted(rng, cal, expected):
     y = rng.integers(0, 4, 200)
     cal.fit(z, y)
     assert count_parameters(cal) == expected
+
+
+@pytest.mark.parametrize("method, warns", [("matrix", True), ("vector", False)])
+def test_fit_command_says_so(tmp_path, capsys, method, warns):
+    from calibrate.cli import main
+
+    d = load_example("digits_mlp")
+    np.save(tmp_path / "z.npy", d.val_logits)
+    np.save(tmp_path / "y.npy", d.val_labels)
+    argv = ["fit", str(tmp_path / "z.npy"), str(tmp_path / "y.npy")]
+    status = main([*argv, "--method", method, "-o", str(tmp_path / "m.json")])
+    out, err = capsys.readouterr()
+    assert status == 0
+    n_params = {"matrix": 110, "vector": 20}[method]
+    assert f"{n_params} parameters for 599 validation rows" in out
+    assert ("may be over-fitted" in err) == warns

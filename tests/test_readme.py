@@ -62,7 +62,15 @@ def test_ci_runs_the_readme_test_command():
 def test_python_block_runs(code, tmp_path, monkeypatch):
     # Files the tour writes (model.json) land in a temporary directory.
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+    # A block that registers a metric changes the registry of this block only.
+    from calibrate.metrics import METRICS
+
+    saved = dict(METRICS)
+    try:
+        exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+    finally:
+        METRICS.clear()
+        METRICS.update(saved)
 
 
 SHELL_BLOCKS = fenced_blocks("sh")

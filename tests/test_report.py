@@ -121,10 +121,16 @@ def assert_values_match_library(report, val, test, classes, input_type="logits")
     assert report.methods == ["uncalibrated", *classes]
     scores = {"uncalibrated": (X_test, input_type)}
     for name, fit in fits.items():
-        scores[name] = (fit.transform(X_test), "logits")
+        # The report keeps the log-probabilities (binary: of the positive
+        # class); the metrics are checked against the calibrated logits.
+        log_proba = fit.predict_log_proba(X_test)
+        if fit.task_ == "binary":
+            log_proba = log_proba[:, 1]
+        assert report.predictions[name][1] == "log_probs"
         np.testing.assert_allclose(
-            report.predictions[name][0], scores[name][0], rtol=1e-10, atol=1e-12
+            report.predictions[name][0], log_proba, rtol=1e-10, atol=1e-12
         )
+        scores[name] = (fit.transform(X_test), "logits")
     table = report.metrics
     n_bins = report.metadata["n_bins"]
     for metric in REPORT_METRICS:

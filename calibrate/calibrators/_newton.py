@@ -32,7 +32,6 @@ import warnings
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import log_expit
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -189,32 +188,41 @@ def minimize_trust_newton(fun, hessp, x0, *, fixed, tol, max_iter, name):
     return embed(res.x, base), int(res.nit)
 
 
-def _column_terms(Z, targets, w, a, b, *, target_chunk, with_derivatives):
-    """Per-column loss (and gradient and 2 x 2 Hessian) of ``sigmoid(a z + b)``."""
+def _column_terms(Z, targets, w, a, b, *, target_chunk):
+    """Per-column loss, gradient and 2 x 2 Hessian of ``sigmoid(a z + b)``, one pass.
+
+    One exponential and one ``log1p`` per score: with ``e = exp(-|S|)``,
+    ``softplus(S) = max(S, 0) + log1p(e)`` and ``sigmoid(S)`` is ``1 / (1 + e)``
+    or ``e / (1 + e)`` by the sign of ``S``, both exact to rounding.
+    """
     k = Z.shape[1]
     loss = np.zeros(k)
-    if with_derivatives:
-        g = np.zeros((2, k))
-        h = np.zeros((3, k))  # H_aa, H_ab, H_bb
+    g = np.zeros((2, k))
+    h = np.zeros((3, k))  # H_aa, H_ab, H_bb
     for rows in iter_chunks(*Z.shape):
         Zc = Z[rows].astype(np.float64)
         Y = target_chunk(targets, rows, len(Zc))
         wc = w[rows][:, None]
-        S = Zc * a + b
-        loss += (wc * (np.logaddexp(0.0, S) - Y * S)).sum(axis=0)
-        if with_derivatives:
-            s = np.exp(log_expit(S))
-            r = wc * (s - Y)
-            g[0] += np.einsum("ij,ij->j", r, Zc)
-            g[1] += r.sum(axis=0)
-            c = wc * s * (1.0 - s)
-            cz = c * Zc
-            h[0] += np.einsum("ij,ij->j", cz, Zc)
-            h[1] += cz.sum(axis=0)
-            h[2] += c.sum(axis=0)
-    if with_derivatives:
-        return loss, g, h
-    return loss
+        S = Zc * a
+        S += b
+        e = np.exp(-np.abs(S))
+        inv = 1.0 / (1.0 + e)
+        s = np.where(S >= 0, inv, e * inv)
+        softplus = np.maximum(S, 0.0)
+        softplus += np.log1p(e)
+        softplus -= Y * S
+        loss += wc[:, 0] @ softplus
+        r = s - Y
+        r *= wc
+        g[0] += np.einsum("ij,ij->j", r, Zc)
+        g[1] += r.sum(axis=0)
+        c = e * inv * inv  # s (1 - s), without cancellation
+        c *= wc
+        h[2] += c.sum(axis=0)
+        c *= Zc
+        h[1] += c.sum(axis=0)
+        h[0] += np.einsum("ij,ij->j", c, Zc)
+    return loss, g, h
 
 
 def fit_columns_newton(
@@ -222,12 +230,15 @@ def fit_columns_newton(
 ):
     """Fit ``sigmoid(a_k z_k + b_k)`` to each column ``k`` by damped Newton steps.
 
-    The columns are independent two-parameter logistic regressions; each
-    iteration makes one pass over the data for every column's loss, gradient
-    and exact 2 x 2 Hessian, solves the K small systems in closed form, and
-    backtracks per column until its loss does not increase, so no column ends
-    above its starting loss.  A column stops moving once its gradient norm is
-    at most ``tol``; the fit ends when every column has.
+    The columns are independent two-parameter logistic regressions.  Each
+    iteration solves the K exact 2 x 2 Newton systems in closed form and makes
+    one pass over the data at the trial point for every column's loss,
+    gradient and Hessian together; a column whose loss would rise backtracks
+    (another pass, rare), so no column ends above its starting loss, and the
+    accepted trial's derivatives start the next iteration.  A column stops
+    moving once its gradient norm is at most ``tol / 1000`` (or at most
+    ``tol`` and no longer halving: the precision its loss is computed to);
+    the fit ends when every column has.
 
     Parameters
     ----------
@@ -261,8 +272,8 @@ def fit_columns_newton(
     n_iter = 0
     gnorm = np.where(free, np.inf, 0.0)
     terms = dict(target_chunk=target_chunk)
+    loss, g, h = _column_terms(Z, targets, w, a, b, **terms)
     while active.any():
-        loss, g, h = _column_terms(Z, targets, w, a, b, with_derivatives=True, **terms)
         previous, gnorm = gnorm, np.where(free, np.hypot(g[0], g[1]), 0.0)
         # Aim 1000 times below ``tol`` (a Newton step or two more) so that
         # two runs meeting ``tol`` at different points end at one optimum;
@@ -287,26 +298,20 @@ def fit_columns_newton(
         # the precision available: take the full step without a line search
         # (comparing losses there compares rounding noise).
         decrease = -0.5 * (g[0] * da + g[1] * db)
-        pending = active & (decrease > 64 * np.finfo(float).eps * np.abs(loss))
+        checked = active & (decrease > 64 * np.finfo(float).eps * np.abs(loss))
+        pending = active.copy()
         for _ in range(60):  # halvings: 2**-60 is below any useful step
-            trial = _column_terms(
-                Z,
-                targets,
-                w,
-                a + step * da,
-                b + step * db,
-                with_derivatives=False,
-                **terms,
-            )
-            ok = ~(trial > loss)  # NaN counts as worse
+            ta, tb = a + step * da, b + step * db
+            t_loss, t_g, t_h = _column_terms(Z, targets, w, ta, tb, **terms)
+            ok = pending & ~(checked & ~(t_loss <= loss))  # NaN counts as worse
+            a, b = np.where(ok, ta, a), np.where(ok, tb, b)
+            loss = np.where(ok, t_loss, loss)
+            g, h = np.where(ok, t_g, g), np.where(ok, t_h, h)
             pending &= ~ok
             if not pending.any():
                 break
             step = np.where(pending, step / 2, step)
-        stuck = pending  # no decrease found: at the precision of the loss
-        a = np.where(active & ~stuck, a + step * da, a)
-        b = np.where(active & ~stuck, b + step * db, b)
-        active &= ~stuck
+        active &= ~pending  # no decrease found: at the precision of the loss
     if (gnorm > 1e3 * tol).any() or (n_iter >= max_iter and (gnorm > tol).any()):
         worst = int(np.argmax(gnorm))
         warnings.warn(

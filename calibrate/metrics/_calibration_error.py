@@ -45,35 +45,27 @@ class TopLabelConditionalBins(tuple):
 
 def _conditional_error(per_class, norm, debias):
     """Reduce :class:`TopLabelConditionalBins`; see binned_calibration_error."""
-    if norm == "max_cell":
-        return float(max(np.abs(s.gap[s.nonempty]).max(initial=0.0) for s in per_class))
-    total = sum(s.total_weight for s in per_class)
-    if not total > 0:
+    gap_sums, totals, weights, targets = stats_sums(per_class)
+    if not totals.sum() > 0:
         raise ValueError("the bins hold no weight; need a positive total weight.")
     if norm == "max":
         # Bins b are matched by index (the same edges for equal-width bins; the
-        # b-th equal-mass bin of each class otherwise), padded with empty bins.
-        width = max(s.n_bins for s in per_class)
-        weights = np.zeros((len(per_class), width))
-        deviation = np.zeros((len(per_class), width))
-        for row, s in enumerate(per_class):
-            weights[row, : s.n_bins] = s.weights
-            deviation[row, : s.n_bins] = np.where(
-                s.nonempty, s.weights * np.abs(np.nan_to_num(s.gap)), 0.0
-            )
+        # b-th equal-mass bin of each class otherwise, padded with empty bins):
+        # max_b sum_l (w_lb / w_b) |gap_lb| = max_b sum_l |gap_sum_lb| / w_b.
         in_bin = weights.sum(axis=0)
         filled = in_bin > 0
-        return float((deviation.sum(axis=0)[filled] / in_bin[filled]).max())
-    shares = [(s.total_weight / total, s) for s in per_class if s.total_weight > 0]
-    if norm == "l1":
-        return float(
-            sum(
-                share * np.dot(s.fraction[s.nonempty], np.abs(s.gap[s.nonempty]))
-                for share, s in shares
-            )
+        return float((np.abs(gap_sums).sum(axis=0)[filled] / in_bin[filled]).max())
+    # Every (class, bin) cell is a bin of one pooled set of rows.
+    return float(
+        binned_errors(
+            gap_sums.reshape(1, -1),
+            totals.sum(),
+            norm="max" if norm == "max_cell" else norm,
+            debias=debias,
+            weights=weights.reshape(1, -1),
+            targets=targets.reshape(1, -1),
         )
-    squared = sum(share * _squared_error(s, debias) for share, s in shares)
-    return float(np.sqrt(max(squared, 0.0)))
+    )
 
 
 def _check_norm(norm, debias):
@@ -88,23 +80,85 @@ def _check_norm(norm, debias):
         )
 
 
-def _squared_error(stats, debias):
-    """Sum over non-empty bins of ``fraction * gap**2``, optionally debiased."""
-    nonempty = stats.nonempty
-    fraction = stats.fraction[nonempty]
-    gap = stats.gap[nonempty]
+def binned_errors(gap_sums, total, *, norm, debias=False, weights=None, targets=None):
+    """Compute every binned calibration error from per-bin sums, over leading axes.
+
+    Every binned error of the package (:func:`binned_calibration_error`, the
+    chunked :func:`calibrate.metrics.evaluate` and the report's bootstrap,
+    which evaluates it on a block of resamples at once) is this function of
+    per-bin weighted sums.  The arrays have shape ``(..., n_classes,
+    n_bins)``: any leading axes (replicates of a bootstrap), then one row per
+    class of a classwise error (a single row for the top-label and positive
+    reductions), then the bins.
+
+    Parameters
+    ----------
+    gap_sums : ndarray of shape (..., n_classes, n_bins)
+        ``sum_i w_i (target_i - score_i)`` over the rows of each bin (0 for an
+        empty bin).
+    total : ndarray broadcastable to (..., n_classes)
+        Total weight of each class's rows (of all bins).
+    norm : {"l1", "l2", "max"}
+        As :func:`binned_calibration_error`.
+    debias : bool, default=False
+        With ``norm="l2"``: Kumar et al.'s (2019) variance correction.
+    weights : ndarray of shape (..., n_classes, n_bins), optional
+        Total weight per bin; needed unless ``norm="l1"``.
+    targets : ndarray of shape (..., n_classes, n_bins), optional
+        ``sum_i w_i target_i`` per bin; needed when ``debias``.
+
+    Returns
+    -------
+    ndarray of shape (...)
+        The error of each leading index.
+    """
+    total = np.asarray(total, dtype=np.float64)
+    if norm == "l1":
+        # sum_b (w_b / W) |acc_b - conf_b| = sum_b |gap_sum_b| / W, per class
+        per_class = np.abs(gap_sums).sum(axis=-1) / total
+        return per_class.mean(axis=-1)
+    nonempty = weights > 0
+    gap = np.zeros(np.shape(gap_sums))
+    np.divide(gap_sums, weights, out=gap, where=nonempty)
+    if norm == "max":
+        return np.where(nonempty, np.abs(gap), -np.inf).max(axis=(-2, -1))
     terms = gap * gap
     if debias:
         # Kumar et al. (2019): (acc - conf)^2 overestimates the squared gap by
         # the variance of the bin's accuracy, acc (1 - acc) / (n_b - 1); bins
         # with fewer than two samples carry no estimate and contribute 0.
-        n_b = stats.weights[nonempty]
-        acc = stats.mean_target[nonempty]
-        enough = n_b >= 2
+        acc = np.zeros_like(terms)
+        np.divide(targets, weights, out=acc, where=nonempty)
+        enough = weights >= 2
         variance = np.zeros_like(terms)
-        np.divide(acc * (1.0 - acc), n_b - 1.0, out=variance, where=enough)
+        np.divide(acc * (1.0 - acc), weights - 1.0, out=variance, where=enough)
         terms = np.where(enough, terms - variance, 0.0)
-    return float(np.dot(fraction, terms))
+    squared = (weights * terms).sum(axis=-1) / total
+    return np.sqrt(np.maximum(squared, 0.0).mean(axis=-1))
+
+
+def stats_sums(per_class):
+    """``(gap_sums, total, weights, targets)`` of BinStats, ``(n_classes, n_bins)``.
+
+    What :func:`binned_errors` reads, from one BinStats per class: the sums
+    are the bin means times the bin weights, 0 for empty bins.  Equal-mass
+    bins of different classes may keep different numbers of bins; the
+    shorter are padded with empty bins, which contribute nothing.
+    """
+    width = max(s.n_bins for s in per_class)
+
+    def rows(name):
+        return np.array(
+            [np.pad(getattr(s, name), (0, width - s.n_bins)) for s in per_class],
+            dtype=np.float64,
+        )
+
+    weights = rows("weights")
+    nonempty = weights > 0
+    mean_score, mean_target = rows("mean_score"), rows("mean_target")
+    targets = np.where(nonempty, weights * mean_target, 0.0)
+    gap_sums = np.where(nonempty, weights * (mean_target - mean_score), 0.0)
+    return gap_sums, weights.sum(axis=-1), weights, targets
 
 
 def binned_calibration_error(stats, *, norm="l1", debias=False):
@@ -172,17 +226,14 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
         )
     if isinstance(stats, TopLabelConditionalBins):
         return _conditional_error(per_class, norm, debias)
-    if norm in ("max", "max_cell"):
-        gaps = [np.abs(s.gap[s.nonempty]) for s in per_class]
-        return float(max(g.max() for g in gaps))
-    if norm == "l1":
-        errors = [
-            float(np.dot(s.fraction[s.nonempty], np.abs(s.gap[s.nonempty])))
-            for s in per_class
-        ]
-        return float(np.mean(errors))
-    squared = [max(_squared_error(s, debias), 0.0) for s in per_class]
-    return float(np.sqrt(np.mean(squared)))
+    if norm == "max_cell":
+        norm = "max"
+    gap_sums, total, weights, targets = stats_sums(per_class)
+    return float(
+        binned_errors(
+            gap_sums, total, norm=norm, debias=debias, weights=weights, targets=targets
+        )
+    )
 
 
 def _check_frequency_weights(weights):

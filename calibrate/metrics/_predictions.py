@@ -28,6 +28,9 @@ Probabilities are used as given (no renormalisation); a probability of 0 for
 the observed outcome is floored at float64 ``tiny`` before taking its log,
 with a :class:`~calibrate.exceptions.CalibrationWarning` (the package-wide
 convention; scikit-learn's ``log_loss`` clips at machine epsilon instead).
+Log-probabilities are taken as they are: ``-inf`` for the observed outcome
+(a probability of exactly 0, as a probability-space calibrator predicts it)
+makes the negative log-likelihood infinite, with a warning.
 """
 
 import warnings
@@ -290,16 +293,20 @@ class Predictions:
         if self.task != "multiclass":
             with np.errstate(divide="ignore"):
                 ll = self._event_log_likelihood()
-            if self.input_type != "logits":  # log_sigmoid of logits is exact
+            if self.input_type == "probs":  # log_sigmoid of logits is exact
                 ll = _floor_log(ll)
+            elif self.input_type == "log_probs":
+                _warn_impossible(ll)
             return ll.mean(axis=1) if self.task == "multilabel" else ll[:, 0]
         r = np.arange(self.scores.shape[0])
         if self.input_type == "logits":
             return self._logit_pass(log_true=True)["log_true"]
         picked = self.scores[r, self.y].astype(np.float64)
-        if self.input_type == "probs":
-            with np.errstate(divide="ignore"):
-                picked = np.log(picked)
+        if self.input_type == "log_probs":
+            _warn_impossible(picked)
+            return picked
+        with np.errstate(divide="ignore"):
+            picked = np.log(picked)
         return _floor_log(picked)
 
     def squared_error(self):
@@ -341,6 +348,23 @@ class Predictions:
 
 def _chunk_rows(n_columns):
     return max(1, _CHUNK_ELEMENTS // max(1, n_columns))
+
+
+def _warn_impossible(log_p):
+    """Warn of observed outcomes of log-probability -inf (probability exactly 0).
+
+    A log-probability of ``-inf`` is a probability of exactly 0 (a
+    probability-space map such as histogram binning gives it), not an
+    underflow: it is kept, and the NLL is infinite.
+    """
+    impossible = np.isneginf(log_p)
+    if impossible.any():
+        warnings.warn(
+            f"{int(impossible.sum())} observed outcomes have probability 0 "
+            "(log-probability -inf): the negative log-likelihood is infinite.",
+            CalibrationWarning,
+            stacklevel=4,
+        )
 
 
 def _floor_log(log_p):

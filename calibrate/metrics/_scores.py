@@ -2,7 +2,7 @@
 
 from calibrate.metrics._predictions import Predictions
 
-__all__ = ["brier_score", "classification_error", "negative_log_likelihood"]
+__all__ = ["accuracy", "brier_score", "classification_error", "negative_log_likelihood"]
 
 
 def negative_log_likelihood(y_true, y_prob, *, sample_weight=None, input_type="probs"):
@@ -32,7 +32,10 @@ def negative_log_likelihood(y_true, y_prob, *, sample_weight=None, input_type="p
         each label's binary log loss.  A probability below float64 ``tiny``
         (0 included) for an observed outcome is floored there (each such
         sample adds 708.4 to the sum) with a
-        :class:`~calibrate.exceptions.CalibrationWarning`.  scikit-learn
+        :class:`~calibrate.exceptions.CalibrationWarning`.  With
+        ``input_type="log_probs"`` a log-probability of ``-inf`` (probability
+        exactly 0) for an observed outcome is kept: the result is infinite,
+        with the same warning category.  scikit-learn
         instead clips every probability to ``[eps, 1 - eps]`` with ``eps``
         the machine epsilon of its dtype (2.2e-16 for float64, 1.2e-7 for
         float32), so the two differ exactly when some observed outcome has a
@@ -149,3 +152,27 @@ def classification_error(y_true, y_prob, *, sample_weight=None, input_type="prob
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
     return pred.weighted_mean(pred.predicted_wrong())
+
+
+def accuracy(y_true, y_prob, *, sample_weight=None, input_type="probs"):
+    """Compute the share of right predictions, ``1 - classification_error``.
+
+    The one metric of the package where higher is better.  The arguments,
+    the predictions (arg-max column, or positive class when ``p > 0.5``) and
+    the errors are those of :func:`classification_error`.
+
+    Returns
+    -------
+    float
+        scikit-learn's ``accuracy_score`` with the same weights; multilabel:
+        the share of right labels, ``1 - hamming_loss``.
+
+    Examples
+    --------
+    >>> accuracy([0, 1, 1], [[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
+    0.6666666666666666
+    """
+    pred = Predictions(
+        y_true, y_prob, input_type=input_type, sample_weight=sample_weight
+    )
+    return pred.weighted_mean(1.0 - pred.predicted_wrong())

@@ -1,39 +1,50 @@
 """Bootstrap replicates of the report's metrics, all resamples at once.
 
 A bootstrap resample of the test rows is a vector of counts ``c`` (how many
-times each row was drawn, summing to ``n``), and every metric of the report is
-a function of count-weighted sums over rows: the means (accuracy, NLL, Brier)
-are ``c @ per_row / n``, and the binned errors read, for each bin, ``c`` summed
-over the bin's rows, over their scores and over their targets.  So instead of
-recomputing each metric on each resampled array, the per-row quantities are
-computed once (by :class:`calibrate.metrics._predictions.Predictions`, the code
-behind the metrics) and laid out as the columns of one sparse matrix ``M``;
-``C @ M`` then gives every sum of every replicate in one product, with ``C``
-the replicates' counts.  Replicate ``b`` equals the library metric with
-``sample_weight=C[b]``, which equals the metric on the resampled rows (integer
-weights act as repeated rows, the debiased error reading them as counts).
+times each row was drawn, summing to ``n``), and every metric the registry
+combines over rows is a function of count-weighted sums over rows
+(:attr:`calibrate.metrics.Metric.combine`):
+
+* ``"mean"``: ``c @ terms / n``, with ``terms`` the metric's per-row terms;
+* ``"binned"``: per bin, ``c`` summed over the bin's rows, and over their
+  ``target - score`` and their targets; the error is then
+  :func:`calibrate.metrics._calibration_error.binned_errors`, the formula
+  behind :func:`~calibrate.metrics.binned_calibration_error`, evaluated on a
+  whole block of replicates at once.
+
+So instead of recomputing each metric on each resampled array, the per-row
+quantities are computed once (by
+:class:`calibrate.metrics._predictions.Predictions`, the code behind the
+metrics) and laid out as the columns of one sparse matrix ``M``; ``C @ M``
+then gives every sum of every replicate in one product, with ``C`` the
+replicates' counts.  Replicate ``b`` equals the library metric with
+``sample_weight=C[b]``, which equals the metric on the resampled rows
+(integer weights act as repeated rows, the debiased error reading them as
+counts).  A ``"whole"`` metric (a median, a rank statistic) has no such sums:
+it is recomputed on the resampled rows of each replicate.
 """
 
 import numpy as np
 import scipy.sparse
 
 from calibrate.binning import bin_index, uniform_edges
+from calibrate.metrics import METRICS
+from calibrate.metrics._calibration_error import binned_errors
+from calibrate.metrics._engine import _reduce
 from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._registry import report_metrics
 
-__all__ = ["REPORT_METRICS", "bootstrap_counts", "replicate_metrics"]
+__all__ = [
+    "REPORT_METRICS",
+    "bootstrap_counts",
+    "replicate_metrics",
+    "report_metrics",
+]
 
-# The columns of the report, in order: accuracy first (the only one where
-# higher is better), then the proper scores, then the binned errors.
-REPORT_METRICS = (
-    "accuracy",
-    "nll",
-    "brier",
-    "ece",
-    "ece_classwise",
-    "mce",
-    "ece_l2_debiased",
-)
-_TOP_LABEL = ("ece", "mce", "ece_l2_debiased")
+#: The columns of the report with the default registry, in order (the
+#: entries of :data:`calibrate.metrics.METRICS` with ``report=True``); the
+#: report itself reads :func:`report_metrics` when it is built.
+REPORT_METRICS = report_metrics()
 
 # Replicates are computed in blocks holding at most this many sums (8 bytes
 # each, 32 MiB): the whole C @ M for 1000 replicates of 100 classes and 15
@@ -61,79 +72,117 @@ def bootstrap_counts(n_samples, n_bootstrap, rng):
 class _Layout:
     """The per-row quantities of one model, as columns of a sparse matrix."""
 
-    def __init__(self, y_true, scores, input_type, n_bins):
+    def __init__(self, y_true, scores, input_type, names, n_bins):
         pred = Predictions(y_true, scores, input_type=input_type, sample_weight=None)
         n = pred.scores.shape[0]
-        edges = uniform_edges(n_bins)
+        self.y_true, self.scores, self.input_type = y_true, scores, input_type
         self.n_samples, self.n_bins = n, n_bins
-        self.top_label = pred.task != "multilabel"
-        blocks = [
-            np.column_stack(
-                (pred.predicted_wrong(), -pred.log_likelihood(), pred.brier_terms())
+        self.names = names
+        self.metrics = {
+            name: METRICS[name] for name in names if pred.task in METRICS[name].tasks
+        }
+        columns, values = [], []
+        offset = 0
+        self.mean = {}
+        for name, metric in self.metrics.items():
+            if metric.combine == "mean":
+                self.mean[name] = offset
+                columns.append(np.full((n, 1), offset))
+                values.append(metric.terms(pred)[:, None])
+                offset += 1
+        # For each reduction of a binned metric, the per-bin sums its norms
+        # need: target - score always, the weight unless every norm is L1,
+        # the target for the debiased error.
+        needs = {}
+        for metric in self.metrics.values():
+            if metric.combine == "binned":
+                options = dict(metric.binned)
+                need = needs.setdefault(options["reduction"], set())
+                need.add("gap")
+                if options["norm"] != "l1":
+                    need.add("weight")
+                if options["debias"]:
+                    need.add("target")
+        edges = uniform_edges(n_bins)
+        self.binned = {}
+        for reduction, need in needs.items():
+            scores_r, targets_r = _reduce(pred, reduction)
+            if scores_r.ndim == 1:
+                scores_r, targets_r = scores_r[:, None], targets_r[:, None]
+            k = scores_r.shape[1]
+            index = bin_index(scores_r, edges) + n_bins * np.arange(k)
+            where = {}
+            for quantity in ("gap", "weight", "target"):
+                if quantity not in need:
+                    continue
+                where[quantity] = offset
+                columns.append(offset + index)
+                if quantity == "gap":
+                    values.append(targets_r - scores_r)
+                elif quantity == "weight":
+                    values.append(np.ones_like(scores_r))
+                else:
+                    values.append(targets_r)
+                offset += k * n_bins
+            self.binned[reduction] = (k, where)
+        self.whole = [n for n, m in self.metrics.items() if m.combine == "whole"]
+        self.size = offset
+        if columns:
+            indices = np.concatenate(columns, axis=1)
+            data = np.concatenate([np.asarray(v, dtype=np.float64) for v in values], 1)
+            width = data.shape[1]
+            self.matrix = scipy.sparse.csr_matrix(
+                (data.ravel(), indices.ravel(), np.arange(0, n * width + 1, width)),
+                shape=(n, self.size),
             )
-        ]
-        columns = [np.tile(np.arange(3), (n, 1))]
-        values = [blocks[0]]
-        offset = 3
-        if self.top_label:
-            confidence, correct = pred.top_label()
-            index = bin_index(confidence, edges)
-            # Per bin: the number of rows, their confidences, their correctness.
-            columns.append(offset + index[:, None] + n_bins * np.arange(3))
-            values.append(np.column_stack((np.ones(n), confidence, correct)))
-            offset += 3 * n_bins
-        proba, targets = pred.class_proba()
-        k = proba.shape[1]
-        self.n_classes = k
-        # Per class and bin: the sum of target - probability, all the classwise
-        # L1 error needs (fraction * |mean target - mean score| = |sum| / n).
-        columns.append(offset + bin_index(proba, edges) + n_bins * np.arange(k))
-        values.append(targets - proba)
-        self.size = offset + k * n_bins
-        self.classwise_offset = offset
-        indices = np.concatenate([c.reshape(n, -1) for c in columns], axis=1)
-        data = np.concatenate([v.reshape(n, -1) for v in values], axis=1)
-        width = data.shape[1]
-        self.matrix = scipy.sparse.csr_matrix(
-            (data.ravel(), indices.ravel(), np.arange(0, n * width + 1, width)),
-            shape=(n, self.size),
-        )
+        else:
+            self.matrix = None
 
-    def metrics(self, counts):
-        """Every report metric for each row of ``counts``, ``(n_block, 7)``."""
-        sums = np.asarray((self.matrix.T @ counts.T).T)
+    def replicates(self, counts):
+        """Every metric of ``names`` for each row of ``counts``, ``(n_block, m)``."""
+        out = np.full((counts.shape[0], len(self.names)), np.nan)
+        column = {name: j for j, name in enumerate(self.names)}
         total = counts.sum(axis=1)
-        out = np.full((counts.shape[0], len(REPORT_METRICS)), np.nan)
-        out[:, 0] = 1.0 - sums[:, 0] / total
-        out[:, 1] = sums[:, 1] / total
-        out[:, 2] = sums[:, 2] / total
+        sums = None
+        if self.matrix is not None:
+            sums = np.asarray((self.matrix.T @ counts.T).T)
+        for name, start in self.mean.items():
+            out[:, column[name]] = sums[:, start] / total
         nb = self.n_bins
-        if self.top_label:
-            weight = sums[:, 3 : 3 + nb]
-            gap_sum = sums[:, 3 + 2 * nb : 3 + 3 * nb] - sums[:, 3 + nb : 3 + 2 * nb]
-            out[:, 3] = np.abs(gap_sum).sum(axis=1) / total
-            nonempty = weight > 0
-            gap = np.zeros_like(weight)
-            np.divide(gap_sum, weight, out=gap, where=nonempty)
-            out[:, 5] = np.where(nonempty, np.abs(gap), -np.inf).max(axis=1)
-            # Kumar et al. (2019), as binned_calibration_error: bins with fewer
-            # than two samples contribute 0, the sum is clipped at 0.
-            accuracy = np.zeros_like(weight)
-            np.divide(
-                sums[:, 3 + 2 * nb : 3 + 3 * nb], weight, out=accuracy, where=nonempty
+        for name, metric in self.metrics.items():
+            if metric.combine != "binned":
+                continue
+            options = dict(metric.binned)
+            k, where = self.binned[options["reduction"]]
+
+            def block(quantity, k=k, where=where):
+                if quantity not in where:
+                    return None
+                start = where[quantity]
+                return sums[:, start : start + k * nb].reshape(-1, k, nb)
+
+            out[:, column[name]] = binned_errors(
+                block("gap"),
+                total[:, None],
+                norm=options["norm"],
+                debias=options["debias"],
+                weights=block("weight"),
+                targets=block("target"),
             )
-            enough = weight >= 2
-            variance = np.zeros_like(weight)
-            np.divide(accuracy * (1 - accuracy), weight - 1, out=variance, where=enough)
-            terms = np.where(enough, gap * gap - variance, 0.0)
-            squared = (weight / total[:, None] * terms).sum(axis=1)
-            out[:, 6] = np.sqrt(np.maximum(squared, 0.0))
-        classwise = sums[:, self.classwise_offset :].reshape(-1, self.n_classes, nb)
-        out[:, 4] = np.abs(classwise).sum(axis=2).mean(axis=1) / total
+        for name in self.whole:
+            metric = METRICS[name]
+            kwargs = {"n_bins": self.n_bins, "strategy": "uniform"}
+            kwargs = {k: v for k, v in kwargs.items() if k in metric.options}
+            y, X = np.asarray(self.y_true), np.asarray(self.scores)
+            for b in range(counts.shape[0]):
+                rows = np.repeat(np.arange(self.n_samples), counts[b].astype(np.int64))
+                out[b, column[name]] = metric(
+                    y[rows], X[rows], input_type=self.input_type, **kwargs
+                )
         return out
 
 
-def replicate_metrics(y_true, scores, *, n_bins, n_bootstrap, rng):
+def replicate_metrics(y_true, scores, *, n_bins, n_bootstrap, rng, metrics=None):
     """Return the bootstrap replicates of every report metric for every model.
 
     Parameters
@@ -149,20 +198,24 @@ def replicate_metrics(y_true, scores, *, n_bins, n_bootstrap, rng):
     rng : numpy.random.Generator
         Source of the resamples; the same resamples serve every model (the
         replicates are paired).
+    metrics : sequence of str, default=None
+        Names in :data:`calibrate.metrics.METRICS`; None takes those the
+        report shows (:func:`report_metrics`).
 
     Returns
     -------
-    ndarray of shape (n_bootstrap, n_models, len(REPORT_METRICS))
+    ndarray of shape (n_bootstrap, n_models, len(metrics))
         NaN where a metric is not defined for the task (the top-label errors
         of multilabel data).
     """
-    layouts = [_Layout(y_true, s, t, n_bins) for s, t in scores]
+    names = tuple(report_metrics() if metrics is None else metrics)
+    layouts = [_Layout(y_true, s, t, names, n_bins) for s, t in scores]
     n = layouts[0].n_samples
-    out = np.empty((n_bootstrap, len(layouts), len(REPORT_METRICS)))
+    out = np.empty((n_bootstrap, len(layouts), len(names)))
     done = 0
     for counts in bootstrap_counts(n, n_bootstrap, rng):
         stop = done + counts.shape[0]
         for m, layout in enumerate(layouts):
-            out[done:stop, m] = layout.metrics(counts)
+            out[done:stop, m] = layout.replicates(counts)
         done = stop
     return out

@@ -17,9 +17,14 @@ from calibrate._validation import preview
 from calibrate.binning import check_binning, check_confidence_level
 from calibrate.calibrators import CALIBRATORS
 from calibrate.io import fitted_parameters, split_array_spec
-from calibrate.metrics import METRICS, calibration_bins
+from calibrate.metrics import (
+    METRICS,
+    calibration_bins,
+    evaluate,
+    evaluate_calibrator,
+)
 from calibrate.metrics._predictions import Predictions
-from calibrate.report._bootstrap import REPORT_METRICS, replicate_metrics
+from calibrate.report._bootstrap import replicate_metrics, report_metrics
 from calibrate.report._report import STATISTICS, CalibrationReport
 
 __all__ = ["DEFAULT_METHODS", "MIN_BOOTSTRAP", "MIN_TEST_ROWS", "build_report"]
@@ -33,12 +38,6 @@ DEFAULT_METHODS = {
 }
 _SOURCE_ROLES = ("val_scores", "val_labels", "test_scores", "test_labels")
 _DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "matplotlib", "pandas")
-# The range of each metric of REPORT_METRICS (Brier: at most 2, both mistakes
-# certain), where a centred interval is cut.
-_RANGES = (
-    np.zeros(len(REPORT_METRICS)),
-    np.array([1.0, np.inf, 2.0, 1.0, 1.0, 1.0, 1.0]),
-)
 #: Below this many test rows a report warns, and calls no lead significant:
 #: the resamples of a few rows repeat the same handful of values.
 MIN_TEST_ROWS = 50
@@ -212,18 +211,20 @@ def _record(caught, source, into):
         )
 
 
+def _ranges(names):
+    """Each metric's range (from the registry), where a centred interval is cut."""
+    low, high = np.array([METRICS[name].range for name in names]).T
+    return low, high
+
+
 def _point_metrics(y, scores, input_type, task, n_bins):
-    """Each report metric from the library function that defines it."""
-    values = {}
-    for name in REPORT_METRICS:
-        metric = METRICS["classification_error" if name == "accuracy" else name]
-        if task not in metric.tasks:
-            values[name] = np.nan
-            continue
-        options = {"n_bins": n_bins} if "n_bins" in metric.needs else {}
-        value = metric(y, scores, input_type=input_type, **options)
-        values[name] = 1.0 - value if name == "accuracy" else value
-    return values
+    """Each report metric, from the engine (NaN where not defined for ``task``)."""
+    names = report_metrics()
+    applicable = [name for name in names if task in METRICS[name].tasks]
+    values = evaluate(
+        y, scores, metrics=applicable, input_type=input_type, n_bins=n_bins
+    )
+    return {name: values.get(name, np.nan) for name in names}
 
 
 def _interval(replicates, estimate, alpha):
@@ -248,11 +249,13 @@ def _metrics_table(rows, points, replicates, confidence_level):
     import pandas as pd
 
     alpha = 1.0 - confidence_level
-    values = np.array([[points[r][m] for m in REPORT_METRICS] for r in rows])
+    names = list(points[rows[0]])
+    values = np.array([[points[r][m] for m in names] for r in rows])
     low, high = _interval(replicates, values, alpha)
     # A centred interval can cross the range of the metric; it is cut there.
-    np.clip(low, _RANGES[0], _RANGES[1], out=low)
-    np.clip(high, _RANGES[0], _RANGES[1], out=high)
+    bottom, top = _ranges(names)
+    np.clip(low, bottom, top, out=low)
+    np.clip(high, bottom, top, out=high)
     change = np.full(values.shape, np.nan)
     change_low = np.full(values.shape, np.nan)
     change_high = np.full(values.shape, np.nan)
@@ -262,7 +265,7 @@ def _metrics_table(rows, points, replicates, confidence_level):
     change_low[1:], change_high[1:] = _interval(paired, change[1:], alpha)
     stats = np.stack((values, low, high, change, change_low, change_high), axis=2)
     columns = pd.MultiIndex.from_product(
-        (REPORT_METRICS, STATISTICS), names=("metric", "statistic")
+        (names, STATISTICS), names=("metric", "statistic")
     )
     return pd.DataFrame(
         stats.reshape(len(rows), -1),
@@ -276,7 +279,7 @@ def _verdict(rows, points, replicates, confidence_level, n_rows):
     nll = np.array([points[r]["nll"] for r in rows])
     order = np.argsort(nll, kind="stable")
     best, runner = int(order[0]), int(order[1])
-    column = REPORT_METRICS.index("nll")
+    column = list(points[rows[0]]).index("nll")
     difference = replicates[:, best, column] - replicates[:, runner, column]
     low, high = (
         float(v)
@@ -416,8 +419,18 @@ def _direction(checked):
     return float(np.mean(confidence)), float(np.mean(correct))
 
 
+def _log_proba(calibrator, X):
+    """Return the calibrated log-probabilities the report scores (``"log_probs"``).
+
+    From ``predict_log_proba``, so that a probability of exactly 0 is scored
+    as it is; binary: ``log P(classes_[1])``, one column, as the scores.
+    """
+    log_proba = calibrator.predict_log_proba(X)
+    return log_proba[:, 1] if calibrator.task_ == "binary" else log_proba
+
+
 def _fit_and_score(name, calibrator, val, test, checked, n_bins):
-    """Fit one method on ``val``; return its test logits, metrics and diagnostics.
+    """Fit one method on ``val``; return its test scores, metrics and diagnostics.
 
     Also returns the warnings raised meanwhile, as the report lists them.
     """
@@ -441,13 +454,11 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
             )
         _check_same_classes(calibrator.classes_, checked, checked.task)
         try:
-            calibrated = calibrator.transform(X_test)
+            calibrated = _log_proba(calibrator, X_test)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"applying {name} to the test data: {exc}") from exc
-        val_nll = METRICS["nll"](
-            y_val, calibrator.transform(X_val), input_type="logits"
-        )
-        points = _point_metrics(y_test, calibrated, "logits", checked.task, n_bins)
+        val_nll = evaluate_calibrator(calibrator, X_val, y_val, metrics=["nll"])["nll"]
+        points = _point_metrics(y_test, calibrated, "log_probs", checked.task, n_bins)
     diagnostics = {
         "class": type(calibrator).__name__,
         "params": {
@@ -637,7 +648,7 @@ def build_report(
             name, calibrator, (X_val, y_val), (X_test, y_test), checked, n_bins
         )
         collected.extend(caught)
-        scores[name] = (calibrated, "logits")
+        scores[name] = (calibrated, "log_probs")
         parameters[name] = fitted_parameters(calibrator)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", calibrate.CalibrationWarning)

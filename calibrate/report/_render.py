@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 
 from calibrate.io import atomic_write
-from calibrate.report._bootstrap import REPORT_METRICS
+from calibrate.metrics import METRICS
 
 __all__ = [
     "draw_figures",
@@ -25,18 +25,26 @@ __all__ = [
     "render_markdown",
 ]
 
-LABELS = {
-    "accuracy": "Accuracy",
-    "nll": "NLL",
-    "brier": "Brier score",
-    "ece": "ECE (top-label)",
-    "ece_classwise": "Classwise ECE",
-    "mce": "MCE",
-    "ece_l2_debiased": "Debiased L2 error",
-}
-# Shown in percent, as the papers print them.
-_PERCENT = frozenset({"accuracy", "ece", "ece_classwise", "mce", "ece_l2_debiased"})
-_HIGHER_IS_BETTER = frozenset({"accuracy"})
+
+# -- the facts of a metric, from its registry entry ----------------------------
+
+
+def _label(metric):
+    entry = METRICS.get(metric)
+    return entry.label if entry is not None else metric
+
+
+def _percent(metric):
+    """Whether the metric is a fraction shown in percent, as papers print them."""
+    entry = METRICS.get(metric)
+    return entry is not None and entry.percent
+
+
+def _higher_is_better(metric):
+    entry = METRICS.get(metric)
+    return entry is not None and entry.higher_is_better
+
+
 _FIGURE_CAPTIONS = {
     "reliability": (
         "Reliability diagrams on the test set: accuracy per confidence bin "
@@ -56,14 +64,14 @@ _MAX_VALUES_SHOWN = 12
 
 
 def _scale(metric):
-    return 100.0 if metric in _PERCENT else 1.0
+    return 100.0 if _percent(metric) else 1.0
 
 
 def format_value(metric, value):
     """Return a metric value as the tables show it (percent or 4 decimals)."""
     if value is None or not np.isfinite(value):
         return "n/a"
-    if metric in _PERCENT:
+    if _percent(metric):
         return f"{100 * value:.2f} %"
     return f"{value:.4f}"
 
@@ -71,7 +79,7 @@ def format_value(metric, value):
 def _format_bounds(metric, low, high, signed=False):
     if not (np.isfinite(low) and np.isfinite(high)):
         return ""
-    digits = 2 if metric in _PERCENT else 4
+    digits = 2 if _percent(metric) else 4
     sign = "+" if signed else ""
     scale = _scale(metric)
     return f"[{low * scale:{sign}.{digits}f}, {high * scale:{sign}.{digits}f}]"
@@ -80,7 +88,7 @@ def _format_bounds(metric, low, high, signed=False):
 def _format_change(metric, value):
     if not np.isfinite(value):
         return "n/a"
-    if metric in _PERCENT:
+    if _percent(metric):
         return f"{100 * value:+.2f} pp"
     return f"{value:+.4f}"
 
@@ -89,7 +97,7 @@ def _verdict(metric, low, high):
     """Return "better" or "worse" when the paired interval excludes 0, else ""."""
     if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high:
         return ""
-    improves = (low > 0) == (metric in _HIGHER_IS_BETTER)
+    improves = (low > 0) == (_higher_is_better(metric))
     return "better" if improves else "worse"
 
 
@@ -97,13 +105,14 @@ def _best_rows(table, metric):
     values = table[(metric, "value")].to_numpy()
     if not np.isfinite(values).any():
         return set()
-    best = np.nanmax(values) if metric in _HIGHER_IS_BETTER else np.nanmin(values)
+    best = np.nanmax(values) if _higher_is_better(metric) else np.nanmin(values)
     return {m for m, v in zip(table.index, values, strict=True) if v == best}
 
 
 def _metrics_shown(report):
     table = report.metrics
-    return [m for m in REPORT_METRICS if np.isfinite(table[(m, "value")]).any()]
+    names = table.columns.get_level_values("metric").unique()
+    return [m for m in names if np.isfinite(table[(m, "value")]).any()]
 
 
 def _show_parameter(value):
@@ -182,9 +191,9 @@ def _metrics_figure(report, n_cols):
             if row in best:
                 label.set_fontweight("bold")
         ax.invert_yaxis()
-        unit = " (%)" if metric in _PERCENT else ""
-        better = "higher" if metric in _HIGHER_IS_BETTER else "lower"
-        ax.set_title(f"{LABELS[metric]}{unit}, {better} is better", fontsize="medium")
+        unit = " (%)" if _percent(metric) else ""
+        better = "higher" if _higher_is_better(metric) else "lower"
+        ax.set_title(f"{_label(metric)}{unit}, {better} is better", fontsize="medium")
         ax.set_xlim(0, max(np.nanmax(high), np.nanmax(value)) * 1.15)
         ax.grid(axis="x", alpha=0.3)
     for ax in axes.flat[len(shown) :]:
@@ -315,7 +324,7 @@ def _value_cells(report):
                     "best" if method in best else "",
                 )
             )
-        yield LABELS[metric], cells
+        yield _label(metric), cells
 
 
 def _change_cells(report):
@@ -338,7 +347,7 @@ def _change_cells(report):
                     _verdict(metric, low, high),
                 )
             )
-        yield LABELS[metric], cells
+        yield _label(metric), cells
 
 
 def _html_rows(rows):

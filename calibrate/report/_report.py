@@ -9,7 +9,7 @@ import numpy as np
 
 from calibrate.io import atomic_write
 from calibrate.metrics import METRICS
-from calibrate.report._bootstrap import REPORT_METRICS
+from calibrate.report._bootstrap import report_metrics
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -23,6 +23,16 @@ SCHEMA_VERSION = 1
 _STATISTIC_SCHEMA = {"type": ["number", "null"]}
 #: The statistics of each metric in :attr:`CalibrationReport.metrics`.
 STATISTICS = ("value", "low", "high", "change", "change_low", "change_high")
+
+# The metrics every report carries: those the default registry shows (the
+# entries of calibrate.metrics.METRICS with report=True).
+_REQUIRED_METRICS = report_metrics()
+_METRIC_VALUES_SCHEMA = {
+    "type": "object",
+    "required": list(STATISTICS),
+    "additionalProperties": False,
+    "properties": {s: _STATISTIC_SCHEMA for s in STATISTICS},
+}
 
 #: The JSON Schema (draft 2020-12) of :meth:`CalibrationReport.to_json`.
 #: ``schema_version`` changes whenever a key is renamed or removed.
@@ -119,7 +129,7 @@ REPORT_SCHEMA = {
         },
         "metric_descriptions": {
             "type": "object",
-            "required": list(REPORT_METRICS),
+            "required": list(_REQUIRED_METRICS),
             "additionalProperties": {"type": "string"},
         },
         "metrics": {
@@ -132,18 +142,12 @@ REPORT_SCHEMA = {
                     "method": {"type": "string"},
                     "values": {
                         "type": "object",
-                        "required": list(REPORT_METRICS),
-                        "additionalProperties": False,
+                        "required": list(_REQUIRED_METRICS),
+                        # A metric registered beyond these (report=True) is
+                        # one more key of the same form.
+                        "additionalProperties": _METRIC_VALUES_SCHEMA,
                         "properties": {
-                            name: {
-                                "type": "object",
-                                "required": list(STATISTICS),
-                                "additionalProperties": False,
-                                "properties": {
-                                    s: _STATISTIC_SCHEMA for s in STATISTICS
-                                },
-                            }
-                            for name in REPORT_METRICS
+                            name: _METRIC_VALUES_SCHEMA for name in _REQUIRED_METRICS
                         },
                     },
                 },
@@ -249,14 +253,16 @@ class CalibrationReport:
     ----------
     metrics : pandas.DataFrame
         One row per method, ``"uncalibrated"`` first.  The columns are a
-        two-level index ``(metric, statistic)``: the metrics ``accuracy``,
-        ``nll``, ``brier``, ``ece``, ``ece_classwise``, ``mce`` and
-        ``ece_l2_debiased`` (NaN where not defined for the task), and for
+        two-level index ``(metric, statistic)``: the metrics of the
+        registry the report shows (``report=True`` in
+        :data:`calibrate.metrics.METRICS`: by default ``accuracy``, ``nll``,
+        ``brier``, ``ece``, ``ece_classwise``, ``mce`` and
+        ``ece_l2_debiased``; NaN where not defined for the task), and for
         each the statistics ``value`` (on the whole test set), ``low`` and
         ``high`` (the bootstrap interval), ``change`` (``value`` minus the
         uncalibrated value; NaN on the uncalibrated row) and ``change_low``,
         ``change_high`` (its paired bootstrap interval).
-    replicates : ndarray of shape (n_bootstrap, n_methods + 1, 7)
+    replicates : ndarray of shape (n_bootstrap, n_methods + 1, n_metrics)
         The bootstrap replicates behind the intervals, in the order of the
         table's rows and metrics.
     parameters : dict
@@ -331,6 +337,7 @@ class CalibrationReport:
         uncalibrated row) becomes None.
         """
         table = self.metrics
+        names = list(table.columns.get_level_values("metric").unique())
         rows = [
             {
                 "method": str(method),
@@ -339,14 +346,14 @@ class CalibrationReport:
                         s: _plain(float(table.loc[method, (metric, s)]))
                         for s in STATISTICS
                     }
-                    for metric in REPORT_METRICS
+                    for metric in names
                 },
             }
             for method in table.index
         ]
         descriptions = {
-            name: METRICS[name].description for name in REPORT_METRICS[1:]
-        } | {"accuracy": "share of right predictions, 1 - classification error"}
+            name: METRICS[name].description if name in METRICS else "" for name in names
+        }
         return _plain(
             {
                 "schema": "calibrate.report",
@@ -509,16 +516,19 @@ def load_metrics(source):
             f"{document.get('schema')!r}, version {document.get('schema_version')!r}."
         )
     rows = document["metrics"]
+    # The metrics the document holds, in its order (a report may carry
+    # metrics registered beyond the defaults).
+    names = list(rows[0]["values"]) if rows else list(report_metrics())
     values = [
         [
             np.nan if row["values"][m][s] is None else float(row["values"][m][s])
-            for m in REPORT_METRICS
+            for m in names
             for s in STATISTICS
         ]
         for row in rows
     ]
     columns = pd.MultiIndex.from_product(
-        (REPORT_METRICS, STATISTICS), names=("metric", "statistic")
+        (names, STATISTICS), names=("metric", "statistic")
     )
     return pd.DataFrame(
         np.array(values, dtype=np.float64).reshape(len(rows), -1),

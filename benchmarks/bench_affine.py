@@ -1,0 +1,177 @@
+"""Speed of vector, matrix and one-vs-rest Platt scaling against peers.
+
+Run by hand from the repository root (a report, not a test: it always exits 0)::
+
+    python benchmarks/bench_affine.py            # 10k x 10, 10k x 100, 1M x 10
+    python benchmarks/bench_affine.py --large    # also 50,000 x 1,000 (minutes)
+    python benchmarks/bench_affine.py --repeat 3
+
+On float32 logits of a synthetic over-confident model (``_common.make_logits``,
+true T = 2) it times, interleaved round by round and reporting the best of
+``--repeat``:
+
+* one log-sum-exp pass over the array (the unit of the one-pass limit);
+* ours: ``VectorScaling``, ``MatrixScaling`` (default ODIR) and
+  ``PlattScaling`` on multiclass logits (one-vs-rest);
+* peers, when installed: probmetrics' vector and matrix scaling (needs torch;
+  skipped with a line otherwise) and scikit-learn's one-vs-rest sigmoid,
+  ``CalibratedClassifierCV(FrozenEstimator(clf), method="sigmoid")`` with
+  ``clf.decision_function`` returning its input (Platt's smoothed targets:
+  compared with ``PlattScaling(target_smoothing=True)``, the same objective);
+* a plain reference of our own: vector scaling by ``scipy.optimize.minimize``
+  (L-BFGS-B, analytic gradient, whole float64 arrays, from ``w = 1, b = 0``).
+
+It prints each time, its ratio to one pass and to ours, and each fit's
+validation objective (mean NLL; for Platt the summed one-vs-rest binary
+cross-entropy with the targets used), so a faster fit that stops higher shows.
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from _common import lse_pass, machine_info, make_logits
+from scipy.optimize import minimize
+from scipy.special import log_softmax, softmax
+
+from calibrate import MatrixScaling, PlattScaling, VectorScaling
+
+
+def softmax_nll(P, y):
+    return float(-np.mean(np.log(np.maximum(P[np.arange(len(y)), y], 1e-300))))
+
+
+def scipy_vector_reference(X, y):
+    """Vector scaling the plain way: L-BFGS-B on whole float64 arrays."""
+    Z = X.astype(np.float64)
+    n, k = Z.shape
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), y] = 1.0
+
+    def fun(theta):
+        S = Z * theta[:k] + theta[k:]
+        L = log_softmax(S, axis=1)
+        G = (np.exp(L) - onehot) / n
+        return -np.sum(L * onehot) / n, np.concatenate([(G * Z).sum(0), G.sum(0)])
+
+    x0 = np.concatenate([np.ones(k), np.zeros(k)])
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": 5000})
+    theta = res.x
+    return softmax(Z * theta[:k] + theta[k:], axis=1)
+
+
+def sklearn_sigmoid(X, y):
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    class Scores(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.classes_ = np.arange(X.shape[1])
+            return self
+
+        def decision_function(self, X):
+            return X
+
+        def predict(self, X):
+            return np.argmax(X, axis=1)
+
+    clf = Scores().fit(X, y)
+    cal = CalibratedClassifierCV(FrozenEstimator(clf), method="sigmoid").fit(X, y)
+    return cal
+
+
+def ovr_objective(X, y, coef, intercept, smoothing):
+    """Summed mean binary cross-entropy of the one-vs-rest sigmoids."""
+    n, k = X.shape
+    S = X.astype(np.float64) * coef + intercept
+    Y = np.zeros((n, k))
+    Y[np.arange(n), y] = 1.0
+    if smoothing:
+        n_pos = Y.sum(0)
+        hi, lo = (n_pos + 1) / (n_pos + 2), 1 / (n - n_pos + 2)
+        Y = lo + (hi - lo) * Y
+    return float(np.mean(np.sum(np.logaddexp(0, S) - Y * S, axis=1)))
+
+
+def probmetrics_fitters():
+    try:
+        import probmetrics  # noqa: F401
+    except ImportError:
+        print("probmetrics: not installed (it needs torch), skipped")
+        return {}
+    print("probmetrics: installed, but its calibrator API is not wired here; skipped")
+    return {}
+
+
+def run(n, k, repeat):
+    X, y = make_logits(n, k)
+    fits = {
+        "one lse pass": lambda: lse_pass(X),
+        "ours vector": lambda: VectorScaling().fit(X, y),
+        "ours matrix": lambda: MatrixScaling().fit(X, y),
+        "ours platt (smoothed)": lambda: PlattScaling(target_smoothing=True).fit(X, y),
+        "sklearn sigmoid": lambda: sklearn_sigmoid(X, y),
+    }
+    if n * k <= 2_000_000:
+        fits["scipy vector ref"] = lambda: scipy_vector_reference(X, y)
+    best = dict.fromkeys(fits, np.inf)
+    result = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(repeat):
+            for name, fit in fits.items():
+                start = time.perf_counter()
+                result[name] = fit()
+                best[name] = min(best[name], time.perf_counter() - start)
+    one = best["one lse pass"]
+    objective = {
+        "ours vector": softmax_nll(result["ours vector"].predict_proba(X), y),
+        "ours matrix": softmax_nll(result["ours matrix"].predict_proba(X), y),
+    }
+    if "scipy vector ref" in result:
+        objective["scipy vector ref"] = softmax_nll(result["scipy vector ref"], y)
+    platt = result["ours platt (smoothed)"]
+    objective["ours platt (smoothed)"] = ovr_objective(
+        X, y, platt.coef_, platt.intercept_, True
+    )
+    sk = result["sklearn sigmoid"]
+    a = -np.array([c.a_ for c in sk.calibrated_classifiers_[0].calibrators])
+    b = -np.array([c.b_ for c in sk.calibrated_classifiers_[0].calibrators])
+    objective["sklearn sigmoid"] = ovr_objective(X, y, a, b, True)
+    print(f"\n{n:,} x {k:,} float32 (one pass {one * 1e3:.1f} ms)")
+    print(f"{'fit':24s} {'time s':>8s} {'passes':>8s} {'objective':>12s}")
+    for name in fits:
+        if name == "one lse pass":
+            continue
+        obj = objective.get(name, float("nan"))
+        print(f"{name:24s} {best[name]:8.3f} {best[name] / one:8.1f} {obj:12.8f}")
+    print(
+        f"ratios: sklearn sigmoid / ours platt = "
+        f"{best['sklearn sigmoid'] / best['ours platt (smoothed)']:.1f}x"
+        + (
+            f"; scipy reference / ours vector = "
+            f"{best['scipy vector ref'] / best['ours vector']:.1f}x"
+            if "scipy vector ref" in best
+            else ""
+        )
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(machine_info())
+    probmetrics_fitters()
+    sizes = [(10_000, 10), (10_000, 100), (1_000_000, 10)]
+    if args.large:
+        sizes.append((50_000, 1_000))
+    for n, k in sizes:
+        run(n, k, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
