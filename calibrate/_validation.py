@@ -448,8 +448,13 @@ def as_label_array(y, name="y"):
     return y
 
 
-def check_labels(y, *, task, n_columns, n_samples, names=("X", "y")):
+def check_labels(y, *, task, n_columns, n_samples, names=("X", "y"), classes=None):
     """Validate targets and encode them against the score columns.
+
+    With ``classes`` (the labels of the score columns, in column order, any
+    labels in any order; for binary scores the two labels, the positive one
+    second) the mapping is explicit: each label of ``y`` is the column where
+    it sits in ``classes``.  Without it:
 
     The mapping between labels and columns is never guessed from counts alone:
 
@@ -474,6 +479,8 @@ def check_labels(y, *, task, n_columns, n_samples, names=("X", "y")):
         Number of rows of ``X``.
     names : tuple of str, default=("X", "y")
         Names of the scores and the targets in error messages.
+    classes : array_like of shape (n_columns,) or (2,), default=None
+        Explicit labels of the score columns (see above).
 
     Returns
     -------
@@ -492,6 +499,12 @@ def check_labels(y, *, task, n_columns, n_samples, names=("X", "y")):
     """
     xn, yn = names
     y = as_label_array(y, yn)
+    if classes is not None:
+        y, classes = _encode_with_classes(y, classes, task, n_columns, names)
+        encoded, _ = check_labels(
+            y, task=task, n_columns=n_columns, n_samples=n_samples, names=names
+        )
+        return encoded, classes
     if y.dtype.kind == "O":
         missing = [
             v for v in y.ravel() if v is None or (isinstance(v, float) and v != v)
@@ -658,3 +671,75 @@ def check_sample_weight(sample_weight, n_samples):
     if not (w > 0).any():
         raise ValueError("sample_weight is zero for every sample.")
     return w
+
+
+def warn_if_logits_look_like_probabilities(X, *, task, name="X", stacklevel=3):
+    """Warn once when scores declared as logits look like probabilities.
+
+    Multiclass: every entry in [0, 1] and every row summing to 1 (within the
+    tolerance of :func:`proba_sum_tolerance`); binary and multilabel: every
+    entry in [0, 1] on at least 10 rows.  Genuine logits almost never look
+    like that, while probabilities passed without ``input_type="probs"`` fit a
+    temperature far from the truth (0.265 instead of about 2 on the issue's
+    example).  The guess is never acted on: the scores are still read as
+    logits.  Read chunk by chunk; stops at the first chunk that rules it out.
+    """
+    if task == "multiclass" and X.shape[1] < 2:
+        return
+    if task != "multiclass" and X.shape[0] < 10:
+        return
+    tol = proba_sum_tolerance(X.dtype, X.shape[1])
+    for rows in iter_chunks(*X.shape):
+        chunk = X[rows]
+        if chunk.min() < 0 or chunk.max() > 1:
+            return
+        if task == "multiclass":
+            sums = chunk.sum(axis=1, dtype=np.float64)
+            if not np.all(np.abs(sums - 1.0) <= tol):
+                return
+    what = (
+        "every row lies in [0, 1] and sums to 1"
+        if task == "multiclass"
+        else "every score lies in [0, 1]"
+    )
+    warnings.warn(
+        f"{name} is read as logits (input_type='logits', the default), but {what}: "
+        "these look like probabilities. If they are, pass input_type='probs' "
+        "(--input-type probs on the command line); they are still read as logits.",
+        CalibrationWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def _encode_with_classes(y, classes, task, n_columns, names):
+    """Map labels to their positions in an explicit ``classes`` array."""
+    xn, yn = names
+    classes = np.asarray(classes)
+    expected = 2 if task == "binary" else n_columns
+    if classes.ndim != 1 or len(classes) != expected:
+        what = "the two labels" if task == "binary" else f"one label per column of {xn}"
+        raise ValueError(
+            f"classes must hold {what} ({expected}); got shape {classes.shape}."
+        )
+    values, counts = np.unique(classes, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"classes holds duplicates: {preview(values[counts > 1])}.")
+    if task == "multilabel":
+        return y, classes  # the indicator's columns are the classes
+    order = np.argsort(classes, kind="stable")
+    ordered = classes[order]
+    flat = y.ravel()
+    try:
+        pos = np.clip(np.searchsorted(ordered, flat), 0, len(ordered) - 1)
+        known = ordered[pos] == flat
+    except TypeError as exc:
+        raise ValueError(
+            f"{yn} holds labels of another kind than classes ({classes.dtype}): {exc}"
+        ) from exc
+    if not np.all(known):
+        bad = flat[np.argmin(known)]
+        bad = bad.item() if hasattr(bad, "item") else bad
+        raise ValueError(
+            f"{yn} holds {bad!r}, which is not in classes {preview(classes)}."
+        )
+    return order[pos].reshape(y.shape).astype(np.int64), classes

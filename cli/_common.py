@@ -257,7 +257,7 @@ def read_scores(spec, *, calibrator, model):
     return X
 
 
-def read_inputs(scores_spec, labels_spec, *, input_type):
+def read_inputs(scores_spec, labels_spec, *, input_type, classes=None):
     """Load scores and labels and validate them together, naming the files.
 
     Parameters
@@ -266,6 +266,9 @@ def read_inputs(scores_spec, labels_spec, *, input_type):
         Array arguments (``file.npy`` or ``file.npz:key``).
     input_type : {"logits", "probs", "log_probs"}
         How to read the scores.
+    classes : ndarray or None, default=None
+        Explicit labels of the score columns (``--classes``; a model's
+        ``classes_``), as :func:`calibrate._validation.check_labels` takes.
 
     Returns
     -------
@@ -286,7 +289,12 @@ def read_inputs(scores_spec, labels_spec, *, input_type):
     if task == "binary" and y.ndim == 2:
         y = y[:, 0]
     encoded, classes = check_labels(
-        y, task=task, n_columns=X2.shape[1], n_samples=X2.shape[0], names=names
+        y,
+        task=task,
+        n_columns=X2.shape[1],
+        n_samples=X2.shape[0],
+        names=names,
+        classes=classes,
     )
     return Inputs(X, y, scores_spec, labels_spec, input_type, task, classes, encoded)
 
@@ -325,6 +333,23 @@ def check_model_fits(calibrator, inputs, model):
         )
 
 
+def _explicit_classes(calibrator):
+    """Return a model's classes_ when the default label rule would not give them.
+
+    The default rule gives integer classes ``0 .. K-1`` and sorted non-integer
+    labels; only other class arrays (``[3, 1, 2]`` or ``[1, 2, 3]``, from
+    ``--classes`` at fit time) are passed on explicitly.
+    """
+    classes = np.asarray(calibrator.classes_)
+    if classes.dtype.kind in "iu":
+        default = np.array_equal(classes, np.arange(len(classes)))
+    else:
+        default = calibrator.task_ != "multilabel" and bool(
+            np.all(classes[:-1] <= classes[1:])
+        )
+    return None if default else classes
+
+
 def read_model_and_inputs(args, progress):
     """Read ``--model`` (if given), SCORES and LABELS, checked against each other.
 
@@ -336,8 +361,13 @@ def read_model_and_inputs(args, progress):
     if args.model is not None:
         calibrator, input_type = load_model(args.model, input_type)
     with progress.step("reading and checking the inputs"):
+        # Labels are read as the model's columns: its classes_ (the default
+        # rule's, or the ones --classes gave at fit time).
         inputs = read_inputs(
-            args.scores, args.labels, input_type=input_type or "logits"
+            args.scores,
+            args.labels,
+            input_type=input_type or "logits",
+            classes=None if calibrator is None else _explicit_classes(calibrator),
         )
     if calibrator is not None:
         check_model_fits(calibrator, inputs, args.model)

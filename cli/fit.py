@@ -26,6 +26,7 @@ from calibrate.cli._common import (
     check_output,
     format_number,
     format_table,
+    load_array,
     positive_int,
     print_json,
     read_inputs,
@@ -57,6 +58,13 @@ def add_parser(subparsers):
         help=f"calibration map, one of {', '.join(CALIBRATORS)} (default: temperature)",
     )
     add_input_type_option(parser, default="logits")
+    parser.add_argument(
+        "--classes",
+        metavar="FILE.npy",
+        help="the labels of the score columns, in column order (any labels, any "
+        "order; for one column of binary scores the two labels, positive second); "
+        "without it integer labels index the columns and other labels are sorted",
+    )
     parser.add_argument(
         "--param",
         action="append",
@@ -198,11 +206,14 @@ def run(args, progress):
     calibrator = build_calibrator(args.method, args.input_type, args.param)
     check_output(args.output, force=args.force, suffixes=(".json",), what="model")
     with progress.step("reading and checking the inputs"):
-        inputs = read_inputs(args.scores, args.labels, input_type=args.input_type)
+        classes = None if args.classes is None else load_array(args.classes)
+        inputs = read_inputs(
+            args.scores, args.labels, input_type=args.input_type, classes=classes
+        )
     name = type(calibrator).__name__
     with progress.step(f"fitting {name}"):
         try:
-            calibrator.fit(inputs.scores, inputs.labels)
+            calibrator.fit(inputs.scores, inputs.labels, classes=classes)
         except (ValueError, TypeError) as exc:
             raise CommandError(f"fitting {name} on {args.scores}: {exc}") from exc
     with progress.step("computing the validation metrics"):

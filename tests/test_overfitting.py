@@ -82,3 +82,26 @@ def test_fit_command_says_so(tmp_path, capsys, method, warns):
     n_params = {"matrix": 110, "vector": 20}[method]
     assert f"{n_params} parameters for 599 validation rows" in out
     assert ("may be over-fitted" in err) == warns
+
+
+def test_report_shows_parameter_counts_and_the_warning():
+    from calibrate.report import build_report
+
+    d = load_example("digits_mlp")
+    report = build_report(
+        (d.val_logits, d.val_labels),
+        (d.test_logits, d.test_labels),
+        methods=["temperature", "matrix"],
+        n_bootstrap=20,
+        random_state=0,
+    )
+    assert report.diagnostics["matrix"]["n_parameters"] == 110
+    assert report.diagnostics["temperature"]["n_parameters"] == 1
+    flagged = [
+        w for w in report.diagnostics["matrix"]["warnings"] if "over-fitted" in w
+    ]
+    assert len(flagged) == 1
+    assert not any(
+        "over-fitted" in w for w in report.diagnostics["temperature"]["warnings"]
+    )
+    assert any("over-fitted" in w["message"] for w in report.warnings)

@@ -31,6 +31,7 @@ from calibrate._validation import (
     check_scores,
     infer_task,
     preview,
+    warn_if_logits_look_like_probabilities,
 )
 from calibrate.exceptions import CalibrationWarning
 
@@ -75,7 +76,7 @@ class BaseCalibrator(
         validate_data(self, X if not one_d else arr, reset=reset, skip_check_array=True)
         return arr, one_d
 
-    def _validate_fit_data(self, X, y, sample_weight):
+    def _validate_fit_data(self, X, y, sample_weight, classes=None):
         X, _ = self._scores_2d(X, reset=True)
         if X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(
@@ -96,9 +97,11 @@ class BaseCalibrator(
                 f"{np.shape(y)})."
             )
         y_enc, classes = check_labels(
-            y, task=task, n_columns=X.shape[1], n_samples=X.shape[0]
+            y, task=task, n_columns=X.shape[1], n_samples=X.shape[0], classes=classes
         )
         Z = check_scores(X, input_type=self.input_type, task=task)
+        if self.input_type == "logits":
+            warn_if_logits_look_like_probabilities(X, task=task, stacklevel=4)
         w = check_sample_weight(sample_weight, X.shape[0])
         self.classes_ = classes
         self.task_ = task
@@ -139,7 +142,7 @@ class BaseCalibrator(
         return absent
 
     # -------------------------------------------------------------- interface
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, classes=None):
         """Fit the calibration map on validation scores.
 
         Parameters
@@ -153,6 +156,12 @@ class BaseCalibrator(
             True labels.  Integer multiclass labels index the columns of ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; None means equal weights.
+        classes : array-like of shape (n_columns,), default=None
+            The labels of the score columns, in column order (for binary
+            scores the two labels, the positive second): ``[1, 2, 3]``,
+            strings, any order.  ``classes_`` is then this array and each
+            label of ``y`` is its column.  None keeps the default rule
+            (integer labels index the columns; other labels are sorted).
 
         Returns
         -------
@@ -164,7 +173,7 @@ class BaseCalibrator(
         # never half-fitted with attributes from two different fits.
         previous = dict(self.__dict__)
         try:
-            Z, y, w = self._validate_fit_data(X, y, sample_weight)
+            Z, y, w = self._validate_fit_data(X, y, sample_weight, classes)
             self._fit(Z, y, w)
         except BaseException:
             self.__dict__.clear()

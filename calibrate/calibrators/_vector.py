@@ -10,8 +10,10 @@ from calibrate.calibrators._base import (
     softmax_nll_and_dlogits,
 )
 from calibrate.calibrators._newton import (
+    EXACT_HESSIAN_MAX_CLASSES,
     absent_class_shift,
     centre,
+    fit_per_class_exact_newton,
     gauge_column,
     minimize_trust_newton,
     per_column_affine_hessp,
@@ -183,9 +185,24 @@ def fit_per_class_affine(
     gauge = gauge_column(absent)
     if gauge is not None and mu == 0:
         fixed[n_scale + gauge] = True  # the softmax's free constant
-    theta, n_iter = minimize_trust_newton(
-        fun, hessp, x0, fixed=fixed, tol=tol, max_iter=max_iter, name=name
-    )
+    if k <= EXACT_HESSIAN_MAX_CLASSES:
+        theta, n_iter = fit_per_class_exact_newton(
+            Z,
+            y,
+            w,
+            x0,
+            fixed=fixed,
+            absent=absent,
+            shared_scale=shared_scale,
+            mu=mu,
+            tol=tol,
+            max_iter=max_iter,
+            name=name,
+        )
+    else:
+        theta, n_iter = minimize_trust_newton(
+            fun, hessp, x0, fixed=fixed, tol=tol, max_iter=max_iter, name=name
+        )
     a = np.array(expand(theta)[:k])
     if shared_scale:
         # An absent class keeps the starting map z * scale0 (its own scale

@@ -16,6 +16,11 @@ import calibrate
 from calibrate._validation import preview
 from calibrate.binning import check_binning, check_confidence_level
 from calibrate.calibrators import CALIBRATORS
+from calibrate.calibrators._diagnostics import (
+    PARAMETERS_PER_ROW,
+    count_parameters,
+    overfit_warning,
+)
 from calibrate.io import fitted_parameters, split_array_spec
 from calibrate.metrics import (
     METRICS,
@@ -476,6 +481,49 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
     return calibrated, points, diagnostics, collected
 
 
+def _overfitting(calibrators, diagnostics, val, input_type):
+    """Add each method's free-parameter count, and the over-fitting warnings.
+
+    The rule is :func:`calibrate.calibrators._diagnostics.overfit_warning`'s
+    (more than one parameter per ten validation rows and a validation NLL
+    below half of temperature scaling's); temperature scaling's validation
+    NLL is taken from the report's own fit when it has one, else fitted here
+    only for a method the first condition flags.
+    """
+    X_val, y_val = val
+    n = int(np.shape(X_val)[0])
+    collected, reference = [], None
+    for name, calibrator in calibrators.items():
+        d = diagnostics[name]
+        d["n_parameters"] = count_parameters(calibrator)
+        if d["n_parameters"] <= PARAMETERS_PER_ROW * n:
+            continue
+        if reference is None:
+            found = [
+                diagnostics[m]["validation_nll"]
+                for m, c in calibrators.items()
+                if type(c) is calibrate.TemperatureScaling
+            ]
+            if found:
+                reference = found[0]
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ts = calibrate.TemperatureScaling(input_type=input_type)
+                    ts.fit(X_val, y_val)
+                    reference = evaluate_calibrator(ts, X_val, y_val, metrics=["nll"])[
+                        "nll"
+                    ]
+        message = overfit_warning(calibrator, n, d["validation_nll"], reference)
+        if message is not None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", calibrate.CalibrationWarning)
+                warnings.warn(message, calibrate.CalibrationWarning, stacklevel=2)
+            d["warnings"].append(message)
+            _record(caught, name, collected)
+    return collected
+
+
 def build_report(
     val,
     test,
@@ -650,6 +698,7 @@ def build_report(
         collected.extend(caught)
         scores[name] = (calibrated, "log_probs")
         parameters[name] = fitted_parameters(calibrator)
+    collected.extend(_overfitting(calibrators, diagnostics, (X_val, y_val), input_type))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", calibrate.CalibrationWarning)
         val_nll_before = METRICS["nll"](y_val, X_val, input_type=input_type)

@@ -383,6 +383,7 @@ def _diagnostics_rows(report):
                 method,
                 f"{d['class']}({options})",
                 str(d["n_iter"]),
+                str(d.get("n_parameters", "")),
                 f"{1000 * d['fit_seconds']:.1f} ms",
                 f"{before:.4f} → {d['validation_nll']:.4f}",
                 f"{test['uncalibrated']:.4f} → {test[method]:.4f}",
@@ -402,12 +403,15 @@ _BINNED_NOTE = (
 _DIAGNOSTICS_NOTE = (
     "NLL before and after each map, on the validation rows it was fitted on and "
     "on the test rows. A validation NLL far below the test NLL means the map "
-    "has over-fitted the validation set (many parameters, few rows)."
+    "has over-fitted the validation set (many parameters, few rows): a map with "
+    "more than one parameter per ten validation rows and a validation NLL below "
+    "half of temperature scaling's is flagged in its warnings."
 )
 _DIAGNOSTICS_HEADER = [
     "method",
     "estimator",
     "iterations",
+    "parameters",
     "fit time",
     "validation NLL",
     "test NLL",
@@ -543,7 +547,7 @@ def render_html(report):
     diagnostics = _html_table(
         _DIAGNOSTICS_HEADER,
         [[_e(c) for c in r] for r in _diagnostics_rows(report)],
-        text_columns=(1, 6),
+        text_columns=(1, 7),
     )
     settings = _html_table(
         ["setting", "value"],
@@ -774,7 +778,7 @@ def render_markdown(report, directory, *, overwrite=False):
         _DIAGNOSTICS_NOTE,
         "",
         format_markdown_table(
-            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrrl"
+            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrrrl"
         ),
         "",
         "## Warnings",
