@@ -1,4 +1,9 @@
-"""Calibration metrics: the ECE family, proper scores, and their registry.
+"""Calibration metrics: the ECE family, smooth ECE, KS error, proper scores, registry.
+
+The binned errors include the top-label error conditioned on the predicted
+class (Gupta and Ramdas 2022); the smooth ECE (Błasiok and Nakkiran 2024)
+and the Kolmogorov-Smirnov calibration error (Gupta et al. 2021) need no
+bins.
 
 Every metric takes ``(y_true, y_prob)`` like scikit-learn's, with
 ``sample_weight`` and an ``input_type`` saying whether ``y_prob`` holds
