@@ -32,6 +32,7 @@ __all__ = [
     "bin_index",
     "bin_stats",
     "bin_stats_by_column",
+    "bin_stats_by_group",
     "check_binning",
     "check_confidence_level",
     "merge_bin_stats",
@@ -458,14 +459,16 @@ def merge_bin_stats(parts):
 
     Parameters
     ----------
-    parts : iterable of BinStats
+    parts : iterable of BinStats, or of tuples of BinStats
         Statistics of disjoint parts, all with ``strategy="uniform"`` and the
         same edges.  (Equal-mass edges depend on all the scores, so they
-        cannot be merged.)
+        cannot be merged.)  Parts that are tuples (one ``BinStats`` per class,
+        as :func:`bin_stats_by_column` and :func:`bin_stats_by_group` return)
+        are merged position by position.
 
     Returns
     -------
-    BinStats
+    BinStats, or a tuple of the type of the first part
 
     Raises
     ------
@@ -487,6 +490,14 @@ def merge_bin_stats(parts):
     if not parts:
         raise ValueError("merge_bin_stats needs at least one BinStats.")
     first = parts[0]
+    if not isinstance(first, BinStats):
+        if len({len(part) for part in parts}) != 1:
+            raise ValueError(
+                "per-class parts must all hold the same number of BinStats; got "
+                f"{sorted({len(part) for part in parts})}."
+            )
+        merged = (merge_bin_stats(column) for column in zip(*parts, strict=True))
+        return type(first)(merged)
     for part in parts:
         if part.strategy != "uniform" or not np.array_equal(part.edges, first.edges):
             raise ValueError(
@@ -714,4 +725,124 @@ def _bin_columns(scores, targets, weights, n_bins, strategy):
             n_bins,
         )
         for k in range(n_columns)
+    )
+
+
+def bin_stats_by_group(
+    scores,
+    targets,
+    groups,
+    n_groups,
+    *,
+    n_bins=15,
+    strategy="uniform",
+    sample_weight=None,
+):
+    """Bin the scores of each group of rows on its own, as :func:`bin_stats` does.
+
+    The top-label reduction conditioned on the predicted class (Gupta and
+    Ramdas 2022): ``groups`` is the predicted class of each row, and group
+    ``l`` holds the confidences and correctness of the rows predicted ``l``.
+    With ``strategy="uniform"`` every group has the edges ``k / n_bins`` and
+    all groups are binned in one vectorised pass; with ``"quantile"`` each
+    group gets the equal-mass edges of its own scores.
+
+    Parameters
+    ----------
+    scores : array_like of shape (n_samples,)
+        Scores in [0, 1].
+    targets : array_like of shape (n_samples,)
+        Outcomes in [0, 1].
+    groups : array_like of int, shape (n_samples,)
+        The group of each row, from 0 to ``n_groups - 1``.
+    n_groups : int
+        Number of groups; a group no row belongs to gets ``n_bins``
+        equal-width bins of weight 0 (all empty).
+    n_bins : int, default=15
+        Number of bins requested per group.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        As in :func:`bin_stats`.
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weights; None means equal weights.
+
+    Returns
+    -------
+    tuple of BinStats
+        One per group; group ``l`` is ``bin_stats(scores[groups == l],
+        targets[groups == l])`` when it has rows.
+
+    Examples
+    --------
+    >>> per_group = bin_stats_by_group([0.6, 0.9, 0.7], [1, 1, 0], [0, 0, 1], 3,
+    ...                                n_bins=2)
+    >>> [s.counts.tolist() for s in per_group]
+    [[0, 2], [0, 1], [0, 0]]
+    """
+    n_bins = check_binning(n_bins, strategy)
+    scores = _check_unit_interval(scores, "scores").astype(np.float64, copy=False)
+    if scores.ndim != 1 or scores.shape[0] == 0:
+        raise ValueError(
+            f"scores must be a non-empty one-dimensional array; got shape "
+            f"{scores.shape}."
+        )
+    targets = _check_unit_interval(targets, "targets", shape=scores.shape).astype(
+        np.float64, copy=False
+    )
+    groups = np.asarray(groups)
+    if (
+        groups.shape != scores.shape
+        or groups.dtype.kind not in "iu"
+        or groups.min() < 0
+        or groups.max() >= n_groups
+    ):
+        raise ValueError(
+            f"groups must be integers from 0 to {n_groups - 1} of shape "
+            f"{scores.shape}; got dtype {groups.dtype} and shape {groups.shape}."
+        )
+    weights = check_sample_weight(sample_weight, scores.shape[0])
+    return _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy)
+
+
+def _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy):
+    """:func:`bin_stats_by_group` on trusted input (weights may all be 0)."""
+    empty = np.zeros(n_bins)
+    if strategy == "quantile":
+        return tuple(
+            _bin_column(scores[rows], targets[rows], weights[rows], n_bins, strategy)
+            if rows.any()
+            else _stats_from_sums(
+                uniform_edges(n_bins),
+                empty,
+                empty,
+                empty,
+                empty,
+                empty,
+                "uniform",
+                n_bins,
+            )
+            for rows in (groups == g for g in range(n_groups))
+        )
+    edges = uniform_edges(n_bins)
+    size = n_groups * n_bins
+    index = groups.astype(np.int64) * n_bins + _bin_index(scores, edges)
+    counts = np.bincount(index, minlength=size)
+    shape = (n_groups, n_bins)
+    sums = [
+        np.bincount(index, weights=w, minlength=size).reshape(shape)
+        for w in (weights, weights * scores, weights * targets)
+    ]
+    effective = _effective_counts(index, weights, counts).reshape(shape)
+    counts = counts.reshape(shape)
+    return tuple(
+        _stats_from_sums(
+            edges.copy(),
+            counts[g],
+            sums[0][g],
+            effective[g],
+            sums[1][g],
+            sums[2][g],
+            strategy,
+            n_bins,
+        )
+        for g in range(n_groups)
     )

@@ -50,12 +50,16 @@ _AXIS_LABELS = {
     # a panel of a caller's two-panel figure.
     "positive": ("predicted probability", "observed frequency"),
     "classwise": ("predicted probability", "observed frequency"),
+    "top_label_conditional": ("confidence", "accuracy"),
 }
+# The reductions drawn as a grid of per-class panels.
+_GRID_REDUCTIONS = ("classwise", "top_label_conditional")
 # The short words the legend uses for the x quantity.
 _SCORE_WORDS = {
     "top_label": "confidence",
     "positive": "prediction",
     "classwise": "prediction",
+    "top_label_conditional": "confidence",
 }
 
 
@@ -77,7 +81,9 @@ def _check_interval_options(interval, confidence_level, min_interval_width):
 
 
 def _ece_label(ece, stats, reduction):
-    kind = "classwise ECE" if reduction == "classwise" else "ECE"
+    kind = {"classwise": "classwise ECE", "top_label_conditional": "TL-ECE"}.get(
+        reduction, "ECE"
+    )
     first = stats if isinstance(stats, BinStats) else stats[0]
     bins = "equal-mass bins" if first.strategy == "quantile" else "bins"
     n_bins = f"{first.n_bins_requested}"
@@ -379,12 +385,14 @@ class ReliabilityDisplay:
     ----------
     bin_stats : BinStats or sequence of BinStats
         The bins: one :class:`~calibrate.binning.BinStats` for the top-label
-        and positive reductions, one per class for ``"classwise"`` (as
+        and positive reductions, one per class for ``"classwise"`` and one
+        per predicted class for ``"top_label_conditional"`` (as
         :func:`~calibrate.metrics.calibration_bins` returns them).
     ece : float, default=None
         The ECE shown in the legend; None computes it from ``bin_stats`` with
         :func:`~calibrate.metrics.binned_calibration_error`.
-    reduction : {"top_label", "positive", "classwise"}, default="top_label"
+    reduction : {"top_label", "positive", "classwise", \
+"top_label_conditional"}, default="top_label"
         What the bins hold; sets the axis labels.
     name : str, default=None
         Title of the figure (the model or calibrator).
@@ -513,8 +521,13 @@ class ReliabilityDisplay:
             Number of bins.
         strategy : {"uniform", "quantile"}, default="uniform"
             Equal-width or equal-mass bins (bars of varying width).
-        reduction : {"top_label", "classwise", "positive"}, default="top_label"
+        reduction : {"top_label", "classwise", "positive", \
+"top_label_conditional"}, default="top_label"
             As in :func:`~calibrate.metrics.expected_calibration_error`.
+            ``"top_label_conditional"`` draws a grid like ``"classwise"``:
+            one top-label diagram per predicted class (the six most often
+            predicted by default), headed by the TL-ECE of Gupta and Ramdas
+            (2022).
         sample_weight : array_like of shape (n_samples,), default=None
             Non-negative weights.
         input_type : {"probs", "logits", "log_probs"}, default="probs"
@@ -603,8 +616,13 @@ class ReliabilityDisplay:
             Number of bins.
         strategy : {"uniform", "quantile"}, default="uniform"
             Equal-width or equal-mass bins.
-        reduction : {"top_label", "classwise", "positive"}, default="top_label"
+        reduction : {"top_label", "classwise", "positive", \
+"top_label_conditional"}, default="top_label"
             As in :func:`~calibrate.metrics.expected_calibration_error`.
+            ``"top_label_conditional"`` draws a grid like ``"classwise"``:
+            one top-label diagram per predicted class (the six most often
+            predicted by default), headed by the TL-ECE of Gupta and Ramdas
+            (2022).
         sample_weight : array_like of shape (n_samples,), default=None
             Non-negative weights.
         ax : matplotlib Axes or sequence of Axes, default=None
@@ -703,7 +721,7 @@ class ReliabilityDisplay:
                 f"reduction must be one of {tuple(_AXIS_LABELS)}; got "
                 f"{self.reduction!r}."
             )
-        if self.reduction == "classwise":
+        if self.reduction in _GRID_REDUCTIONS:
             stats = (
                 [self.bin_stats]
                 if isinstance(self.bin_stats, BinStats)
@@ -711,8 +729,8 @@ class ReliabilityDisplay:
             )
             if not stats or not all(isinstance(s, BinStats) for s in stats):
                 raise ValueError(
-                    "reduction='classwise' needs a sequence of BinStats, one per "
-                    f"class; got {type(self.bin_stats).__name__}."
+                    f"reduction={self.reduction!r} needs a sequence of BinStats, "
+                    f"one per class; got {type(self.bin_stats).__name__}."
                 )
             return stats
         if not isinstance(self.bin_stats, BinStats):
@@ -739,9 +757,18 @@ class ReliabilityDisplay:
     def _choose_classes(self, stats, classes):
         labels = self._class_labels(len(stats))
         if classes is None:
-            # A class's frequency is the weight of the samples where it occurs.
-            frequency = np.array([np.nansum(s.weights * s.mean_target) for s in stats])
+            if self.reduction == "top_label_conditional":
+                # The weight of the rows predicted the class; a class never
+                # predicted has no diagram.
+                frequency = np.array([s.total_weight for s in stats])
+            else:
+                # A class's frequency is the weight of the samples where it
+                # occurs.
+                frequency = np.array(
+                    [np.nansum(s.weights * s.mean_target) for s in stats]
+                )
             order = np.argsort(-frequency, kind="stable")
+            order = order[frequency[order] > 0]
             return np.sort(order[:_DEFAULT_N_CLASSES_SHOWN])
         chosen = []
         for label in np.atleast_1d(np.asarray(classes, dtype=object)):
@@ -816,7 +843,7 @@ class ReliabilityDisplay:
             "min_interval_width": min_interval_width,
             "bar_kwargs": kwargs,
         }
-        if self.reduction == "classwise":
+        if self.reduction in _GRID_REDUCTIONS:
             return self._plot_classwise(stats, ax, name, classes, histogram, options)
         if classes is not None:
             raise ValueError(
@@ -872,7 +899,10 @@ class ReliabilityDisplay:
     def _plot_classwise(self, stats, ax, name, classes, histogram, options):
         from matplotlib.figure import Figure
 
+        conditional = self.reduction == "top_label_conditional"
         kind = "label" if self.multilabel else "class"
+        if conditional:
+            kind = "predicted"
         chosen = self._choose_classes(stats, classes)
         labels = self._class_labels(len(stats))
         n_shown = len(chosen)
@@ -909,8 +939,11 @@ class ReliabilityDisplay:
         for a, h, k in zip(axes, hist_axes, chosen, strict=True):
             # A legend in every small panel would cover the bars: the panel
             # title carries the class's ECE, and one legend serves the figure.
-            _draw_reliability(a, stats[k], reduction="classwise", **options)
-            if h is not None:
+            _draw_reliability(a, stats[k], reduction=self.reduction, **options)
+            if h is not None and conditional:
+                # The rows predicted the class, binned by their confidence.
+                _draw_histogram(h, stats[k], reduction=self.reduction)
+            elif h is not None:
                 # Most of a class's samples sit in the first bin (probability
                 # near 0): a log scale keeps the other bins visible.
                 # The overall frequency and mean prediction of a class sit
@@ -922,9 +955,12 @@ class ReliabilityDisplay:
             class_ece = binned_calibration_error(stats[k])
             a.set_title(f"{kind} {labels[k]}: ECE {100 * class_ece:.2f} %")
         shown = "" if n_shown == len(stats) else f", {n_shown} of {len(stats)} shown"
+        what = "labels" if self.multilabel else "classes"
+        if conditional:
+            what = "predicted classes"
         title = (
-            f"{_ece_label(self._ece(stats), stats, 'classwise')} "
-            f"over {len(stats)} {'labels' if self.multilabel else 'classes'}{shown}"
+            f"{_ece_label(self._ece(stats), stats, self.reduction)} "
+            f"over {len(stats)} {what}{shown}"
         )
         if name is not None:
             title = f"{_wrap(name, 100)}\n{title}"

@@ -604,7 +604,7 @@ def test_registry_options(rng, name, task):
         (
             [[0, 1], [1, 1]],
             [[0.5, 0.6], [0.2, 0.8]],
-            {},
+            {"reduction": "top_label"},
             "reduction='top_label' needs one label per row",
         ),
         ([], np.empty((0, 2)), {}, "empty"),
@@ -908,3 +908,176 @@ def test_registry_binned_options_reproduce_the_metric(name, task, rng):
 def test_non_binned_metrics_have_no_binned_options():
     for name in ("nll", "brier", "classification_error"):
         assert METRICS[name].binned == ()
+
+
+# -- top-label error conditioned on the predicted class (Gupta & Ramdas 2022) --
+
+
+def naive_top_label_conditional(P, y, n_bins, weights=None):
+    """TL-ECE, TL-MCE (as printed) and the largest cell gap, one cell at a time."""
+    weights = np.ones(len(y)) if weights is None else np.asarray(weights, float)
+    top, conf = P.argmax(axis=1), P.max(axis=1)
+    correct = (top == y).astype(float)
+    edges = [float(k) / n_bins for k in range(n_bins + 1)]
+    total = weights.sum()
+    ece, per_bin, cells = 0.0, [], []
+    for b in range(n_bins):
+        inside = (conf > edges[b]) & (conf <= edges[b + 1])
+        if b == 0:
+            inside |= conf == 0
+        numerator = 0.0
+        for label in range(P.shape[1]):
+            cell = inside & (top == label)
+            w = weights[cell]
+            if w.sum() == 0:
+                continue
+            gap = abs(np.dot(w, correct[cell]) - np.dot(w, conf[cell])) / w.sum()
+            ece += w.sum() / total * gap
+            numerator += w.sum() * gap
+            cells.append(gap)
+        if weights[inside].sum() > 0:
+            per_bin.append(numerator / weights[inside].sum())
+    return ece, max(per_bin), max(cells)
+
+
+@pytest.mark.parametrize(
+    ("name", "ece", "ece_t", "mce", "mce_t"),
+    [
+        # Gupta & Ramdas (ICLR 2022), Table 2: 15 bins, test rows, T = 1.2
+        ("mukhoti_c10_resnet110_brier", 0.029, 0.022, 0.275, 0.227),
+        ("mukhoti_c100_resnet110_brier", 0.127, 0.121, 0.313, 0.255),
+    ],
+)
+def test_gupta_ramdas_table_2(shared_data, name, ece, ece_t, mce, mce_t):
+    data = shared_data(name)
+    # Mukhoti's T: the minimiser of the validation ECE over 0.1, 0.2, ..., 10.0
+    grid = np.arange(1, 101) / 10
+    val = [
+        expected_calibration_error(
+            data["val_labels"], data["val_logits"] / t, input_type="logits"
+        )
+        for t in grid
+    ]
+    assert grid[int(np.argmin(val))] == 1.2
+    z, y = data["test_logits"], data["test_labels"]
+    options = {"input_type": "logits", "reduction": "top_label_conditional"}
+    got = [
+        round(f(y, logits, **options), 3)
+        for logits in (z, z / np.float32(1.2))
+        for f in (expected_calibration_error, maximum_calibration_error)
+    ]
+    assert got == [ece, mce, ece_t, mce_t]
+    # the registry entries are the same numbers
+    assert (
+        round(METRICS["ece_top_label_conditional"](y, z, input_type="logits"), 3) == ece
+    )
+    assert (
+        round(METRICS["mce_top_label_conditional"](y, z, input_type="logits"), 3) == mce
+    )
+
+
+def test_top_label_conditional_sees_what_top_label_misses():
+    # Class 0 predicted at 0.7 and always right, class 1 predicted at 0.7 and
+    # right 2 times in 5: the top-label bin (0.6, 0.7] holds 10 rows right 7
+    # times at confidence 0.7, a gap of 0; conditioned on the class the gaps
+    # are 0.3 and 0.3.
+    P = np.array([[0.7, 0.3]] * 5 + [[0.3, 0.7]] * 5)
+    y = np.array([0] * 5 + [1, 1, 0, 0, 0])
+    assert expected_calibration_error(y, P, n_bins=10) == pytest.approx(0.0, abs=1e-12)
+    tl = expected_calibration_error(y, P, n_bins=10, reduction="top_label_conditional")
+    assert tl == pytest.approx(0.5 * 0.3 + 0.5 * 0.3)
+    mce = maximum_calibration_error(y, P, n_bins=10, reduction="top_label_conditional")
+    assert mce == pytest.approx(0.3)
+
+
+def test_top_label_conditional_mce_is_below_the_largest_cell():
+    # Bin (0.8, 0.9]: 4 rows predicted 0 at 0.85, all right (gap 0.15); one row
+    # predicted 1 at 0.85, wrong (gap 0.85).  TL-MCE = (4 * 0.15 + 0.85) / 5.
+    P = np.array([[0.85, 0.15]] * 4 + [[0.15, 0.85]])
+    y = np.array([0, 0, 0, 0, 0])
+    options = {"n_bins": 10, "reduction": "top_label_conditional"}
+    assert maximum_calibration_error(y, P, **options) == pytest.approx(
+        (4 * 0.15 + 0.85) / 5
+    )
+    assert expected_calibration_error(y, P, norm="max_cell", **options) == (
+        pytest.approx(0.85)
+    )
+    # without conditioning, max_cell is max
+    assert expected_calibration_error(y, P, n_bins=10, norm="max_cell") == (
+        maximum_calibration_error(y, P, n_bins=10)
+    )
+
+
+@pytest.mark.parametrize("n_bins", [1, 5, 15])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_top_label_conditional_matches_naive_reference(rng, n_bins, weighted):
+    P = rng.dirichlet(np.ones(4) * 0.7, size=500)
+    y = rng.integers(0, 4, size=500)
+    w = rng.uniform(0, 3, size=500) if weighted else None
+    ece, mce, cell = naive_top_label_conditional(P, y, n_bins, w)
+    options = {
+        "n_bins": n_bins,
+        "reduction": "top_label_conditional",
+        "sample_weight": w,
+    }
+    assert expected_calibration_error(y, P, **options) == pytest.approx(ece, rel=1e-12)
+    assert maximum_calibration_error(y, P, **options) == pytest.approx(mce, rel=1e-12)
+    assert expected_calibration_error(y, P, norm="max_cell", **options) == (
+        pytest.approx(cell, rel=1e-12)
+    )
+
+
+def test_top_label_conditional_one_class_is_top_label(rng):
+    # every row predicted class 0: the conditioning changes nothing
+    P = rng.dirichlet([1.0, 1.0, 1.0], size=300)
+    P[:, 0] += 2.0
+    P /= P.sum(axis=1, keepdims=True)
+    y = rng.integers(0, 3, size=300)
+    for norm in ("l1", "l2", "max"):
+        assert expected_calibration_error(
+            y, P, norm=norm, reduction="top_label_conditional"
+        ) == pytest.approx(expected_calibration_error(y, P, norm=norm), rel=1e-12)
+
+
+def test_top_label_conditional_bins_merge_over_chunks(rng):
+    from calibrate.binning import merge_bin_stats
+    from calibrate.metrics import TopLabelConditionalBins
+
+    data = make_miscalibrated(2000, 6, temperature=2.0, random_state=rng)
+    options = {
+        "n_bins": 15,
+        "reduction": "top_label_conditional",
+        "input_type": "logits",
+    }
+    chunks = [
+        calibration_bins(data.labels[i : i + 300], data.logits[i : i + 300], **options)
+        for i in range(0, 2000, 300)
+    ]
+    merged = merge_bin_stats(chunks)
+    assert isinstance(merged, TopLabelConditionalBins)
+    for norm in ("l1", "max"):
+        assert binned_calibration_error(merged, norm=norm) == pytest.approx(
+            expected_calibration_error(data.labels, data.logits, norm=norm, **options),
+            rel=1e-12,
+        )
+
+
+def test_binary_top_label_conditional_equals_two_columns(binary):
+    p, y, w = binary
+    p[:10] = 0.5  # ties predict the negative class in both layouts
+    options = {"n_bins": 10, "reduction": "top_label_conditional", "sample_weight": w}
+    one = expected_calibration_error(y, p, **options)
+    two = expected_calibration_error(y, np.column_stack((1 - p, p)), **options)
+    assert one == pytest.approx(two, abs=1e-12)
+    ece, _, _ = naive_top_label_conditional(np.column_stack((1 - p, p)), y, 10, w)
+    assert one == pytest.approx(ece, rel=1e-12)
+
+
+def test_multilabel_default_reduction_is_classwise(rng):
+    P = rng.uniform(0.05, 0.95, size=(200, 3))
+    Y = (rng.uniform(size=(200, 3)) < P).astype(int)
+    per_label = [naive_ece(P[:, k], Y[:, k].astype(float)) for k in range(3)]
+    assert expected_calibration_error(Y, P) == pytest.approx(np.mean(per_label))
+    assert expected_calibration_error(Y, P) == expected_calibration_error(
+        Y, P, reduction="classwise"
+    )

@@ -990,3 +990,30 @@ def test_comparison_refuses_bad_n_cols(multiclass, n_cols):
             input_type="logits",
             n_cols=n_cols,
         )
+
+
+def test_top_label_conditional_grid_has_one_diagram_per_predicted_class(rng):
+    # Four classes, class 3 never predicted (its logit is always lowest).
+    n = 3000
+    logits = rng.normal(size=(n, 4))
+    logits[:, 3] -= 10.0
+    labels = rng.integers(0, 4, size=n)
+    display = ReliabilityDisplay.from_predictions(
+        labels, logits, input_type="logits", reduction="top_label_conditional"
+    )
+    np.testing.assert_array_equal(display.classes_shown_, [0, 1, 2])
+    assert len(display.ax_) == 3
+    tl_ece = expected_calibration_error(
+        labels, logits, input_type="logits", reduction="top_label_conditional"
+    )
+    assert display.ece == tl_ece
+    title = display.figure_._suptitle.get_text()
+    assert f"TL-ECE (15 bins) = {100 * tl_ece:.2f} %" in title
+    # each panel is the top-label diagram of the rows predicted that class
+    proba = softmax(logits, axis=1)
+    predicted = proba.argmax(axis=1)
+    for a, k in zip(display.ax_, display.classes_shown_, strict=True):
+        rows = predicted == k
+        own = expected_calibration_error(labels[rows], proba[rows])
+        assert a.get_title() == f"predicted {k}: ECE {100 * own:.2f} %"
+    render(display.figure_)

@@ -1,4 +1,9 @@
-"""Calibration metrics: the ECE family, proper scores, and their registry.
+"""Calibration metrics: the ECE family, smooth ECE, KS error, proper scores, registry.
+
+The binned errors include the top-label error conditioned on the predicted
+class (Gupta and Ramdas 2022); the smooth ECE (Błasiok and Nakkiran 2024)
+and the Kolmogorov-Smirnov calibration error (Gupta et al. 2021) need no
+bins.
 
 Every metric takes ``(y_true, y_prob)`` like scikit-learn's, with
 ``sample_weight`` and an ``input_type`` saying whether ``y_prob`` holds
@@ -26,12 +31,14 @@ Examples
 from calibrate.metrics._calibration_error import (
     NORMS,
     REDUCTIONS,
+    TopLabelConditionalBins,
     binned_calibration_error,
     calibration_bins,
     expected_calibration_error,
     maximum_calibration_error,
 )
 from calibrate.metrics._engine import evaluate, evaluate_calibrator
+from calibrate.metrics._ks import ks_calibration_error
 from calibrate.metrics._registry import METRICS, Metric, register_metric
 from calibrate.metrics._scores import (
     accuracy,
@@ -39,12 +46,14 @@ from calibrate.metrics._scores import (
     classification_error,
     negative_log_likelihood,
 )
+from calibrate.metrics._smooth import smooth_calibration_error, smooth_ece_bandwidth
 
 __all__ = [
     "METRICS",
     "NORMS",
     "REDUCTIONS",
     "Metric",
+    "TopLabelConditionalBins",
     "accuracy",
     "binned_calibration_error",
     "brier_score",
@@ -53,7 +62,10 @@ __all__ = [
     "evaluate",
     "evaluate_calibrator",
     "expected_calibration_error",
+    "ks_calibration_error",
     "maximum_calibration_error",
     "negative_log_likelihood",
     "register_metric",
+    "smooth_calibration_error",
+    "smooth_ece_bandwidth",
 ]

@@ -2,20 +2,70 @@
 
 import numpy as np
 
-from calibrate.binning import BinStats, bin_stats, bin_stats_by_column, check_binning
+from calibrate.binning import (
+    BinStats,
+    bin_stats,
+    bin_stats_by_column,
+    bin_stats_by_group,
+    check_binning,
+)
 from calibrate.metrics._predictions import Predictions
 
 __all__ = [
     "NORMS",
     "REDUCTIONS",
+    "TopLabelConditionalBins",
     "binned_calibration_error",
     "calibration_bins",
     "expected_calibration_error",
     "maximum_calibration_error",
 ]
 
-NORMS = ("l1", "l2", "max")
-REDUCTIONS = ("top_label", "classwise", "positive")
+NORMS = ("l1", "l2", "max", "max_cell")
+REDUCTIONS = ("top_label", "classwise", "positive", "top_label_conditional")
+
+
+class TopLabelConditionalBins(tuple):
+    """The bins of the top-label reduction conditioned on the predicted class.
+
+    A tuple of :class:`~calibrate.binning.BinStats`, entry ``l`` holding the
+    top-class confidences and correctness of the rows predicted class ``l``
+    (Gupta and Ramdas 2022), as
+    ``calibration_bins(..., reduction="top_label_conditional")`` returns it.
+    :func:`binned_calibration_error` weights each class by its share of the
+    rows, where a plain tuple (the classwise reduction) weights every class
+    ``1 / K``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"TopLabelConditionalBins({tuple.__repr__(self)})"
+
+
+def _conditional_error(per_class, norm, debias):
+    """Reduce :class:`TopLabelConditionalBins`; see binned_calibration_error."""
+    gap_sums, totals, weights, targets = stats_sums(per_class)
+    if not totals.sum() > 0:
+        raise ValueError("the bins hold no weight; need a positive total weight.")
+    if norm == "max":
+        # Bins b are matched by index (the same edges for equal-width bins; the
+        # b-th equal-mass bin of each class otherwise, padded with empty bins):
+        # max_b sum_l (w_lb / w_b) |gap_lb| = max_b sum_l |gap_sum_lb| / w_b.
+        in_bin = weights.sum(axis=0)
+        filled = in_bin > 0
+        return float((np.abs(gap_sums).sum(axis=0)[filled] / in_bin[filled]).max())
+    # Every (class, bin) cell is a bin of one pooled set of rows.
+    return float(
+        binned_errors(
+            gap_sums.reshape(1, -1),
+            totals.sum(),
+            norm="max" if norm == "max_cell" else norm,
+            debias=debias,
+            weights=weights.reshape(1, -1),
+            targets=targets.reshape(1, -1),
+        )
+    )
 
 
 def _check_norm(norm, debias):
@@ -120,10 +170,11 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
 
     Parameters
     ----------
-    stats : BinStats or sequence of BinStats
+    stats : BinStats, sequence of BinStats or TopLabelConditionalBins
         One :class:`~calibrate.binning.BinStats` (top-label or positive-class
-        reduction), or one per class (classwise reduction).
-    norm : {"l1", "l2", "max"}, default="l1"
+        reduction), one per class (classwise reduction), or
+        :class:`TopLabelConditionalBins` (one per predicted class).
+    norm : {"l1", "l2", "max", "max_cell"}, default="l1"
         With ``w_b`` the share of weight in bin ``b`` and ``gap_b`` the
         difference between its mean target and mean score: ``"l1"`` is
         ``sum_b w_b |gap_b|`` (the ECE), ``"l2"`` is
@@ -132,7 +183,18 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
         per-class statistics the norm runs over classes too, each class
         weighted ``1 / K``: the mean of the per-class L1 errors, the root of
         the mean of the per-class squared errors, and the largest per-class
-        maximum.
+        maximum.  ``"max_cell"`` is the largest ``|gap|`` of any non-empty
+        bin of any class (for a single ``BinStats`` or the classwise tuple,
+        the same as ``"max"``).
+
+        For :class:`TopLabelConditionalBins`, with ``w_lb`` the weight of the
+        rows predicted ``l`` in bin ``b``, ``w_b = sum_l w_lb`` and ``w`` the
+        total (Gupta and Ramdas 2022): ``"l1"`` is
+        ``sum_l sum_b (w_lb / w) |gap_lb|`` (the TL-ECE), ``"l2"`` is
+        ``sqrt(sum_l sum_b (w_lb / w) gap_lb**2)``, ``"max"`` is
+        ``max_b sum_l (w_lb / w_b) |gap_lb|`` (the TL-MCE printed in their
+        tables: within each bin the class-weighted mean deviation), and
+        ``"max_cell"`` the literal ``max_lb |gap_lb|``, which is larger.
     debias : bool, default=False
         With ``norm="l2"`` only: subtract from each bin's squared gap the
         variance of its mean target, ``acc_b (1 - acc_b) / (n_b - 1)``,
@@ -162,6 +224,10 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
             "stats must be a BinStats or a non-empty sequence of BinStats; got "
             f"{type(stats).__name__}."
         )
+    if isinstance(stats, TopLabelConditionalBins):
+        return _conditional_error(per_class, norm, debias)
+    if norm == "max_cell":
+        norm = "max"
     gap_sums, total, weights, targets = stats_sums(per_class)
     return float(
         binned_errors(
@@ -188,7 +254,7 @@ def expected_calibration_error(
     n_bins=15,
     strategy="uniform",
     norm="l1",
-    reduction="top_label",
+    reduction=None,
     debias=False,
     sample_weight=None,
     input_type="probs",
@@ -218,10 +284,13 @@ def expected_calibration_error(
     strategy : {"uniform", "quantile"}, default="uniform"
         Equal-width bins, or equal-mass ("adaptive") bins; see
         :func:`calibrate.binning.bin_stats`.
-    norm : {"l1", "l2", "max"}, default="l1"
+    norm : {"l1", "l2", "max", "max_cell"}, default="l1"
         ``"l1"`` is the ECE, ``"l2"`` the RMS calibration error, ``"max"`` the
-        maximum calibration error over non-empty bins.
-    reduction : {"top_label", "classwise", "positive"}, default="top_label"
+        maximum calibration error over non-empty bins; ``"max_cell"`` differs
+        from ``"max"`` only for ``reduction="top_label_conditional"`` (see
+        :func:`binned_calibration_error`).
+    reduction : {"top_label", "classwise", "positive", \
+"top_label_conditional"} or None, default=None
         ``"top_label"``: the confidence of the predicted class against whether
         it is right (Guo et al. 2017); for binary scores the prediction is the
         positive class when ``p > 0.5``.  ``"classwise"``: each class (or
@@ -229,6 +298,16 @@ def expected_calibration_error(
         class weighted ``1 / K`` (Kull et al. 2019); the only reduction for
         multilabel targets.  ``"positive"``: binary only, the probability of
         the positive class (the second column of an ``(n, 2)`` array).
+        ``"top_label_conditional"``: the top-label calibration error of Gupta
+        and Ramdas (2022), which conditions on the predicted class as well as
+        on the confidence: the rows predicted class ``l`` are binned on their
+        own, and with ``"l1"`` the error is
+        ``sum_l sum_b (n_lb / n) |acc_lb - conf_lb|``; with ``"max"`` it is
+        ``max_b sum_l (n_lb / n_b) |acc_lb - conf_lb|``, the TL-MCE of their
+        tables.  The top-label ECE can be 0 when each class is badly
+        calibrated; this one cannot.  None (the default): ``"top_label"``
+        for binary and multiclass scores, ``"classwise"`` for a multilabel
+        indicator ``y_true`` (where no top label exists).
     debias : bool, default=False
         With ``norm="l2"``: the debiased estimator of Kumar et al. (2019), see
         :func:`binned_calibration_error`.  ``sample_weight`` must then hold
@@ -313,14 +392,33 @@ def bin_predictions(
     :mod:`calibrate.metrics`; :func:`calibration_bins` is the public view).
     """
     n_bins = check_binning(n_bins, strategy)
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
+    if reduction is not None and (
+        not isinstance(reduction, str) or reduction not in REDUCTIONS
+    ):
+        raise ValueError(
+            f"reduction must be one of {REDUCTIONS} or None; got {reduction!r}."
+        )
     pred = Predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
+    if reduction is None:
+        reduction = "classwise" if pred.task == "multilabel" else "top_label"
     if frequency_weights and sample_weight is not None:
         _check_frequency_weights(pred.weights)
-    if reduction == "classwise":
+    if reduction == "top_label_conditional":
+        top, confidence, correct = pred.top_label_prediction()
+        stats = TopLabelConditionalBins(
+            bin_stats_by_group(
+                confidence,
+                correct,
+                top,
+                max(pred.n_columns, 2),
+                n_bins=n_bins,
+                strategy=strategy,
+                sample_weight=pred.weights,
+            )
+        )
+    elif reduction == "classwise":
         P, Y = pred.class_proba()
         stats = bin_stats_by_column(
             P, Y, n_bins=n_bins, strategy=strategy, sample_weight=pred.weights
@@ -345,7 +443,7 @@ def calibration_bins(
     *,
     n_bins=15,
     strategy="uniform",
-    reduction="top_label",
+    reduction=None,
     sample_weight=None,
     input_type="probs",
 ):
@@ -366,7 +464,8 @@ def calibration_bins(
         Number of bins.
     strategy : {"uniform", "quantile"}, default="uniform"
         Equal-width or equal-mass bins.
-    reduction : {"top_label", "classwise", "positive"}, default="top_label"
+    reduction : {"top_label", "classwise", "positive", \
+"top_label_conditional"} or None, default=None
         As in :func:`expected_calibration_error`.
     sample_weight : array_like of shape (n_samples,), default=None
         Non-negative weights.
@@ -378,7 +477,9 @@ def calibration_bins(
     BinStats or tuple of BinStats
         One :class:`~calibrate.binning.BinStats` for the top-label and
         positive reductions; a tuple of them, one per column (class or
-        label), for ``reduction="classwise"``.
+        label), for ``reduction="classwise"``; a
+        :class:`TopLabelConditionalBins`, one per predicted class (two for
+        binary scores), for ``reduction="top_label_conditional"``.
 
     Examples
     --------
@@ -405,7 +506,7 @@ def maximum_calibration_error(
     *,
     n_bins=15,
     strategy="uniform",
-    reduction="top_label",
+    reduction=None,
     sample_weight=None,
     input_type="probs",
 ):
@@ -413,7 +514,11 @@ def maximum_calibration_error(
 
     The ``norm="max"`` case of :func:`expected_calibration_error`; empty bins
     are skipped.  With ``reduction="classwise"`` the largest gap over all
-    classes and bins.
+    classes and bins.  With ``reduction="top_label_conditional"`` the
+    TL-MCE of Gupta and Ramdas (2022): over bins ``b``, the largest
+    class-weighted deviation ``sum_l (n_lb / n_b) |acc_lb - conf_lb|``
+    (the literal largest gap over (class, bin) cells, which is larger, is
+    ``expected_calibration_error(..., norm="max_cell")``).
 
     Parameters
     ----------
@@ -425,7 +530,8 @@ def maximum_calibration_error(
         Number of bins.
     strategy : {"uniform", "quantile"}, default="uniform"
         Equal-width or equal-mass bins.
-    reduction : {"top_label", "classwise", "positive"}, default="top_label"
+    reduction : {"top_label", "classwise", "positive", \
+"top_label_conditional"} or None, default=None
         As in :func:`expected_calibration_error`.
     sample_weight : array_like of shape (n_samples,), default=None
         Non-negative weights.

@@ -215,6 +215,15 @@ class Predictions:
         ``p`` and ``1 - p``, predicting the positive class when ``p > 0.5``
         (a tie at 0.5 predicts the negative class, as ``argmax([1 - p, p])``).
         """
+        _, confidence, correct = self.top_label_prediction()
+        return confidence, correct
+
+    def top_label_prediction(self):
+        """Return the predicted column, its confidence and correctness, shape (n,).
+
+        As :meth:`top_label`, with the predicted column (int64; for binary
+        scores 1 for the positive class, else 0) in front.
+        """
         if self.task == "multilabel":
             raise ValueError(
                 "reduction='top_label' needs one label per row, but y_true is a "
@@ -228,7 +237,8 @@ class Predictions:
             else:
                 p = self.event_proba()[:, 0]
                 predicted, confidence = p > 0.5, np.maximum(p, 1.0 - p)
-            return confidence, (predicted == (self.y == 1)).astype(np.float64)
+            correct = (predicted == (self.y == 1)).astype(np.float64)
+            return predicted.astype(np.int64), confidence, correct
         if self.input_type == "logits":
             out = self._logit_pass(confidence=True)
             top, confidence = out["argmax"], out["confidence"]
@@ -237,7 +247,7 @@ class Predictions:
             confidence = self.scores[np.arange(top.shape[0]), top].astype(np.float64)
             if self.input_type == "log_probs":
                 confidence = np.exp(confidence)
-        return confidence, (top == self.y).astype(np.float64)
+        return top, confidence, (top == self.y).astype(np.float64)
 
     def positive(self):
         """P(y = positive class) and the 0/1 target, for binary problems.

@@ -15,12 +15,14 @@ from typing import Callable
 import numpy as np
 
 from calibrate.metrics._calibration_error import expected_calibration_error
+from calibrate.metrics._ks import ks_calibration_error
 from calibrate.metrics._scores import (
     accuracy,
     brier_score,
     classification_error,
     negative_log_likelihood,
 )
+from calibrate.metrics._smooth import smooth_calibration_error
 
 __all__ = ["COMBINE", "DIRECTIONS", "METRICS", "Metric", "register_metric"]
 
@@ -345,6 +347,68 @@ METRICS = {
             "ECE (positive class)",
             reduction="positive",
             report=False,
+        ),
+        Metric(
+            "ece_top_label_conditional",
+            partial(expected_calibration_error, reduction="top_label_conditional"),
+            options=_BINNING,
+            tasks=_ONE_LABEL,
+            description="top-label ECE conditioned on the predicted class "
+            "(Gupta & Ramdas 2022)",
+            label="TL-ECE (class-conditional)",
+            percent=True,
+            range=(0.0, 1.0),
+            # Binned per (predicted class, bin); "whole" until the bootstrap's
+            # per-bin layout indexes bins by predicted class.
+            combine="whole",
+        ),
+        Metric(
+            "mce_top_label_conditional",
+            partial(
+                expected_calibration_error,
+                reduction="top_label_conditional",
+                norm="max",
+            ),
+            options=_BINNING,
+            tasks=_ONE_LABEL,
+            description="top-label MCE conditioned on the predicted class: over "
+            "bins, the largest class-weighted gap (Gupta & Ramdas 2022)",
+            label="TL-MCE (class-conditional)",
+            percent=True,
+            range=(0.0, 1.0),
+            combine="whole",
+        ),
+        Metric(
+            "smooth_ece",
+            smooth_calibration_error,
+            tasks=_ONE_LABEL,
+            description="smooth ECE, top-label, reflected Gaussian kernel at the "
+            "fixed-point bandwidth (Blasiok & Nakkiran 2024)",
+            label="Smooth ECE",
+            percent=True,
+            range=(0.0, 1.0),
+            combine="whole",
+        ),
+        Metric(
+            "ks",
+            ks_calibration_error,
+            tasks=_ONE_LABEL,
+            description="Kolmogorov-Smirnov calibration error, top-label "
+            "(Gupta et al. 2021)",
+            label="KS error (top-label)",
+            percent=True,
+            range=(0.0, 1.0),
+            combine="whole",
+        ),
+        Metric(
+            "ks_classwise",
+            partial(ks_calibration_error, reduction="classwise"),
+            description="Kolmogorov-Smirnov calibration error, mean over classes "
+            "(Gupta et al. 2021)",
+            label="Classwise KS error",
+            percent=True,
+            range=(0.0, 1.0),
+            combine="whole",
         ),
         Metric(
             "classification_error",
