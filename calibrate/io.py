@@ -40,6 +40,7 @@ only once it is complete.
 """
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -314,8 +315,10 @@ def atomic_write(path, mode="w", *, overwrite=False):
     overwrite : bool, default=False
         Replace ``path`` if it exists.  Without it an existing file is left
         untouched and :class:`FileExistsError` is raised before anything is
-        written.  (A file created by another process between that check and
-        the rename is replaced.)
+        written.  The finished file is then hard-linked to ``path``, which
+        fails if ``path`` has appeared meanwhile, so of two concurrent writers
+        without ``overwrite`` one fails with :class:`FileExistsError` instead
+        of silently replacing the other's file.
 
     Yields
     ------
@@ -370,7 +373,10 @@ def atomic_write(path, mode="w", *, overwrite=False):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     except FileExistsError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -384,6 +390,30 @@ def atomic_write(path, mode="w", *, overwrite=False):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _link_new(tmp, path):
+    """Move the complete ``tmp`` to ``path`` without replacing an existing file."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(
+            f"{path} already exists (another process created it meanwhile); "
+            "pass overwrite=True to replace it."
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+            raise
+        # A file system without hard links (FAT, some network mounts): the
+        # existence check just before the rename is all that can be done.
+        if os.path.lexists(path):
+            raise FileExistsError(
+                f"{path} already exists (another process created it meanwhile); "
+                "pass overwrite=True to replace it."
+            ) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 # ------------------------------------------------------------------- arrays

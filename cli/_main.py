@@ -8,6 +8,7 @@ Exit codes: 0 on success (including ``--help`` and ``--version``); 1 on a
 runtime error, with one line ``calibrate <command>: error: <message>`` on
 stderr that names the file and the problem (the traceback is added with
 ``-v``); 2 on usage errors (argparse's convention); 130 when interrupted;
+128 + N when stopped by SIGTERM or SIGHUP (N), after removing temporary files;
 141 when whoever reads stdout stops reading (``| head``), silently.
 :func:`main` returns the code instead of exiting, so tests and other Python
 code can call it directly.
@@ -22,6 +23,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import traceback
 import warnings
@@ -169,6 +171,46 @@ def _warnings_to_log(logger, collected, scores=None):
         yield
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (temporary files are removed), then exit.
+
+    A ``BaseException`` like :class:`KeyboardInterrupt`, so that no
+    ``except Exception`` keeps the command running; every writer's cleanup
+    (``finally`` and ``except BaseException``) runs on the way out.  SIGKILL
+    cannot be caught: a temporary file ``.NAME.<hex>.tmp`` may then stay
+    beside the destination (the destination itself is never half-written).
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_unwind():
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while a command runs.
+
+    The previous handlers are restored on exit.  Outside the main thread
+    (where Python cannot install handlers) nothing changes.
+    """
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def one_line(exc):
     r"""Return the message of ``exc`` on one line, with its type if that says more.
 
@@ -223,7 +265,10 @@ def main(argv=None):
         args.warnings = []
         progress = Progress(enabled=None if args.quiet == 0 else False)
         try:
-            with _warnings_to_log(logger, args.warnings, getattr(args, "scores", None)):
+            with (
+                _signals_unwind(),
+                _warnings_to_log(logger, args.warnings, getattr(args, "scores", None)),
+            ):
                 return args.run(args, progress)
         except BrokenPipeError:
             # The reader of stdout has gone (``calibrate evaluate ... | head``):
@@ -236,6 +281,10 @@ def main(argv=None):
         except KeyboardInterrupt:
             print(f"calibrate {args.command}: interrupted", file=sys.stderr)
             return 130
+        except Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            print(f"calibrate {args.command}: stopped by {name}", file=sys.stderr)
+            return 128 + exc.signum
         except SystemExit as exc:
             # A command's own usage check (``parser.error``): usage and the
             # message are on stderr, the status is 2.
