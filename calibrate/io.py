@@ -45,6 +45,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import zipfile
 
 import numpy as np
@@ -416,6 +417,52 @@ def _link_new(tmp, path):
     os.unlink(tmp)
 
 
+def _check_regular(path, expected):
+    """Refuse, before opening it, anything that is not a regular file.
+
+    A FIFO or a terminal would block the read forever and a device such as
+    ``/dev/zero`` never ends; a pipe (``/dev/stdin`` fed by ``|``) cannot be
+    memory-mapped or read twice.  ``expected`` says what the file should be.
+    Missing files and directories are left to the caller's own messages.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = (
+        "a pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    raise ValueError(
+        f"{display_name(path)} is {kind}, not a regular file; {expected} are read "
+        "from regular files only (save a pipe's content to a file first)."
+    )
+
+
+def display_name(path):
+    r"""Return a file name fit to print: control and bidi characters escaped.
+
+    A newline, an escape sequence or a right-to-left override in a file name
+    would otherwise forge lines or reorder what the terminal or page shows.
+
+    >>> from calibrate.io import display_name
+    >>> print(display_name("a\nwrote b.npy"), display_name("x/\u202egnp.exe"))
+    a\nwrote b.npy x/\u202egnp.exe
+    """
+    from calibrate._text import escape_controls
+
+    return escape_controls(os.fsdecode(os.fspath(path)))
+
+
 # ------------------------------------------------------------------- arrays
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -516,6 +563,7 @@ def load_array(spec, *, mmap=True):
     ValueError: ...outputs.npz is an .npz archive holding 2 arrays ...:KEY.
     """
     path, key = split_array_spec(spec)
+    _check_regular(path, ".npy and .npz arrays")
     try:
         with open(path, "rb") as f:
             magic = f.read(6)
@@ -742,6 +790,7 @@ def load_calibrator(path):
     ValueError: .../model.json: format_version 9 is newer than ... supports (1)...
     """
     source = os.fsdecode(os.fspath(path))
+    _check_regular(source, "saved calibrators (JSON)")
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(

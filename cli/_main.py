@@ -211,15 +211,79 @@ def _signals_unwind():
             signal.signal(signum, old)
 
 
-def one_line(exc):
+class _VisibleText:
+    r"""A text stream that shows control characters as escapes.
+
+    The command's arguments that hold control or bidi characters (a file
+    name with a newline, an escape sequence or U+202E) are written escaped
+    whole, so no file name can forge a line ("wrote ...") or drive the
+    terminal; every other control character is escaped too, except the
+    stream's own line breaks (and ``\r`` of the progress line on stderr).
+    """
+
+    def __init__(self, stream, hostile, keep):
+        self._stream = stream
+        self._hostile = hostile
+        self._keep = keep
+
+    def write(self, text):
+        from calibrate._text import escape_controls
+
+        for raw in self._hostile:
+            text = text.replace(raw, escape_controls(raw))
+        if not text.isprintable():
+            text = "".join(
+                c if c in self._keep else escape_controls(c) for c in text
+            )
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+@contextlib.contextmanager
+def _visible_output(args):
+    """Escape control characters on stdout and stderr while a command runs."""
+    hostile = sorted(
+        {s for v in vars(args).values() for s in _strings(v) if not s.isprintable()},
+        key=len,
+        reverse=True,
+    )
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = _VisibleText(out, hostile, "\n")
+    sys.stderr = _VisibleText(err, hostile, "\n\r")
+    try:
+        yield hostile
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def one_line(exc, hostile=()):
     r"""Return the message of ``exc`` on one line, with its type if that says more.
+
+    The strings ``hostile`` (arguments holding control characters) are
+    shown escaped, before line breaks are folded into spaces.
 
     >>> one_line(ValueError("bad\n  value"))
     'bad value'
     >>> one_line(MemoryError())
     'MemoryError (out of memory)'
     """
-    text = " ".join(str(exc).split())
+    text = str(exc)
+    if hostile:
+        from calibrate._text import escape_controls
+
+        for raw in hostile:
+            text = text.replace(raw, escape_controls(raw))
+    text = " ".join(text.split())
     if isinstance(exc, MemoryError):
         return f"MemoryError (out of memory){': ' + text if text else ''}"
     if isinstance(exc, (ValueError, TypeError, OSError, CommandError)):
@@ -257,7 +321,10 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return _exit_status(exc.code)
-    with _stderr_logging(log_level(args.verbose, args.quiet)) as logger:
+    with (
+        _visible_output(args) as hostile,
+        _stderr_logging(log_level(args.verbose, args.quiet)) as logger,
+    ):
         logger.debug("arguments: %s", vars(args))
         if args.command is None:
             parser.print_help()
@@ -292,5 +359,6 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001 - every failure is one line
             if args.verbose:
                 traceback.print_exc(file=sys.stderr)
-            print(f"calibrate {args.command}: error: {one_line(exc)}", file=sys.stderr)
+            message = one_line(exc, hostile)
+            print(f"calibrate {args.command}: error: {message}", file=sys.stderr)
             return 1

@@ -89,3 +89,127 @@ def test_sigterm_during_apply_removes_the_temporary_file(
     assert signame in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["m.json", "s.npy", "y.npy"]
     assert signal.getsignal(signum) == before
+
+
+# ------------------------------------------------------- files that never end
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+def test_a_model_that_is_not_text_is_one_line(model_and_scores, capsys):
+    model, scores, _ = model_and_scores
+    # Arguments swapped: the .npy file is read as the model.
+    assert main(["apply", str(scores), str(model), "-o", "never.npy"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(scores) in err
+
+
+@pytest.mark.parametrize("where", ["scores", "labels", "model"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_are_refused_before_reading(
+    model_and_scores, fifo, tmp_path, capsys, where, special
+):
+    # A FIFO nobody writes to would block the read forever; /dev/zero never
+    # ends.  Both must be refused at once, by name.
+    model, scores, labels = model_and_scores
+    bad = str(fifo) if special == "fifo" else special
+    argv = {
+        "scores": ["evaluate", bad, str(labels)],
+        "labels": ["evaluate", str(scores), bad],
+        "model": ["apply", bad, str(scores), "-o", str(tmp_path / "o.npy")],
+    }[where]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert bad in err and "not a regular file" in err
+
+
+def test_scores_from_a_pipe_say_they_must_be_a_regular_file(
+    model_and_scores, capsys
+):
+    _, scores, labels = model_and_scores
+    read, write = os.pipe()
+    try:
+        os.write(write, scores.read_bytes()[:4096])
+        assert main(["evaluate", f"/dev/fd/{read}", str(labels)]) == 1
+    finally:
+        os.close(read)
+        os.close(write)
+    err = capsys.readouterr().err
+    assert "regular file" in err and "magic string" not in err
+
+
+# ---------------------------------------------------------- hostile strings
+def test_file_names_cannot_forge_lines_or_drive_the_terminal(
+    model_and_scores, tmp_path, capsys
+):
+    model, scores, _ = model_and_scores
+    forged = tmp_path / "a\nwrote evil.npy"
+    forged.write_bytes(scores.read_bytes())
+    out = tmp_path / "o\x1b[2J\u202e.npy"
+    assert main(["apply", str(model), str(forged), "-o", str(out)]) == 0
+    assert out.exists()
+    stdout = capsys.readouterr().out
+    assert stdout.count("\n") == 1 and "\x1b" not in stdout and "\u202e" not in stdout
+    assert "a\\nwrote evil.npy" in stdout and "\\x1b[2J\\u202e" in stdout
+    # and in an error message
+    assert main(["evaluate", str(tmp_path / "x\n\u202egnp.npy"), str(forged)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "x\\n\\u202egnp.npy" in err
+
+
+def svg_text(fig):
+    import io
+
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["cost $5 vs $10", "$\\foo{$", "$\\alpha$"])
+def test_plot_names_are_drawn_literally(rng, name):
+    import html
+
+    from matplotlib.figure import Figure
+
+    from calibrate.plotting import ReliabilityDisplay
+
+    y = rng.integers(0, 3, size=300)
+    p = rng.dirichlet(np.ones(3), size=300)
+    fig = Figure()
+    ReliabilityDisplay.from_predictions(y, p, name=name).plot(ax=fig.subplots())
+    assert html.escape(name, quote=False) in svg_text(fig)
+    labels = np.array(sorted(["a$x$", "b", name]))
+    display = ReliabilityDisplay.from_predictions(
+        labels[y], p, reduction="classwise"
+    ).plot()
+    text = svg_text(display.figure_)
+    assert "a$x$" in text and html.escape(name, quote=False) in text
+
+
+def test_report_strings_show_controls_and_dollars(rng, tmp_path):
+    from calibrate.report import build_report
+
+    z = 3 * rng.normal(size=(400, 3))
+    y = (z / 2 + rng.gumbel(size=z.shape)).argmax(axis=1)
+    title = "x/\u202egnp.exe costs $\\alpha$"
+    report = build_report(
+        (z[:200], y[:200]),
+        (z[200:], y[200:]),
+        methods=["temperature"],
+        n_bootstrap=200,
+        title=title,
+        sources={"val_scores": "v\u202e.npy"},
+    )
+    report.to_html(tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "\u202e" not in page and "x/\\u202egnp.exe" in page
+    report.to_markdown(tmp_path / "md")
+    md = (tmp_path / "md" / "README.md").read_text()
+    assert "\u202e" not in md and "\\$\\\\alpha\\$" in md
