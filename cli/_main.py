@@ -232,9 +232,7 @@ class _VisibleText:
         for raw in self._hostile:
             text = text.replace(raw, escape_controls(raw))
         if not text.isprintable():
-            text = "".join(
-                c if c in self._keep else escape_controls(c) for c in text
-            )
+            text = "".join(c if c in self._keep else escape_controls(c) for c in text)
         return self._stream.write(text)
 
     def __getattr__(self, name):

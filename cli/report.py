@@ -23,6 +23,7 @@ from calibrate.cli._common import (
     add_input_type_option,
     format_number,
     format_table,
+    n_bins_value,
     non_negative_int,
     positive_int,
     read_inputs,
@@ -134,7 +135,7 @@ def add_parser(subparsers):
     add_input_type_option(parser, default="logits")
     parser.add_argument(
         "--n-bins",
-        type=positive_int,
+        type=n_bins_value,
         default=15,
         help="equal-width bins of the binned errors and diagrams (default: 15)",
     )

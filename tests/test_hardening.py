@@ -127,9 +127,7 @@ def test_special_files_are_refused_before_reading(
     assert bad in err and "not a regular file" in err
 
 
-def test_scores_from_a_pipe_say_they_must_be_a_regular_file(
-    model_and_scores, capsys
-):
+def test_scores_from_a_pipe_say_they_must_be_a_regular_file(model_and_scores, capsys):
     _, scores, labels = model_and_scores
     read, write = os.pipe()
     try:
@@ -213,3 +211,64 @@ def test_report_strings_show_controls_and_dollars(rng, tmp_path):
     report.to_markdown(tmp_path / "md")
     md = (tmp_path / "md" / "README.md").read_text()
     assert "\u202e" not in md and "\\$\\\\alpha\\$" in md
+
+
+# ------------------------------------------------------------ bounded sizes
+def test_bin_stats_refuses_a_billion_bins():
+    from calibrate.binning import bin_stats
+
+    with pytest.raises(ValueError, match="n_bins must be at most"):
+        bin_stats([0.2, 0.8], [0, 1], n_bins=10**9)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "fit", "plot", "report"])
+def test_n_bins_option_is_bounded(model_and_scores, tmp_path, capsys, command):
+    _, scores, labels = model_and_scores
+    argv = {
+        "evaluate": ["evaluate", str(scores), str(labels)],
+        "fit": ["fit", str(scores), str(labels), "-o", str(tmp_path / "f.json")],
+        "plot": ["plot", str(scores), str(labels), "-o", str(tmp_path / "d.png")],
+        "report": [
+            "report",
+            "--val",
+            str(scores),
+            str(labels),
+            "--test",
+            str(scores),
+            str(labels),
+            "-o",
+            str(tmp_path / "r"),
+        ],
+    }[command]
+    assert main([*argv, "--n-bins", "1000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--n-bins" in err and "at most" in err
+
+
+# ------------------------------------------------------------------ output
+def test_nll_of_perfect_predictions_prints_0(tmp_path, capsys):
+    y = np.array([0, 1, 2, 1])
+    np.save(tmp_path / "p.npy", np.eye(3)[y])
+    np.save(tmp_path / "y.npy", y)
+    argv = ["evaluate", str(tmp_path / "p.npy"), str(tmp_path / "y.npy")]
+    assert main([*argv, "--input-type", "probs", "--metrics", "nll"]) == 0
+    out = capsys.readouterr().out
+    assert "-0" not in out
+    row = next(line for line in out.splitlines() if line.startswith("nll"))
+    assert row.split()[1] == "0"
+
+
+def test_python_dash_m_calibrate_runs_the_command():
+    import subprocess
+    import sys
+
+    import calibrate
+
+    done = subprocess.run(
+        [sys.executable, "-m", "calibrate", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"calibrate {calibrate.__version__}"
