@@ -233,13 +233,20 @@ def uniform_edges(n_bins):
     return np.arange(n_bins + 1) / n_bins
 
 
+#: Largest ``n_bins`` accepted.  Per-bin statistics take a few arrays of
+#: ``n_bins`` float64 each; a million bins (tens of MB) is far beyond any
+#: useful diagram or ECE, while a typo such as 10**9 would exhaust memory.
+MAX_N_BINS = 1_000_000
+
+
 def check_binning(n_bins, strategy):
     """Validate ``n_bins`` and ``strategy``; raise ``ValueError`` naming the value.
 
     Parameters
     ----------
     n_bins : int
-        Number of bins; an integer of at least 1 (booleans are refused).
+        Number of bins; an integer from 1 to :data:`MAX_N_BINS` (booleans
+        are refused).
     strategy : {"uniform", "quantile"}
         Equal-width or equal-mass bins.
 
@@ -261,6 +268,8 @@ def check_binning(n_bins, strategy):
         or n_bins < 1
     ):
         raise ValueError(f"n_bins must be an integer >= 1; got {n_bins!r}.")
+    if n_bins > MAX_N_BINS:
+        raise ValueError(f"n_bins must be at most {MAX_N_BINS:,}; got {n_bins!r}.")
     if not isinstance(strategy, str) or strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}; got {strategy!r}.")
     return int(n_bins)

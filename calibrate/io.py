@@ -54,10 +54,12 @@ only once it is complete.
 """
 
 import contextlib
+import errno
 import json
 import math
 import os
 import secrets
+import stat
 import zipfile
 
 import numpy as np
@@ -387,8 +389,10 @@ def atomic_write(path, mode="w", *, overwrite=False):
     overwrite : bool, default=False
         Replace ``path`` if it exists.  Without it an existing file is left
         untouched and :class:`FileExistsError` is raised before anything is
-        written.  (A file created by another process between that check and
-        the rename is replaced.)
+        written.  The finished file is then hard-linked to ``path``, which
+        fails if ``path`` has appeared meanwhile, so of two concurrent writers
+        without ``overwrite`` one fails with :class:`FileExistsError` instead
+        of silently replacing the other's file.
 
     Yields
     ------
@@ -443,7 +447,10 @@ def atomic_write(path, mode="w", *, overwrite=False):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     except FileExistsError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -457,6 +464,76 @@ def atomic_write(path, mode="w", *, overwrite=False):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _link_new(tmp, path):
+    """Move the complete ``tmp`` to ``path`` without replacing an existing file."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(
+            f"{path} already exists (another process created it meanwhile); "
+            "pass overwrite=True to replace it."
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+            raise
+        # A file system without hard links (FAT, some network mounts): the
+        # existence check just before the rename is all that can be done.
+        if os.path.lexists(path):
+            raise FileExistsError(
+                f"{path} already exists (another process created it meanwhile); "
+                "pass overwrite=True to replace it."
+            ) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _check_regular(path, expected):
+    """Refuse, before opening it, anything that is not a regular file.
+
+    A FIFO or a terminal would block the read forever and a device such as
+    ``/dev/zero`` never ends; a pipe (``/dev/stdin`` fed by ``|``) cannot be
+    memory-mapped or read twice.  ``expected`` says what the file should be.
+    Missing files and directories are left to the caller's own messages.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = (
+        "a pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    raise ValueError(
+        f"{display_name(path)} is {kind}, not a regular file; {expected} are read "
+        "from regular files only (save a pipe's content to a file first)."
+    )
+
+
+def display_name(path):
+    r"""Return a file name fit to print: control and bidi characters escaped.
+
+    A newline, an escape sequence or a right-to-left override in a file name
+    would otherwise forge lines or reorder what the terminal or page shows.
+
+    >>> from calibrate.io import display_name
+    >>> print(display_name("a\nwrote b.npy"), display_name("x/\u202egnp.exe"))
+    a\nwrote b.npy x/\u202egnp.exe
+    """
+    from calibrate._text import escape_controls
+
+    return escape_controls(os.fsdecode(os.fspath(path)))
 
 
 # ------------------------------------------------------------------- arrays
@@ -559,6 +636,7 @@ def load_array(spec, *, mmap=True):
     ValueError: ...outputs.npz is an .npz archive holding 2 arrays ...:KEY.
     """
     path, key = split_array_spec(spec)
+    _check_regular(path, ".npy and .npz arrays")
     try:
         with open(path, "rb") as f:
             magic = f.read(6)
@@ -802,6 +880,7 @@ def load_calibrator(path):
     ValueError: .../model.json: format_version 9 is newer than ... supports (2)...
     """
     source = os.fsdecode(os.fspath(path))
+    _check_regular(source, "saved calibrators (JSON)")
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(

@@ -19,6 +19,7 @@ import numbers
 
 import numpy as np
 
+from calibrate._text import escape_controls, literal_mathtext
 from calibrate.binning import INTERVAL_METHODS, BinStats, check_confidence_level
 from calibrate.metrics._calibration_error import (
     bin_predictions,
@@ -98,10 +99,14 @@ def _ece_label(ece, stats, reduction):
 
 
 def _wrap(name, width):
-    """Break a long user-supplied name into lines that fit above a panel."""
+    """Break a long user-supplied name into lines that fit above a panel.
+
+    The name is shown literally: no mathtext, controls escaped.
+    """
     import textwrap
 
-    return "\n".join(textwrap.wrap(str(name), width)) or str(name)
+    text = escape_controls(name)
+    return literal_mathtext("\n".join(textwrap.wrap(text, width)) or text)
 
 
 def _overall_means(stats):
@@ -953,7 +958,8 @@ class ReliabilityDisplay:
                 )
             _finish_stacked(a, h)
             class_ece = binned_calibration_error(stats[k])
-            a.set_title(f"{kind} {labels[k]}: ECE {100 * class_ece:.2f} %")
+            label = literal_mathtext(escape_controls(labels[k]))
+            a.set_title(f"{kind} {label}: ECE {100 * class_ece:.2f} %")
         shown = "" if n_shown == len(stats) else f", {n_shown} of {len(stats)} shown"
         what = "labels" if self.multilabel else "classes"
         if conditional:

@@ -178,13 +178,26 @@ def non_negative_int(text):
     return _int_at_least(text, 0)
 
 
+def n_bins_value(text):
+    """Parse ``--n-bins``: an integer from 1 to the documented maximum."""
+    from calibrate.binning import MAX_N_BINS
+
+    value = positive_int(text)
+    if value > MAX_N_BINS:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_N_BINS:,} (more bins than that only exhaust "
+            f"memory); got {value}"
+        )
+    return value
+
+
 def add_binning_options(parser):
     """Add ``--n-bins`` and ``--strategy`` (the binned metrics' options)."""
     parser.add_argument(
         "--n-bins",
-        type=positive_int,
+        type=n_bins_value,
         default=15,
-        help="number of bins of the binned metrics (default: 15)",
+        help="number of bins of the binned metrics (default: 15, at most 1,000,000)",
     )
     parser.add_argument(
         "--strategy",
@@ -446,7 +459,8 @@ def format_number(value):
         return "-"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return f"{value:.6g}"
+    # + 0.0 turns a -0.0 (NLL of perfect predictions) into 0.
+    return f"{value + 0.0:.6g}" if isinstance(value, float) else f"{value:.6g}"
 
 
 def format_table(header, rows, *, align=None):

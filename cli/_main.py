@@ -8,6 +8,7 @@ Exit codes: 0 on success (including ``--help`` and ``--version``); 1 on a
 runtime error, with one line ``calibrate <command>: error: <message>`` on
 stderr that names the file and the problem (the traceback is added with
 ``-v``); 2 on usage errors (argparse's convention); 130 when interrupted;
+128 + N when stopped by SIGTERM or SIGHUP (N), after removing temporary files;
 141 when whoever reads stdout stops reading (``| head``), silently.
 :func:`main` returns the code instead of exiting, so tests and other Python
 code can call it directly.
@@ -22,6 +23,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import traceback
 import warnings
@@ -170,15 +172,117 @@ def _warnings_to_log(logger, collected, scores=None):
         yield
 
 
-def one_line(exc):
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (temporary files are removed), then exit.
+
+    A ``BaseException`` like :class:`KeyboardInterrupt`, so that no
+    ``except Exception`` keeps the command running; every writer's cleanup
+    (``finally`` and ``except BaseException``) runs on the way out.  SIGKILL
+    cannot be caught: a temporary file ``.NAME.<hex>.tmp`` may then stay
+    beside the destination (the destination itself is never half-written).
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_unwind():
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while a command runs.
+
+    The previous handlers are restored on exit.  Outside the main thread
+    (where Python cannot install handlers) nothing changes.
+    """
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class _VisibleText:
+    r"""A text stream that shows control characters as escapes.
+
+    The command's arguments that hold control or bidi characters (a file
+    name with a newline, an escape sequence or U+202E) are written escaped
+    whole, so no file name can forge a line ("wrote ...") or drive the
+    terminal; every other control character is escaped too, except the
+    stream's own line breaks (and ``\r`` of the progress line on stderr).
+    """
+
+    def __init__(self, stream, hostile, keep):
+        self._stream = stream
+        self._hostile = hostile
+        self._keep = keep
+
+    def write(self, text):
+        from calibrate._text import escape_controls
+
+        for raw in self._hostile:
+            text = text.replace(raw, escape_controls(raw))
+        if not text.isprintable():
+            text = "".join(c if c in self._keep else escape_controls(c) for c in text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+@contextlib.contextmanager
+def _visible_output(args):
+    """Escape control characters on stdout and stderr while a command runs."""
+    hostile = sorted(
+        {s for v in vars(args).values() for s in _strings(v) if not s.isprintable()},
+        key=len,
+        reverse=True,
+    )
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = _VisibleText(out, hostile, "\n")
+    sys.stderr = _VisibleText(err, hostile, "\n\r")
+    try:
+        yield hostile
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def one_line(exc, hostile=()):
     r"""Return the message of ``exc`` on one line, with its type if that says more.
+
+    The strings ``hostile`` (arguments holding control characters) are
+    shown escaped, before line breaks are folded into spaces.
 
     >>> one_line(ValueError("bad\n  value"))
     'bad value'
     >>> one_line(MemoryError())
     'MemoryError (out of memory)'
     """
-    text = " ".join(str(exc).split())
+    text = str(exc)
+    if hostile:
+        from calibrate._text import escape_controls
+
+        for raw in hostile:
+            text = text.replace(raw, escape_controls(raw))
+    text = " ".join(text.split())
     if isinstance(exc, MemoryError):
         return f"MemoryError (out of memory){': ' + text if text else ''}"
     if isinstance(exc, (ValueError, TypeError, OSError, CommandError)):
@@ -216,7 +320,10 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return _exit_status(exc.code)
-    with _stderr_logging(log_level(args.verbose, args.quiet)) as logger:
+    with (
+        _visible_output(args) as hostile,
+        _stderr_logging(log_level(args.verbose, args.quiet)) as logger,
+    ):
         logger.debug("arguments: %s", vars(args))
         if args.command is None:
             parser.print_help()
@@ -224,7 +331,10 @@ def main(argv=None):
         args.warnings = []
         progress = Progress(enabled=None if args.quiet == 0 else False)
         try:
-            with _warnings_to_log(logger, args.warnings, getattr(args, "scores", None)):
+            with (
+                _signals_unwind(),
+                _warnings_to_log(logger, args.warnings, getattr(args, "scores", None)),
+            ):
                 return args.run(args, progress)
         except BrokenPipeError:
             # The reader of stdout has gone (``calibrate evaluate ... | head``):
@@ -237,6 +347,10 @@ def main(argv=None):
         except KeyboardInterrupt:
             print(f"calibrate {args.command}: interrupted", file=sys.stderr)
             return 130
+        except Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            print(f"calibrate {args.command}: stopped by {name}", file=sys.stderr)
+            return 128 + exc.signum
         except SystemExit as exc:
             # A command's own usage check (``parser.error``): usage and the
             # message are on stderr, the status is 2.
@@ -244,5 +358,6 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001 - every failure is one line
             if args.verbose:
                 traceback.print_exc(file=sys.stderr)
-            print(f"calibrate {args.command}: error: {one_line(exc)}", file=sys.stderr)
+            message = one_line(exc, hostile)
+            print(f"calibrate {args.command}: error: {message}", file=sys.stderr)
             return 1

@@ -112,11 +112,18 @@ def run(args, progress):
             "fortran_order": False,
             "shape": shape,
         }
-        with atomic_write(args.out, "wb", overwrite=args.force) as f:
-            np.lib.format.write_array_header_1_0(f, header)
-            f.write(np.ascontiguousarray(first).data)
-            for rows in chunks[1:]:
-                f.write(np.ascontiguousarray(_apply(method, scores, rows, args)).data)
+        try:
+            with atomic_write(args.out, "wb", overwrite=args.force) as f:
+                np.lib.format.write_array_header_1_0(f, header)
+                f.write(np.ascontiguousarray(first).data)
+                for rows in chunks[1:]:
+                    chunk = _apply(method, scores, rows, args)
+                    f.write(np.ascontiguousarray(chunk).data)
+        except FileExistsError:
+            raise CommandError(
+                f"{args.out} already exists (another run created it meanwhile); "
+                "nothing was written. Pass --force to overwrite it."
+            ) from None
     print(
         f"wrote {args.out}: {args.output_kind} of shape {shape}, float64, from "
         f"{args.scores} through {args.model} ({type(calibrator).__name__})"

@@ -28,7 +28,7 @@ from calibrate.cli._common import (
     format_table,
     load_array,
     methods_help,
-    positive_int,
+    n_bins_value,
     print_json,
     read_inputs,
     warnings_per_chunk,
@@ -78,7 +78,7 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--n-bins",
-        type=positive_int,
+        type=n_bins_value,
         default=15,
         help="bins of the validation ECE that is printed (default: 15)",
     )

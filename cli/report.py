@@ -24,6 +24,7 @@ from calibrate.cli._common import (
     format_number,
     format_table,
     methods_help,
+    n_bins_value,
     non_negative_int,
     positive_int,
     read_inputs,
@@ -139,7 +140,7 @@ def add_parser(subparsers):
     add_input_type_option(parser, default="logits")
     parser.add_argument(
         "--n-bins",
-        type=positive_int,
+        type=n_bins_value,
         default=15,
         help="equal-width bins of the binned errors and diagrams (default: 15)",
     )

@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 
+from calibrate._text import escape_controls
 from calibrate.io import atomic_write
 from calibrate.metrics import METRICS
 
@@ -292,7 +293,8 @@ ul.warnings li { margin-bottom: 0.3rem; }
 
 
 def _e(value):
-    return html.escape(str(value), quote=True)
+    # Controls and bidi overrides are shown as escapes, never obeyed.
+    return html.escape(escape_controls(value, keep_newlines=True), quote=True)
 
 
 def _html_table(header, rows, *, text_columns=()):
@@ -687,9 +689,11 @@ def _md_rows(rows, *, say_mark=False):
 
 
 def _md_escape(text):
-    """Escape Markdown's inline markup and raw HTML in a user string."""
-    text = html.escape(str(text), quote=False)
-    for char in "\\`*_[]#|~":
+    """Escape Markdown's inline markup, raw HTML and controls in a user string."""
+    text = " ".join(escape_controls(line) for line in str(text).splitlines())
+    text = html.escape(text, quote=False)
+    # ``$`` too: GitHub reads $...$ as math.
+    for char in "\\`*_[]#|~$":
         text = text.replace(char, "\\" + char)
     # GitHub links bare URLs and www. names by itself; an escaped character
     # in the way stops it.
