@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from calibrate.calibrators import CALIBRATORS, TemperatureScaling
+from calibrate.calibrators._auto import AutoCalibration
 from calibrate.calibrators._diagnostics import (
     PARAMETERS_PER_ROW,
     count_parameters,
@@ -117,12 +118,20 @@ def parse_param(text):
 
 
 def build_calibrator(method, input_type, params):
-    """Return an unfitted calibrator, with every name checked."""
-    if method not in CALIBRATORS:
+    """Return an unfitted calibrator, with every name checked.
+
+    ``"auto"`` is :class:`calibrate.AutoCalibration` (its ``--param`` are
+    ``methods``, ``cv``, ``scoring`` and ``random_state``).
+    """
+    if method == "auto":
+        cls = AutoCalibration
+    elif method not in CALIBRATORS:
         raise CommandError(
-            f"unknown method {method!r}; the methods are {', '.join(CALIBRATORS)}."
+            f"unknown method {method!r}; the methods are {', '.join(CALIBRATORS)} "
+            "and auto."
         )
-    cls = CALIBRATORS[method]
+    else:
+        cls = CALIBRATORS[method]
     accepted = cls().get_params(deep=False)
     kwargs = {}
     for text in params:
@@ -138,6 +147,28 @@ def build_calibrator(method, input_type, params):
             )
         kwargs[name] = value
     return cls(input_type=input_type, **kwargs)
+
+
+def _print_auto(auto):
+    """Print AutoCalibration's cross-validation table and its choice."""
+    table = auto.cv_results_
+    folds = [c for c in table.columns if c.startswith("fold_")]
+    rows = [
+        [
+            r["method"],
+            str(r["n_parameters"]),
+            format_number(r["mean"]),
+            format_number(r["std_error"]),
+            "chosen" if r["chosen"] else "",
+        ]
+        for _, r in table.iterrows()
+    ]
+    print(
+        f"automatic choice: {len(folds)}-fold cross-validation of the held-out "
+        f"{auto.scoring}, one-standard-error rule toward fewer parameters"
+    )
+    print(format_table(["method", "parameters", "mean", "std error", ""], rows))
+    print(f"chosen: {auto.best_method_} (refitted on all rows, saved)\n")
 
 
 def _show(value):
@@ -223,6 +254,12 @@ def run(args, progress):
             calibrator.fit(inputs.scores, inputs.labels, **extra)
         except (ValueError, TypeError) as exc:
             raise CommandError(f"fitting {name} on {args.scores}: {exc}") from exc
+    if isinstance(calibrator, AutoCalibration):
+        # The model file holds the chosen map, refitted on all rows.
+        auto, calibrator = calibrator, calibrator.best_estimator_
+        name = type(calibrator).__name__
+        if not args.json:
+            _print_auto(auto)
     with progress.step("computing the validation metrics"):
         metrics = validation_metrics(calibrator, inputs, args.n_bins)
     n_parameters = count_parameters(calibrator)

@@ -61,7 +61,7 @@ def _formats(text):
 def _methods(text):
     from calibrate.calibrators import CALIBRATORS
 
-    return _choices(text, sorted(CALIBRATORS), "methods")
+    return _choices(text, [*sorted(CALIBRATORS), "auto"], "methods")
 
 
 def _n_bootstrap(text):
@@ -133,7 +133,7 @@ def add_parser(subparsers):
         default=None,
         metavar="M1,M2",
         help="calibration methods, comma-separated, among "
-        f"{', '.join(CALIBRATORS)} (default: "
+        f"{', '.join(CALIBRATORS)}, auto (default: "
         + "; ".join(f"{','.join(default_methods(t))} for {t}" for t in TASKS)
         + f"). Methods: {methods_help()}",
     )

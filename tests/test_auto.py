@@ -80,3 +80,48 @@ def test_bad_settings_get_one_clear_line(kwargs, match):
     d = load_example("breast_cancer_svm")
     with pytest.raises(ValueError, match=match):
         AutoCalibration(**kwargs).fit(d.val_logits, d.val_labels)
+
+
+def test_fit_command_prints_the_table_and_saves_the_choice(tmp_path, capsys):
+    from calibrate.cli import main
+    from calibrate.io import load_calibrator
+
+    d = load_example("digits_mlp")
+    np.save(tmp_path / "z.npy", d.val_logits)
+    np.save(tmp_path / "y.npy", d.val_labels)
+    model = tmp_path / "m.json"
+    argv = ["fit", str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), "--method"]
+    assert main([*argv, "auto", "--param", "random_state=0", "-o", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "one-standard-error rule" in out and "chosen: temperature" in out
+    saved = load_calibrator(model)
+    direct = AutoCalibration(random_state=0).fit(d.val_logits, d.val_labels)
+    assert type(saved) is type(direct.best_estimator_)
+    np.testing.assert_allclose(
+        saved.predict_proba(d.test_logits),
+        direct.predict_proba(d.test_logits),
+        atol=1e-12,
+    )
+
+
+def test_report_adds_auto_as_a_method_with_its_choice_and_table():
+    from calibrate.report import build_report
+
+    d = load_example("digits_mlp")
+    report = build_report(
+        (d.val_logits, d.val_labels),
+        (d.test_logits, d.test_labels),
+        methods=["temperature", "auto"],
+        n_bootstrap=20,
+        random_state=0,
+    )
+    choice = report.diagnostics["auto"]["choice"]
+    direct = AutoCalibration(random_state=0).fit(d.val_logits, d.val_labels)
+    assert choice["chosen"] == direct.best_method_
+    means = {r["method"]: r["mean"] for r in choice["cv_results"]}
+    table = direct.cv_results_
+    expected = dict(zip(table["method"], table["mean"], strict=True))
+    assert means == pytest.approx(expected, rel=1e-12)
+    from calibrate.report._render import render_html
+
+    assert f"chose {direct.best_method_}" in render_html(report)

@@ -106,7 +106,7 @@ def test_shell_tour_runs_every_command(tmp_path):
     assert model["params"]["reg_lambda"] == 0.01
 
     # The output shown in the README is what the first fit printed.
-    (shown,) = fenced_blocks("text")
+    (shown,) = [b for b in fenced_blocks("text") if "fitted TemperatureScaling" in b]
     assert shown in result.stdout
 
 

@@ -20,4 +20,3 @@ def score_probabilities(Zc, task):
     if task == "multiclass":
         return softmax(Zc, axis=1)
     return expit(Zc)
-

@@ -81,7 +81,7 @@ def _check_pair(pair, name):
 
 def _check_methods(methods, input_type):
     """Return ``{row name: unfitted calibrator}`` for ``methods``."""
-    calibrator_types = tuple(CALIBRATORS.values())
+    calibrator_types = (*CALIBRATORS.values(), calibrate.AutoCalibration)
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     items = methods.items() if hasattr(methods, "items") else None
@@ -89,6 +89,13 @@ def _check_methods(methods, input_type):
     if items is None:
         methods = list(methods)
         for method in methods:
+            if method == "auto":
+                if method in out:
+                    raise ValueError("method 'auto' is given twice.")
+                out[method] = calibrate.AutoCalibration(
+                    input_type=input_type, random_state=0
+                )
+                continue
             if not isinstance(method, str) or method not in CALIBRATORS:
                 raise ValueError(
                     f"unknown method {method!r}; methods are named among "
@@ -495,6 +502,21 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
         "validation_nll": val_nll,
         "warnings": [str(w.message) for w in caught],
     }
+    if isinstance(calibrator, calibrate.AutoCalibration):
+        table = calibrator.cv_results_
+        diagnostics["choice"] = {
+            "chosen": calibrator.best_method_,
+            "scoring": calibrator.scoring,
+            "cv_results": [
+                {
+                    "method": str(r["method"]),
+                    "n_parameters": int(r["n_parameters"]),
+                    "mean": float(r["mean"]),
+                    "std_error": float(r["std_error"]),
+                }
+                for _, r in table.iterrows()
+            ],
+        }
     collected = []
     _record(caught, name, collected)
     return calibrated, points, diagnostics, collected
@@ -716,7 +738,8 @@ def build_report(
         )
         collected.extend(caught)
         scores[name] = (calibrated, "log_probs")
-        parameters[name] = fitted_parameters(calibrator)
+        chosen = getattr(calibrator, "best_estimator_", calibrator)  # auto
+        parameters[name] = fitted_parameters(chosen)
     collected.extend(_overfitting(calibrators, diagnostics, (X_val, y_val), input_type))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", calibrate.CalibrationWarning)

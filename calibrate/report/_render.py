@@ -389,10 +389,23 @@ def _diagnostics_rows(report):
     rows = []
     for method, d in report.diagnostics.items():
         options = ", ".join(f"{k}={v!r}" for k, v in sorted(d["params"].items()))
+        estimator = f"{d['class']}({options})"
+        choice = d.get("choice")
+        if choice is not None:
+            # AutoCalibration: its choice and cross-validation table, inline.
+            scores = "; ".join(
+                f"{r['method']} {r['mean']:.4f} ± {r['std_error']:.4f} "
+                f"({r['n_parameters']} parameter{'s' * (r['n_parameters'] != 1)})"
+                for r in choice["cv_results"]
+            )
+            estimator += (
+                f" chose {choice['chosen']} by the one-standard-error rule; "
+                f"held-out {choice['scoring']}: {scores}"
+            )
         rows.append(
             [
                 method,
-                f"{d['class']}({options})",
+                estimator,
                 str(d["n_iter"]),
                 str(d.get("n_parameters", "")),
                 f"{1000 * d['fit_seconds']:.1f} ms",
