@@ -135,7 +135,10 @@ def as_numeric_array(X, name):
                 pass
     kind = arr.dtype.kind
     if kind in "fiu":
-        if kind != "f" or arr.dtype not in (np.float32, np.float64):
+        # float16 stays float16 (read chunk by chunk, never converted whole;
+        # its probability rows are checked at float16's own precision);
+        # integers and other floats become float64.
+        if kind != "f" or arr.dtype not in (np.float16, np.float32, np.float64):
             arr = arr.astype(np.float64)
         return arr
     what = {

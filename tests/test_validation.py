@@ -255,3 +255,26 @@ def test_many_classes_in_few_rows_do_not_warn(recwarn):
     )
     assert np.array_equal(encoded, np.arange(10) * 97) and len(classes) == 1000
     assert len(recwarn) == 0
+
+
+def test_correctly_rounded_float16_probability_rows_are_accepted(rng):
+    # Before: always refused, the row-sum tolerance being float64's after a
+    # whole-array conversion (a 7-class row summed to 1.0000038).
+    from scipy.special import softmax
+
+    from calibrate import TemperatureScaling
+
+    z = rng.normal(size=(500, 7)) * 2
+    y = rng.integers(0, 7, 500)
+    P16 = softmax(z, axis=1).astype(np.float16)
+    assert np.abs(P16.astype(np.float64).sum(axis=1) - 1).max() > 1e-6
+    fitted = TemperatureScaling(input_type="probs").fit(P16, y)
+    reference = TemperatureScaling(input_type="probs").fit(
+        P16.astype(np.float64) / P16.astype(np.float64).sum(axis=1, keepdims=True), y
+    )
+    assert fitted.temperature_ == pytest.approx(reference.temperature_, rel=1e-3)
+    # A row that is not a distribution at float16's precision is still refused.
+    bad = P16.copy()
+    bad[0] = np.float16(0.3)
+    with pytest.raises(ValueError, match="sum to 1"):
+        TemperatureScaling(input_type="probs").fit(bad, y)
