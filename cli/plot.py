@@ -63,7 +63,7 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--dpi",
-        type=float,
+        type=dpi_value,
         default=150.0,
         help="resolution of PNG output (default: 150)",
     )
@@ -75,13 +75,31 @@ def add_parser(subparsers):
     return parser
 
 
+def dpi_value(text):
+    """Parse ``--dpi``: a finite number from 1 to 2400 (argparse ``type``).
+
+    A usage error names the value: ``inf`` used to reach matplotlib and come
+    back as "cannot convert float NaN to integer".
+    """
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and 1 <= value <= 2400):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number from 1 to 2400; got {text!r}"
+        )
+    return value
+
+
 def run(args, progress):
     """Run ``calibrate plot``; return the exit status."""
     from calibrate.plotting import ReliabilityComparisonDisplay, ReliabilityDisplay
 
     check_output(args.output, force=args.force, suffixes=FORMATS, what="diagram")
-    if not args.dpi > 0:
-        raise CommandError(f"--dpi must be positive; got {args.dpi}.")
     calibrator, inputs = read_model_and_inputs(args, progress)
     input_type = inputs.input_type
     reduction = args.reduction
