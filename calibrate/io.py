@@ -836,6 +836,18 @@ def _encode_array(value, what, dtypes):
 
 
 # ------------------------------------------------------------------ reading
+class _HugeNumber(ValueError):
+    """An integer literal too long to be a model's number."""
+
+
+def _bounded_int(text):
+    """Parse a JSON integer of at most 4,000 digits (below Python's 4,300 limit)."""
+    digits = len(text.lstrip("-"))
+    if digits > 4000:
+        raise _HugeNumber(f"holds an integer of {digits} digits")
+    return int(text)
+
+
 def load_calibrator(path):
     """Load a calibrator saved by :func:`save_calibrator`.
 
@@ -884,7 +896,10 @@ def load_calibrator(path):
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(
-                f, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+                f,
+                parse_constant=_reject_constant,
+                parse_int=_bounded_int,
+                object_pairs_hook=_unique_keys,
             )
     except FileNotFoundError:
         raise FileNotFoundError(f"{source}: no such file.") from None
@@ -907,6 +922,8 @@ def load_calibrator(path):
         raise ValueError(
             f"{source}: JSON nested too deeply to be a saved calibrator."
         ) from None
+    except _HugeNumber as exc:
+        raise ValueError(f"{source}: {exc}; not a saved calibrator.") from None
     except _Malformed as exc:
         raise ValueError(f"{source}: {exc}") from None
     return calibrator_from_dict(doc, source=source)

@@ -1037,3 +1037,16 @@ def test_unwritable_directory_names_the_destination(tmp_path, monkeypatch):
     with pytest.raises(PermissionError) as excinfo:
         save_array(tmp_path / "out.npy", np.zeros(3))
     assert excinfo.value.filename == str(tmp_path / "out.npy")
+
+
+def test_a_5000_digit_number_in_a_model_file_names_the_file(tmp_path):
+    # Before: "Exceeds the limit (4300 digits) for integer string conversion",
+    # naming no file.
+    path = tmp_path / "model.json"
+    path.write_text(
+        '{"format": "calibrate.calibrator", "format_version": ' + "9" * 5000 + "}"
+    )
+    with pytest.raises(
+        ValueError, match=r"model\.json: holds an integer of 5000 digits"
+    ):
+        load_calibrator(path)
