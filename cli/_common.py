@@ -53,6 +53,7 @@ __all__ = [
     "read_model_and_inputs",
     "read_scores",
     "warnings_per_chunk",
+    "UsageError",
 ]
 
 INPUT_TYPE_CHOICES = ("logits", "probs", "log_probs")
@@ -61,6 +62,14 @@ logger = logging.getLogger("calibrate")
 
 class CommandError(Exception):
     """A runtime error whose message is complete: printed as it is, exit 1."""
+
+
+class UsageError(CommandError):
+    """A bad option value found after parsing: one line, exit 2.
+
+    An unknown method, metric or parameter is a usage error, as argparse's
+    own are; it is printed like a :class:`CommandError`.
+    """
 
 
 # ------------------------------------------------------------------ options

@@ -31,7 +31,12 @@ import warnings
 import calibrate
 from calibrate.calibrators import CALIBRATORS
 from calibrate.cli import apply, evaluate, fit, plot, report
-from calibrate.cli._common import CommandError, Progress, add_global_options
+from calibrate.cli._common import (
+    CommandError,
+    Progress,
+    UsageError,
+    add_global_options,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -360,4 +365,4 @@ def main(argv=None):
                 traceback.print_exc(file=sys.stderr)
             message = one_line(exc, hostile)
             print(f"calibrate {args.command}: error: {message}", file=sys.stderr)
-            return 1
+            return 2 if isinstance(exc, UsageError) else 1

@@ -33,6 +33,7 @@ rounding of the sums (about 1e-12 relative or better).
 
 from calibrate.cli._common import (
     CommandError,
+    UsageError,
     add_binning_options,
     add_command,
     add_data_arguments,
@@ -111,7 +112,7 @@ def select_metrics(requested, task):
     for group in requested:
         for name in filter(None, (n.strip() for n in group.split(","))):
             if name not in METRICS:
-                raise CommandError(
+                raise UsageError(
                     f"--metrics: unknown metric {name!r}; the metrics are "
                     f"{', '.join(METRICS)}."
                 )

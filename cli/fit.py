@@ -19,6 +19,7 @@ from calibrate.calibrators._diagnostics import (
 )
 from calibrate.cli._common import (
     CommandError,
+    UsageError,
     add_command,
     add_data_arguments,
     add_global_options,
@@ -106,7 +107,7 @@ def parse_param(text):
     name, sep, raw = text.partition("=")
     name = name.strip()
     if not sep or not name:
-        raise CommandError(f"--param {text!r}: expected NAME=VALUE.")
+        raise UsageError(f"--param {text!r}: expected NAME=VALUE.")
     raw = raw.strip()
     for convert in (int, float):
         try:
@@ -126,7 +127,7 @@ def build_calibrator(method, input_type, params):
     if method == "auto":
         cls = AutoCalibration
     elif method not in CALIBRATORS:
-        raise CommandError(
+        raise UsageError(
             f"unknown method {method!r}; the methods are {', '.join(CALIBRATORS)} "
             "and auto."
         )
@@ -137,11 +138,11 @@ def build_calibrator(method, input_type, params):
     for text in params:
         name, value = parse_param(text)
         if name == "input_type":
-            raise CommandError(
+            raise UsageError(
                 "--param input_type: use --input-type to say how SCORES are read."
             )
         if name not in accepted:
-            raise CommandError(
+            raise UsageError(
                 f"--param {name}: {cls.__name__} has no parameter {name!r}; its "
                 f"parameters are {', '.join(sorted(set(accepted) - {'input_type'}))}."
             )

@@ -242,7 +242,13 @@ def test_bad_input_exits_1_with_one_line_and_no_output(
 
     status = main(["fit", scores, labels, *extra, "-o", str(out_path)])
     out, err = capsys.readouterr()
-    assert status == 1
+    usage = case in (
+        "unknown method",
+        "unknown parameter",
+        "malformed parameter",
+        "input_type as a parameter",
+    )
+    assert status == (2 if usage else 1)  # an unknown name is a usage error
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("calibrate fit: error: ")
     assert message in err
