@@ -16,6 +16,8 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from calibrate._validation import labels_to_columns
+
 __all__ = ["CalibratedClassifier"]
 
 _RESPONSES = ("auto", "decision_function", "predict_proba")
@@ -156,17 +158,8 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def _encode(self, y):
-        y = np.asarray(y)
-        index = np.searchsorted(self.classes_, y)
-        index = np.clip(index, 0, len(self.classes_) - 1)
-        unknown = self.classes_[index] != y
-        if unknown.any():
-            bad = y[np.argmax(unknown)]
-            raise ValueError(
-                f"y holds {bad!r}, which is not one of the estimator's classes "
-                f"{self.classes_.tolist()!r}."
-            )
-        return index
+        what = f"the estimator's classes {self.classes_.tolist()!r}"
+        return labels_to_columns(y, self.classes_, what=what)
 
     # ---------------------------------------------------------------- interface
     def fit(self, X, y, sample_weight=None):

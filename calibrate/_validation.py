@@ -729,6 +729,23 @@ def _encode_with_classes(y, classes, task, n_columns, names):
         raise ValueError(f"classes holds duplicates: {preview(values[counts > 1])}.")
     if task == "multilabel":
         return y, classes  # the indicator's columns are the classes
+    return labels_to_columns(y, classes, name=yn), classes
+
+
+def labels_to_columns(y, classes, *, name="y", what=None):
+    """Return the position of each label of ``y`` in ``classes`` (any order).
+
+    The one label-to-column mapping of the package: ``fit(classes=...)``,
+    :class:`~calibrate.CalibratedClassifier` and the displays built from
+    estimators use it.  A label absent from ``classes`` is an error naming it.
+
+    Examples
+    --------
+    >>> labels_to_columns(np.array([3, 1, 3]), np.array([3, 1, 2]))
+    array([0, 1, 0])
+    """
+    y, classes = np.asarray(y), np.asarray(classes)
+    what = f"classes {preview(classes)}" if what is None else what
     order = np.argsort(classes, kind="stable")
     ordered = classes[order]
     flat = y.ravel()
@@ -737,12 +754,10 @@ def _encode_with_classes(y, classes, task, n_columns, names):
         known = ordered[pos] == flat
     except TypeError as exc:
         raise ValueError(
-            f"{yn} holds labels of another kind than classes ({classes.dtype}): {exc}"
+            f"{name} holds labels of another kind than {what}: {exc}"
         ) from exc
     if not np.all(known):
         bad = flat[np.argmin(known)]
         bad = bad.item() if hasattr(bad, "item") else bad
-        raise ValueError(
-            f"{yn} holds {bad!r}, which is not in classes {preview(classes)}."
-        )
-    return order[pos].reshape(y.shape).astype(np.int64), classes
+        raise ValueError(f"{name} holds {bad!r}, which is not in {what}.")
+    return order[pos].reshape(y.shape).astype(np.int64)

@@ -1412,15 +1412,11 @@ def _estimator_predictions(estimator, X, y):
             f"{type(estimator).__name__} has no predict_proba; draw its scores "
             "with from_predictions(y, scores, input_type=...) instead."
         )
+    from calibrate._validation import labels_to_columns
+
     classes = np.asarray(estimator.classes_)
-    y = np.asarray(y)
-    index = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
-    unknown = classes[index] != y
-    if unknown.any():
-        raise ValueError(
-            f"y holds {y[np.argmax(unknown)]!r}, which is not one of the "
-            f"estimator's classes {classes.tolist()!r}."
-        )
+    what = f"the estimator's classes {classes.tolist()!r}"
+    index = labels_to_columns(y, classes, what=what)
     P = np.asarray(estimator.predict_proba(X), dtype=np.float64)
     if P.ndim == 2 and P.shape[1] == 2:
         return P[:, 1], index

@@ -125,7 +125,7 @@ def test_bad_uses_get_one_clear_line():
     clf = LogisticRegression(max_iter=1000).fit(X, y)
     with pytest.raises(ValueError, match="unknown method 'isotonik'"):
         CalibratedClassifier(clf, "isotonik").fit(X, y)
-    with pytest.raises(ValueError, match="not one of the estimator's classes"):
+    with pytest.raises(ValueError, match="not in the estimator's classes"):
         CalibratedClassifier(clf).fit(X, y + 5)
 
 

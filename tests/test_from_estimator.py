@@ -41,5 +41,5 @@ def test_from_estimators_compares_model_and_calibrated_model():
 def test_labels_outside_the_estimators_classes_are_refused():
     X, y = load_iris(return_X_y=True)
     clf = LogisticRegression(max_iter=1000).fit(X, y)
-    with pytest.raises(ValueError, match="not one of the estimator's classes"):
+    with pytest.raises(ValueError, match="not in the estimator's classes"):
         ReliabilityDisplay.from_estimator(clf, X, y + 7)

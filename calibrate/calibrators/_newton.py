@@ -35,7 +35,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from calibrate._special import iter_chunks, softmax
+from calibrate._special import iter_chunks, logsumexp_rows, softmax
 
 __all__ = [
     "fit_columns_newton",
@@ -426,8 +426,7 @@ def _softmax_nll(Z, y, w, forward, shift, present):
     for rows in iter_chunks(*Z.shape):
         S = forward(Z[rows].astype(np.float64))
         S[:, present] += shift
-        m = S.max(axis=1, keepdims=True)
-        lse = (m + np.log(np.exp(S - m).sum(axis=1, keepdims=True)))[:, 0]
+        lse = logsumexp_rows(S)
         total += float(w[rows] @ (lse - S[np.arange(len(S)), y[rows]]))
     return total
 
@@ -514,12 +513,9 @@ def _per_class_terms(Z, y, w, a, b, absent):
         S += b
         if absent.any():
             S[:, absent] = -np.inf
-        m = S.max(axis=1, keepdims=True)
-        P = np.exp(S - m)
-        total = P.sum(axis=1, keepdims=True)
-        P /= total
+        P = softmax(S)
         r = np.arange(len(yc))
-        lse = m[:, 0] + np.log(total[:, 0])
+        lse = logsumexp_rows(S)
         loss += float(wc @ np.where(wc > 0, lse - S[r, yc], 0.0))
         R = P.copy()
         R[r, yc] -= 1.0
