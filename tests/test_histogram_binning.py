@@ -1,5 +1,7 @@
 """HistogramBinning: hand-worked bins, the Gupta-Ramdas reductions, real data."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -251,3 +253,84 @@ def test_gupta_ramdas_classwise_hb(shared_data, name, published):
         for j in range(k)
     ]
     assert abs(100 * np.mean(per_class) - published) <= 0.008
+
+
+@pytest.mark.parametrize("reduction", ["top_label", "classwise", "confidence"])
+def test_points_per_bin_round_trips_through_json(rng, tmp_path, reduction):
+    # The model file keeps points_per_bin (not a derived n_bins), and the loaded
+    # map gives bit-identical probabilities and bins on rows it has never seen.
+    from calibrate.io import load_calibrator, save_calibrator
+
+    p, y = multiclass_probs(rng, 600, 4)
+    cal = HistogramBinning(points_per_bin=40, reduction=reduction, input_type="probs")
+    cal.fit(p, y)
+    save_calibrator(cal, tmp_path / "m.json")
+    loaded = load_calibrator(tmp_path / "m.json")
+    assert loaded.points_per_bin == 40
+    assert loaded.get_params() == cal.get_params()
+    q, _ = multiclass_probs(rng, 300, 4)
+    np.testing.assert_array_equal(loaded.predict_proba(q), cal.predict_proba(q))
+    np.testing.assert_array_equal(loaded.bin_index(q), cal.bin_index(q))
+    # Refitting the loaded copy on the same rows derives the same bins.
+    refit = loaded.fit(p, y)
+    np.testing.assert_array_equal(refit.predict_proba(q), cal.predict_proba(q))
+
+
+@pytest.mark.parametrize("reduction", ["classwise", "top_label"])
+def test_fit_in_column_blocks_equals_scipy_softmax_bins(rng, monkeypatch, reduction):
+    # The fit reads the logits in blocks of columns (classwise) or chunks of
+    # rows (top-label); its edges are those of fit_histogram on scipy's
+    # softmax of the whole array, bit for bit, whatever the block size.
+    import calibrate.calibrators._histogram as hist
+
+    Z = rng.normal(size=(500, 7)) * 3
+    y = rng.integers(7, size=500)
+    P = softmax(Z, axis=1)
+    monkeypatch.setattr(hist, "_BLOCK_BYTES", 8 * 500 * 3)  # 3 columns a block
+    monkeypatch.setattr(hist, "iter_chunks", lambda n, k: (
+        slice(i, min(i + 64, n)) for i in range(0, n, 64)))  # fmt: skip
+    cal = HistogramBinning(n_bins=5, reduction=reduction).fit(Z, y)
+    for j in range(7):
+        if reduction == "classwise":
+            s, t = P[:, j], (y == j).astype(float)
+        else:
+            rows = P.argmax(axis=1) == j
+            s, t = P[rows, j], (y[rows] == j).astype(float)
+        if len(s) < 5:
+            continue
+        e, v, _ = fit_histogram(s, t, np.ones(len(s)), 5, "quantile")
+        np.testing.assert_array_equal(cal.edges_[j], e)
+        # The fit normalises weights to mean 1: the frequencies agree to rounding.
+        np.testing.assert_allclose(cal.bin_values_[j], v, rtol=1e-14)
+
+
+@pytest.mark.parametrize("reduction", ["classwise", "top_label"])
+def test_fit_never_holds_the_scores_in_float64(rng, tmp_path, monkeypatch, reduction):
+    # With chunks of 2**14 values and column blocks of 256 kB, a float32 memmap of
+    # 4,000 x 500 is fitted without a float64 copy of it (16 MB) or of its
+    # probabilities: the traced peak stays below a quarter of one.
+    import functools
+    import tracemalloc
+
+    import calibrate.calibrators._histogram as hist
+    from calibrate._special import iter_chunks
+
+    monkeypatch.setattr(hist, "_BLOCK_BYTES", 2**18)
+    small = functools.partial(iter_chunks, chunk_elements=2**14)
+    monkeypatch.setattr(hist, "iter_chunks", small)
+    path = tmp_path / "z.npy"
+    Z = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(4000, 500))
+    Z[:] = rng.normal(size=(4000, 500)).astype(np.float32)
+    Z.flush()
+    y = rng.integers(500, size=4000)
+    Z = np.load(path, mmap_mode="r")
+    cal = HistogramBinning(n_bins=2, reduction=reduction)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)  # tiny classes
+            cal.fit(Z, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.25 * Z.size * 8, peak

@@ -4,8 +4,9 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.special import log_softmax, logsumexp
+from scipy.special import expit, log_softmax, logsumexp
 
+from calibrate._special import iter_chunks
 from calibrate.binning import _bin_index, check_binning, uniform_edges
 from calibrate.calibrators._base import BaseCalibrator, log1mexp
 from calibrate.calibrators._probability import score_probabilities
@@ -14,6 +15,45 @@ from calibrate.exceptions import CalibrationWarning
 __all__ = ["HistogramBinning", "equal_mass_edges", "fit_histogram"]
 
 REDUCTIONS = ("top_label", "classwise", "confidence")
+
+# The column modes form the probabilities of a block of columns for every row
+# at once; the block is at most this many bytes of float64 (64 MiB), a fixed
+# working set whatever n and K are (one column when n alone exceeds it).
+_BLOCK_BYTES = 2**26
+
+
+def _top_confidence(Zc):
+    """Predicted class and its softmax probability, for a float64 chunk.
+
+    The probability is ``1 / sum(exp(z - z_top))``, bit for bit what
+    ``scipy.special.softmax`` gives at the row maximum, without forming the
+    other probabilities.
+    """
+    top = np.argmax(Zc, axis=1)
+    peak = Zc[np.arange(len(Zc)), top]
+    return top, 1.0 / np.exp(Zc - peak[:, None]).sum(axis=1)
+
+
+def _top_confidence_all(Z):
+    """:func:`_top_confidence` of every row of ``Z``, read chunk by chunk."""
+    n = len(Z)
+    top = np.empty(n, dtype=np.intp)
+    conf = np.empty(n)
+    for rows in iter_chunks(*Z.shape):
+        top[rows], conf[rows] = _top_confidence(Z[rows].astype(np.float64))
+    return top, conf
+
+
+def _softmax_terms(Z):
+    """Row maxima and ``sum(exp(z - max))`` of ``Z``, read chunk by chunk."""
+    n = len(Z)
+    row_max, row_sum = np.empty(n), np.empty(n)
+    for rows in iter_chunks(*Z.shape):
+        Zc = Z[rows].astype(np.float64)
+        m = Zc.max(axis=1, keepdims=True)
+        row_max[rows] = m[:, 0]
+        row_sum[rows] = np.exp(Zc - m).sum(axis=1)
+    return row_max, row_sum
 
 
 def equal_mass_edges(scores, weights, n_bins):
@@ -240,29 +280,56 @@ class HistogramBinning(BaseCalibrator):
     def _mode(self):
         return self.reduction if self.task_ == "multiclass" else "columns"
 
-    def _groups(self, P, y):
-        """(scores, targets, rows) of each binned quantity."""
-        mode, k = self._mode(), P.shape[1]
-        if mode in ("columns", "classwise"):
-            Y = (
-                (y[:, None] == np.arange(k))
-                if mode == "classwise"
-                else y.reshape(-1, k)
-            )
-            return [(P[:, j], Y[:, j].astype(np.float64), None) for j in range(k)]
-        top = np.argmax(P, axis=1)
-        conf = P[np.arange(len(P)), top]
+    def _top_groups(self, Z, y, w):
+        """(scores, targets, weights, rows) of each top-label binned quantity.
+
+        One chunked pass over ``Z`` gives the predicted class and its
+        confidence; one stable sort by predicted class groups the rows.
+        """
+        top, conf = _top_confidence_all(Z)
         right = (top == y).astype(np.float64)
-        if mode == "confidence":
-            return [(conf, right, None)]
-        # One stable sort groups the rows by predicted class.
+        if self._mode() == "confidence":
+            return [(conf, right, w, None)]
+        k = Z.shape[1]
         order = np.argsort(top, kind="stable")
         bounds = np.searchsorted(top[order], np.arange(k + 1))
         groups = []
         for c in range(k):
             rows = order[bounds[c] : bounds[c + 1]]
-            groups.append((conf[rows], right[rows], rows))
+            groups.append((conf[rows], right[rows], w[rows], rows))
         return groups
+
+    def _column_groups(self, Z, y, w):
+        """Yield (scores, targets, weights, None) of each column, in column blocks.
+
+        The probabilities of a block of columns for every row are formed in
+        one ``(block, n)`` float64 buffer of at most :data:`_BLOCK_BYTES`
+        (one row of the buffer per column, contiguous for the sort), so the
+        fit never holds ``n x K`` float64 values.  Multiclass columns are
+        ``exp(z - max) / sum``, the very operations of ``scipy.special.softmax``
+        that prediction applies, so a calibration row always falls in the
+        same bin when it is predicted.
+        """
+        n, k = Z.shape
+        multiclass = self._mode() == "classwise"
+        if multiclass:
+            row_max, row_sum = _softmax_terms(Z)
+        else:
+            Y = y.reshape(-1, k)
+        block = int(max(1, min(k, _BLOCK_BYTES // (8 * max(n, 1)))))
+        for j0 in range(0, k, block):
+            j1 = min(j0 + block, k)
+            buf = np.empty((j1 - j0, n))
+            for rows in iter_chunks(n, j1 - j0):
+                Zc = Z[rows, j0:j1].astype(np.float64)
+                if multiclass:
+                    Pc = np.exp(Zc - row_max[rows, None]) / row_sum[rows, None]
+                else:
+                    Pc = expit(Zc)
+                buf[:, rows] = Pc.T
+            for j in range(j0, j1):
+                t = (y == j) if multiclass else Y[:, j]
+                yield buf[j - j0], t.astype(np.float64), w, None
 
     def _bins_for(self, n_points):
         if self.points_per_bin is None:
@@ -270,12 +337,17 @@ class HistogramBinning(BaseCalibrator):
         return n_points // self.points_per_bin
 
     def _fit(self, Z, y, w):
-        P = score_probabilities(Z.astype(np.float64), self.task_)
-        groups = self._groups(P, y)
-        counts = [
-            int(np.count_nonzero((w if rows is None else w[rows]) > 0))
-            for _, _, rows in groups
-        ]
+        # Z is read chunk by chunk in its own dtype (never converted whole):
+        # the top-label modes keep three length-n arrays, the column modes a
+        # block of columns at a time (see _column_groups).
+        k = Z.shape[1]
+        if self._mode() in ("columns", "classwise"):
+            n_points = int(np.count_nonzero(w > 0))
+            groups = self._column_groups(Z, y, w)
+            counts = [n_points] * k
+        else:
+            groups = self._top_groups(Z, y, w)
+            counts = [int(np.count_nonzero(wi > 0)) for _, _, wi, _ in groups]
         n_bins = [self._bins_for(c) for c in counts]
         if self._mode() != "top_label" and min(n_bins) == 0:
             need = self.n_bins if self.points_per_bin is None else self.points_per_bin
@@ -285,15 +357,14 @@ class HistogramBinning(BaseCalibrator):
                 "needed."
             )
         width = max(max(n_bins), 1)
-        g = len(groups)
+        g = len(counts)
         edges = np.ones((g, width + 1))
         edges[:, 0] = 0.0
         values = np.zeros((g, width))
         weights = np.zeros((g, width))
-        for i, ((s, t, rows), b) in enumerate(zip(groups, n_bins, strict=True)):
+        for i, ((s, t, wi, _), b) in enumerate(zip(groups, n_bins, strict=True)):
             if b == 0:
                 continue
-            wi = w if rows is None else w[rows]
             e, v, bw = fit_histogram(s, t, wi, b, self.strategy)
             edges[i, : b + 1], values[i, :b], weights[i, :b] = e, v, bw
         self.edges_, self.bin_values_, self.bin_weights_ = edges, values, weights
@@ -360,10 +431,9 @@ class HistogramBinning(BaseCalibrator):
         ok = filled & self.calibrated_[group]
         return np.where(ok, self.bin_values_[group, index], scores)
 
-    def _top_bins(self, P):
+    def _top_bins(self, Zc):
         """Predicted class, its confidence, bin index and calibrated value."""
-        top = np.argmax(P, axis=1)
-        conf = P[np.arange(len(P)), top]
+        top, conf = _top_confidence(Zc)
         group = top if self._mode() == "top_label" else np.zeros_like(top)
         inner = self.edges_[group, 1:-1]
         index = np.count_nonzero(inner < conf[:, None], axis=1)
@@ -371,17 +441,16 @@ class HistogramBinning(BaseCalibrator):
 
     def _calibrated_log_proba(self, Zc):
         mode = self._mode()
-        P = score_probabilities(Zc, self.task_)
         with np.errstate(divide="ignore"):
             if mode in ("columns", "classwise"):
-                Q = self._column_bins(P)[1]
+                Q = self._column_bins(score_probabilities(Zc, self.task_))[1]
                 if mode == "columns":
                     return np.log(Q)
                 total = Q.sum(axis=1, keepdims=True)
                 empty = total[:, 0] <= 0
                 Q[empty], total[empty] = 1.0, Q.shape[1]
                 return np.log(Q) - np.log(total)
-            top, _, _, value = self._top_bins(P)
+            top, _, _, value = self._top_bins(Zc)
             L = log_softmax(Zc, axis=1)
             rows = np.arange(len(L))
             new_top = np.log(value)
@@ -421,9 +490,11 @@ class HistogramBinning(BaseCalibrator):
         """
         self._require_columns("predict_classwise_proba")
         Z, _ = self._validate_predict_data(X)
-        return self._column_bins(score_probabilities(Z.astype(np.float64), self.task_))[
-            1
-        ]
+        out = np.empty(Z.shape)
+        for rows in iter_chunks(*Z.shape):
+            P = score_probabilities(Z[rows].astype(np.float64), self.task_)
+            out[rows] = self._column_bins(P)[1]
+        return out
 
     def _require_columns(self, method):
         if self._mode() not in ("columns", "classwise"):
@@ -448,8 +519,14 @@ class HistogramBinning(BaseCalibrator):
             ``(n, K)`` for multilabel scores and for ``"classwise"``.
         """
         Z, _ = self._validate_predict_data(X)
-        P = score_probabilities(Z.astype(np.float64), self.task_)
-        if self._mode() in ("columns", "classwise"):
-            index = self._column_bins(P)[0]
-            return index[:, 0] if self.task_ == "binary" else index
-        return self._top_bins(P)[2]
+        columns = self._mode() in ("columns", "classwise")
+        index = np.empty(Z.shape if columns else len(Z), dtype=np.int64)
+        for rows in iter_chunks(*Z.shape):
+            Zc = Z[rows].astype(np.float64)
+            if columns:
+                index[rows] = self._column_bins(score_probabilities(Zc, self.task_))[0]
+            else:
+                index[rows] = self._top_bins(Zc)[2]
+        if columns and self.task_ == "binary":
+            return index[:, 0]
+        return index
