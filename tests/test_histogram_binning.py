@@ -334,3 +334,23 @@ def test_fit_never_holds_the_scores_in_float64(rng, tmp_path, monkeypatch, reduc
     finally:
         tracemalloc.stop()
     assert peak < 0.25 * Z.size * 8, peak
+
+
+@pytest.mark.parametrize("n", [5, 16, 97, 1000])
+def test_equal_weight_bins_equal_the_weighted_rule(rng, n):
+    # The equal-weight fast path (sorted runs, bisection) against the general
+    # rule: equal_mass_edges, then every row binned and counted by bincount.
+    from calibrate.binning import bin_index
+
+    s = np.round(rng.uniform(size=n), 1)  # many ties
+    t = (rng.uniform(size=n) < s).astype(float)
+    for b in (1, 3, 5):
+        edges, values, weights = fit_histogram(s, t, np.full(n, 2.0), b, "quantile")
+        ref_edges = equal_mass_edges(s, np.ones(n), b)
+        np.testing.assert_array_equal(edges, ref_edges)
+        index = bin_index(s, ref_edges)
+        counts = np.bincount(index, minlength=b)
+        hits = np.bincount(index, weights=t, minlength=b)
+        np.testing.assert_array_equal(weights, 2.0 * counts)
+        expected = np.divide(hits, counts, out=np.zeros(b), where=counts > 0)
+        np.testing.assert_allclose(values, expected, rtol=1e-15)

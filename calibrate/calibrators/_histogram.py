@@ -20,18 +20,23 @@ REDUCTIONS = ("top_label", "classwise", "confidence")
 # at once; the block is at most this many bytes of float64 (64 MiB), a fixed
 # working set whatever n and K are (one column when n alone exceeds it).
 _BLOCK_BYTES = 2**26
+# Rows per tile of the transpose into that block.
+_TILE_ROWS = 256
 
 
 def _top_confidence(Zc):
-    """Predicted class and its softmax probability, for a float64 chunk.
+    """Predicted class and its softmax probability, for a chunk of logits.
 
-    The probability is ``1 / sum(exp(z - z_top))``, bit for bit what
-    ``scipy.special.softmax`` gives at the row maximum, without forming the
-    other probabilities.
+    The probability is ``1 / sum(exp(z - z_top))`` in float64, bit for bit
+    what ``scipy.special.softmax`` gives at the row maximum, without forming
+    the other probabilities; ``Zc`` (any float dtype) is left as it is.
     """
     top = np.argmax(Zc, axis=1)
-    peak = Zc[np.arange(len(Zc)), top]
-    return top, 1.0 / np.exp(Zc - peak[:, None]).sum(axis=1)
+    work = Zc.astype(np.float64)  # a copy, worked on in place
+    peak = work[np.arange(len(work)), top]
+    np.subtract(work, peak[:, None], out=work)
+    np.exp(work, out=work)
+    return top, 1.0 / work.sum(axis=1)
 
 
 def _top_confidence_all(Z):
@@ -40,7 +45,7 @@ def _top_confidence_all(Z):
     top = np.empty(n, dtype=np.intp)
     conf = np.empty(n)
     for rows in iter_chunks(*Z.shape):
-        top[rows], conf[rows] = _top_confidence(Z[rows].astype(np.float64))
+        top[rows], conf[rows] = _top_confidence(Z[rows])
     return top, conf
 
 
@@ -49,10 +54,12 @@ def _softmax_terms(Z):
     n = len(Z)
     row_max, row_sum = np.empty(n), np.empty(n)
     for rows in iter_chunks(*Z.shape):
-        Zc = Z[rows].astype(np.float64)
-        m = Zc.max(axis=1, keepdims=True)
+        work = Z[rows].astype(np.float64)
+        m = work.max(axis=1, keepdims=True)
         row_max[rows] = m[:, 0]
-        row_sum[rows] = np.exp(Zc - m).sum(axis=1)
+        np.subtract(work, m, out=work)
+        np.exp(work, out=work)
+        row_sum[rows] = work.sum(axis=1)
     return row_max, row_sum
 
 
@@ -104,26 +111,31 @@ def equal_mass_edges(scores, weights, n_bins):
     return np.concatenate(([0.0], scores[order[index]], [1.0]))
 
 
-def fit_histogram(scores, targets, weights, n_bins, strategy):
+def fit_histogram(scores, targets, weights, n_bins, strategy, *, positives=None):
     """Fit one histogram binning: edges, and the label frequency of each bin.
 
     The kernel of :class:`HistogramBinning`, on the bin convention of
     :mod:`calibrate.binning`: bin ``k`` is ``(e_k, e_{k+1}]`` with the first
     bin also holding 0, equal-width edges are exactly ``k / n_bins``, and
-    equal-mass edges come from :func:`equal_mass_edges`.
+    equal-mass edges come from :func:`equal_mass_edges`.  With equal
+    weights and equal-mass bins (the usual case) the work is one sort of the
+    scores and a pass over the rows whose target is 1: the bins are runs of
+    the sorted scores, counted by bisection.
 
     Parameters
     ----------
     scores : ndarray of shape (n,)
         Probabilities in [0, 1].
-    targets : ndarray of shape (n,)
-        0/1 outcomes.
+    targets : ndarray of shape (n,) or None
+        0/1 outcomes; None when ``positives`` gives them.
     weights : ndarray of shape (n,)
         Non-negative weights with a positive sum.
     n_bins : int
         Number of bins.
     strategy : {"quantile", "uniform"}
         Equal-mass or equal-width edges.
+    positives : ndarray of int, default=None
+        Indices of the rows whose target is 1 (instead of ``targets``).
 
     Returns
     -------
@@ -141,6 +153,29 @@ def fit_histogram(scores, targets, weights, n_bins, strategy):
     >>> edges.tolist(), values.tolist(), w.tolist()
     ([0.0, 0.2, 1.0], [0.5, 1.0], [2.0, 2.0])
     """
+    if positives is None:
+        positives = np.flatnonzero(targets)
+    w0 = weights[0] if len(weights) else 0.0
+    if strategy == "quantile" and w0 > 0 and weights.min() == weights.max():
+        # Equal weights: the groups of equal_mass_edges are runs of the sorted
+        # scores, and every bin is counted by bisecting them at its edges.
+        ordered = np.sort(scores)
+        n = len(ordered)
+        q, r = divmod(n, n_bins)
+        k = np.arange(1, n_bins)
+        last = np.minimum(k * q + np.minimum(k, r), n) - 1
+        edges = np.concatenate(([0.0], ordered[last], [1.0]))
+        below = np.searchsorted(ordered, edges[1:-1], side="right")
+        counts = np.diff(np.concatenate(([0], below, [n])))
+        bin_weights = counts * w0
+        hits = np.bincount(
+            _bin_index(scores[positives], edges), minlength=n_bins
+        ).astype(np.float64)
+        values = np.divide(hits, counts, out=np.zeros(n_bins), where=counts > 0)
+        return edges, values, bin_weights
+    if targets is None:
+        targets = np.zeros(len(scores))
+        targets[positives] = 1.0
     if strategy == "quantile":
         edges = equal_mass_edges(scores, weights, n_bins)
     else:
@@ -281,7 +316,7 @@ class HistogramBinning(BaseCalibrator):
         return self.reduction if self.task_ == "multiclass" else "columns"
 
     def _top_groups(self, Z, y, w):
-        """(scores, targets, weights, rows) of each top-label binned quantity.
+        """(scores, targets, weights, None) of each top-label binned quantity.
 
         One chunked pass over ``Z`` gives the predicted class and its
         confidence; one stable sort by predicted class groups the rows.
@@ -296,11 +331,11 @@ class HistogramBinning(BaseCalibrator):
         groups = []
         for c in range(k):
             rows = order[bounds[c] : bounds[c + 1]]
-            groups.append((conf[rows], right[rows], w[rows], rows))
+            groups.append((conf[rows], right[rows], w[rows], None))
         return groups
 
     def _column_groups(self, Z, y, w):
-        """Yield (scores, targets, weights, None) of each column, in column blocks.
+        """Yield (scores, None, weights, positives) of each column, in blocks.
 
         The probabilities of a block of columns for every row are formed in
         one ``(block, n)`` float64 buffer of at most :data:`_BLOCK_BYTES`
@@ -314,22 +349,33 @@ class HistogramBinning(BaseCalibrator):
         multiclass = self._mode() == "classwise"
         if multiclass:
             row_max, row_sum = _softmax_terms(Z)
+            # The rows of each class, from one stable sort of the labels.
+            by_label = np.argsort(y, kind="stable")
+            bounds = np.searchsorted(y[by_label], np.arange(k + 1))
         else:
             Y = y.reshape(-1, k)
         block = int(max(1, min(k, _BLOCK_BYTES // (8 * max(n, 1)))))
         for j0 in range(0, k, block):
             j1 = min(j0 + block, k)
             buf = np.empty((j1 - j0, n))
-            for rows in iter_chunks(n, j1 - j0):
-                Zc = Z[rows, j0:j1].astype(np.float64)
-                if multiclass:
-                    Pc = np.exp(Zc - row_max[rows, None]) / row_sum[rows, None]
-                else:
-                    Pc = expit(Zc)
-                buf[:, rows] = Pc.T
+            # Transposed through tiles of rows small enough to stay in cache,
+            # then worked on in place; float32 converts exactly, so these are
+            # the very operations of softmax.
+            for r0 in range(0, n, _TILE_ROWS):
+                rows = slice(r0, min(r0 + _TILE_ROWS, n))
+                buf[:, rows] = Z[rows, j0:j1].T
+            if multiclass:
+                np.subtract(buf, row_max[None, :], out=buf)
+                np.exp(buf, out=buf)
+                np.divide(buf, row_sum[None, :], out=buf)
+            else:
+                expit(buf, out=buf)
             for j in range(j0, j1):
-                t = (y == j) if multiclass else Y[:, j]
-                yield buf[j - j0], t.astype(np.float64), w, None
+                if multiclass:
+                    positives = by_label[bounds[j] : bounds[j + 1]]
+                else:
+                    positives = np.flatnonzero(Y[:, j])
+                yield buf[j - j0], None, w, positives
 
     def _bins_for(self, n_points):
         if self.points_per_bin is None:
@@ -362,10 +408,10 @@ class HistogramBinning(BaseCalibrator):
         edges[:, 0] = 0.0
         values = np.zeros((g, width))
         weights = np.zeros((g, width))
-        for i, ((s, t, wi, _), b) in enumerate(zip(groups, n_bins, strict=True)):
+        for i, ((s, t, wi, pos), b) in enumerate(zip(groups, n_bins, strict=True)):
             if b == 0:
                 continue
-            e, v, bw = fit_histogram(s, t, wi, b, self.strategy)
+            e, v, bw = fit_histogram(s, t, wi, b, self.strategy, positives=pos)
             edges[i, : b + 1], values[i, :b], weights[i, :b] = e, v, bw
         self.edges_, self.bin_values_, self.bin_weights_ = edges, values, weights
         self.n_iter_ = 1
