@@ -3,6 +3,7 @@
 import numpy as np
 from scipy.optimize import isotonic_regression
 
+from calibrate._special import iter_chunks
 from calibrate.calibrators._base import BaseCalibrator
 from calibrate.calibrators._probability import score_probabilities
 
@@ -43,14 +44,33 @@ def fit_isotonic(x, y, w):
     >>> xs.tolist(), ys.tolist()
     ([0.1, 0.2, 0.3], [0.5, 0.5, 1.0])
     """
-    keep = w > 0
-    x, y, w = x[keep], y[keep], w[keep]
-    order = np.lexsort((y, x))
-    x, y, w = x[order], y[order], w[order]
-    start = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
-    x_unique = x[start]
-    weight = np.add.reduceat(w, start)
-    mean = np.add.reduceat(w * y, start) / weight
+    if len(w) and w.min() > 0 and w.min() == w.max():
+        # Equal weights (the usual case): one sort of the scores gives the
+        # distinct values and their counts, and the target sums of each value
+        # come from bisecting the rows of non-zero target alone.
+        ordered = np.sort(x)
+        start = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        x_unique = ordered[start]
+        counts = np.diff(np.append(start, len(ordered)))
+        weight = counts * w[0]
+        # Sorted first, the queries walk x_unique once instead of at random.
+        hit = np.flatnonzero(y)
+        order = np.argsort(x[hit], kind="stable")
+        hit = hit[order]
+        sums = np.bincount(
+            np.searchsorted(x_unique, x[hit]), weights=y[hit], minlength=len(start)
+        )
+        mean = sums / counts
+    else:
+        keep = w > 0
+        x, y, w = x[keep], y[keep], w[keep]
+        # Ties are pooled into their weighted mean, so their order is free.
+        order = np.argsort(x, kind="stable")
+        x, y, w = x[order], y[order], w[order]
+        start = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
+        x_unique = x[start]
+        weight = np.add.reduceat(w, start)
+        mean = np.add.reduceat(w * y, start) / weight
     fitted = isotonic_regression(mean, weights=weight, increasing=True).x
     if len(fitted) > 2:
         # Keep the two ends of every constant run (scikit-learn's rule).
@@ -147,13 +167,30 @@ class IsotonicCalibration(BaseCalibrator):
 
     def _fit(self, Z, y, w):
         self._absent_columns(y, w)
-        k = Z.shape[1]
-        P = score_probabilities(Z.astype(np.float64), self.task_)
+        n, k = Z.shape
+        # The probabilities, chunk by chunk, into one contiguous row per
+        # column (the sorts and gathers of the fit read a column at a time).
+        columns = np.empty((k, n))
+        for rows in iter_chunks(n, k):
+            columns[:, rows] = score_probabilities(
+                Z[rows].astype(np.float64, copy=False), self.task_
+            ).T
         if self.task_ == "multiclass":
-            Y = (y[:, None] == np.arange(k)).astype(np.float64)
+            # The rows of each class, from one stable sort of the labels.
+            by_label = np.argsort(y, kind="stable")
+            bounds = np.searchsorted(y[by_label], np.arange(k + 1))
+            targets = np.zeros(n)
         else:
-            Y = y.reshape(len(y), k)
-        knots = [fit_isotonic(P[:, j], Y[:, j], w) for j in range(k)]
+            Y = y.reshape(n, k)
+        knots = []
+        for j in range(k):
+            if self.task_ == "multiclass":
+                hit = by_label[bounds[j] : bounds[j + 1]]
+                targets[hit] = 1.0
+                knots.append(fit_isotonic(columns[j], targets, w))
+                targets[hit] = 0.0
+            else:
+                knots.append(fit_isotonic(columns[j], Y[:, j].astype(np.float64), w))
         # One row per column, padded on the right with the column's last knot:
         # np.interp gives the same values, and the state is two plain arrays.
         m = max(len(x) for x, _ in knots)
