@@ -649,10 +649,13 @@ def check_sample_weight(sample_weight, n_samples):
     Returns
     -------
     ndarray of shape (n_samples,), dtype float64
-        The weights (ones when ``sample_weight`` is None).
+        The weights divided by their largest value (ones when
+        ``sample_weight`` is None): every result depends on their ratios only.
 
     Examples
     --------
+    >>> check_sample_weight([2.0, 4.0], 2).tolist()
+    [0.5, 1.0]
     >>> check_sample_weight(None, 3)
     array([1., 1., 1.])
     """
@@ -671,9 +674,13 @@ def check_sample_weight(sample_weight, n_samples):
             f"sample_weight must be non-negative; sample {i} has weight "
             f"{w[i].item()!r}."
         )
-    if not (w > 0).any():
+    top = w.max()
+    if not top > 0:
         raise ValueError("sample_weight is zero for every sample.")
-    return w
+    # Only ratios of weights matter.  Divided once by the largest, weights of
+    # 1e307 cannot overflow a sum and weights of 1e-320 (subnormal) lose no
+    # precision in one; weights whose largest is 1 are returned as they are.
+    return w if top == 1.0 else w / top
 
 
 def warn_if_logits_look_like_probabilities(X, *, task, name="X", stacklevel=3):

@@ -249,11 +249,31 @@ class BaseCalibrator(
         try:
             Z, y, w = self._validate_fit_data(X, y, sample_weight, classes)
             self._fit(Z, y, w)
+            self._check_fitted_finite()
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous)
             raise
         return self
+
+    def _check_fitted_finite(self):
+        """Refuse a fit that ended with NaN or infinite parameters.
+
+        Never saved or used silently: a fit that overflowed (scores too
+        extreme for float64) raises one error naming the parameter.
+        """
+        for name in self._fitted_parameters:
+            try:
+                value = np.asarray(getattr(self, name), dtype=np.float64)
+            except (TypeError, ValueError):  # nested or ragged: checked inside
+                continue
+            if not np.isfinite(value).all():
+                raise ValueError(
+                    f"{type(self).__name__}: the fit ended with non-finite "
+                    f"{name} ({value.ravel()[:4].tolist()}); the scores are too "
+                    "extreme for float64. Divide them by a constant, or use "
+                    "temperature scaling."
+                )
 
     def _validate_hyperparameters(self):
         """Check the constructor arguments (run first in ``fit``)."""

@@ -18,6 +18,7 @@ from calibrate.calibrators._newton import (
     minimize_trust_newton,
 )
 from calibrate.calibrators._temperature import (
+    check_affine_scale,
     warm_started_temperature,
     warn_temperature_status,
 )
@@ -167,6 +168,7 @@ class MatrixScaling(BaseCalibrator):
     def _fit(self, Z, y, w):
         k = Z.shape[1]
         absent = self._absent_columns(y, w)
+        check_affine_scale(self, Z, "multiclass")
         t, _, status = warm_started_temperature(Z, y, w, "multiclass")
         warn_temperature_status(self, status, np.exp(t), start=True)
         self.coef_, self.intercept_, self.n_iter_ = fit_odir(

@@ -12,6 +12,7 @@ from calibrate.calibrators._base import (
 )
 from calibrate.calibrators._newton import fit_columns_newton
 from calibrate.calibrators._temperature import (
+    check_affine_scale,
     warm_started_temperature,
     warn_temperature_status,
 )
@@ -135,6 +136,7 @@ class PlattScaling(BaseCalibrator):
         absent = self._absent_columns(y, w) & (not self.target_smoothing)
         targets = self._targets(y, w)
         k = Z.shape[1]
+        check_affine_scale(self, Z, "multilabel")
         t, _, status = warm_started_temperature(Z, targets, w, "multilabel")
         warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])

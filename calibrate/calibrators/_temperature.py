@@ -42,7 +42,7 @@ _GTOL = 1e-12
 _FLAT_CURVATURE = 1e-9
 
 
-def _derivatives(Z, y, w, beta, task, *, coarse=False):
+def _derivatives(Z, y, w, beta, task, *, coarse=False, scale=1.0):
     """First three derivatives of the weighted mean NLL with respect to beta.
 
     ``beta = 1 / T``.  For softmax they are the mean over rows of
@@ -57,6 +57,10 @@ def _derivatives(Z, y, w, beta, task, *, coarse=False):
     (about twice as fast; sums still accumulate in float64): good to about
     1e-6 relative, enough for a first step from a warm start, never used to
     declare convergence.
+
+    The logits are divided by ``scale`` (a power of two, so exactly) as each
+    chunk is read: the derivatives are then those in ``beta * scale``, and
+    logits of 1e307, whose cubes overflow, are fitted like any others.
     """
     n, k = Z.shape
     chunks = list(iter_chunks(n, k))
@@ -65,13 +69,13 @@ def _derivatives(Z, y, w, beta, task, *, coarse=False):
     # order); each thread has its own two buffers.
     n_workers = min(_n_threads(), len(chunks) // _CHUNKS_PER_THREAD)
     if n_workers <= 1:
-        return _derivative_sums(Z, y, w, beta, task, coarse, chunks)
+        return _derivative_sums(Z, y, w, beta, task, coarse, chunks, scale)
     groups = [list(g) for g in np.array_split(np.arange(len(chunks)), n_workers)]
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         parts = list(
             pool.map(
                 lambda g: _derivative_sums(
-                    Z, y, w, beta, task, coarse, [chunks[i] for i in g]
+                    Z, y, w, beta, task, coarse, [chunks[i] for i in g], scale
                 ),
                 groups,
             )
@@ -87,7 +91,7 @@ def _n_threads():
         return os.cpu_count() or 1
 
 
-def _derivative_sums(Z, y, w, beta, task, coarse, chunks):
+def _derivative_sums(Z, y, w, beta, task, coarse, chunks, scale=1.0):
     """Return the sums of :func:`_derivatives` over ``chunks`` (one thread's share)."""
     k = Z.shape[1]
     dtype = np.float32 if coarse and task == "multiclass" else np.float64
@@ -99,6 +103,8 @@ def _derivative_sums(Z, y, w, beta, task, coarse, chunks):
         m = rows.stop - rows.start
         Zc, E, wc = zbuf[:m], ebuf[:m], w[rows]
         np.copyto(Zc, Z[rows])
+        if scale != 1.0:
+            Zc *= dtype(1.0 / scale)
         if task == "multiclass":
             np.subtract(Zc, Zc.max(axis=1, keepdims=True), out=Zc)
             np.multiply(Zc, dtype(beta), out=E)
@@ -158,7 +164,9 @@ def _spread(Z, task):
     for rows in iter_chunks(*Z.shape):
         Zc = Z[rows]
         if task == "multiclass":
-            per_row.append(Zc.max(axis=1) - Zc.min(axis=1))
+            # Halves first: the range of logits near +-1.7e308 overflows.
+            half = 0.5 * Zc.max(axis=1) - 0.5 * Zc.min(axis=1)
+            per_row.append(np.minimum(half, np.finfo(np.float64).max / 2) * 2)
         else:
             per_row.append(np.abs(Zc).max(axis=1))
     return float(np.median(np.concatenate(per_row)))
@@ -167,6 +175,45 @@ def _spread(Z, task):
 # Below this spread the lower bound on T is so small that 1 / T (the scale of
 # vector, matrix and Platt scaling's starting point) overflows float64.
 _MIN_SPREAD = 1e-290
+
+
+# Logits whose spread is above this are read divided by a power of two (their
+# third powers, in the derivatives of the NLL, overflow float64 near 1e102).
+_MAX_UNSCALED_SPREAD = 2.0**64
+
+
+def logit_scale(spread):
+    """Return the power of two that logits of this spread are divided by (or 1).
+
+    Below :data:`_MAX_UNSCALED_SPREAD` the logits are read as they are, so
+    ordinary fits are unchanged bit for bit; above it, by the power of two
+    nearest the spread, so that the scaled logits have a spread near 1.
+    """
+    if not spread > _MAX_UNSCALED_SPREAD or not np.isfinite(spread):
+        return 1.0
+    return float(2.0 ** np.round(np.log2(spread)))
+
+
+def check_affine_scale(estimator, Z, task):
+    """Refuse logits too large for the float64 curvature of the affine fits.
+
+    Vector, matrix and Platt scaling form products of logits (their Hessians);
+    beyond a spread of :data:`_MAX_UNSCALED_SPREAD` those overflow on the way
+    to 1e308, and the fit would end in NaN.  Temperature scaling rescales
+    such logits itself; the others get this one clear error.  The spread is
+    read from the same strided subsample as the temperature warm start.
+    """
+    stride = int(np.ceil(Z.shape[0] * Z.shape[1] / _WARM_START_ELEMENTS))
+    spread = _spread(Z[::stride], task)
+    if spread > _MAX_UNSCALED_SPREAD:
+        raise ValueError(
+            f"{type(estimator).__name__}: the logits are too large to fit in "
+            f"float64: their spread (median within-row range, or largest |z| for "
+            f"binary scores) is {spread:.3g}, above 2**64 = "
+            f"{_MAX_UNSCALED_SPREAD:.3g}. Divide the scores by a constant first "
+            "(the fitted coefficients scale by it), or use temperature scaling, "
+            "which rescales them itself."
+        )
 
 
 def temperature_bounds(Z, task):
@@ -185,8 +232,8 @@ def temperature_bounds(Z, task):
             f"below {_MIN_SPREAD:g}, so 1 / T would overflow float64; multiply the "
             "scores by a constant (say 1e300) before fitting."
         )
-    scale = spread if spread > 0 else 1.0
-    return np.log(_T_BOUNDS[0] * scale), np.log(_T_BOUNDS[1] * scale)
+    log_spread = np.log(spread) if spread > 0 else 0.0
+    return np.log(_T_BOUNDS[0]) + log_spread, np.log(_T_BOUNDS[1]) + log_spread
 
 
 def fit_temperature(
@@ -200,6 +247,7 @@ def fit_temperature(
     coarse_all=False,
     max_iter=100,
     bounds=None,
+    scale=1.0,
 ):
     """Minimise the weighted mean NLL over ``t = log T``; safeguarded Halley.
 
@@ -231,6 +279,10 @@ def fit_temperature(
         Passes over ``Z`` allowed.
     bounds : tuple of float or None, default=None
         ``(t_min, t_max)``; None computes :func:`temperature_bounds` of ``Z``.
+    scale : float, default=1.0
+        A power of two the logits are divided by as they are read (see
+        :func:`logit_scale`); ``t``, ``t0`` and ``bounds`` are then those of
+        ``Z / scale``, whose temperature is ``T / scale``.
 
     Returns
     -------
@@ -250,7 +302,7 @@ def fit_temperature(
     for n_iter in range(1, max_iter + 1):
         coarse = coarse_all or (coarse_first and n_iter == 1)
         beta = np.exp(-t)
-        d1, d2, d3 = _derivatives(Z, y, w, beta, task, coarse=coarse)
+        d1, d2, d3 = _derivatives(Z, y, w, beta, task, coarse=coarse, scale=scale)
         # Chain rule from beta = exp(-t) to t.
         g = -beta * d1
         h = beta * beta * d2 + beta * d1
@@ -328,6 +380,11 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
     # The spread is read from the subsample on large inputs: the bounds only
     # need its order of magnitude, not another full pass.
     bounds = temperature_bounds(Z[::stride], task)
+    # Logits so large that their cubes overflow are read divided by a power
+    # of two; T scales with them, so the fit is the same problem.
+    scale = logit_scale(np.exp(bounds[1] - np.log(_T_BOUNDS[1])))
+    shift = np.log(scale)
+    bounds = (bounds[0] - shift, bounds[1] - shift)
     if stride > 1:
         # A strided subsample is deterministic and needs no random state; it is
         # only a starting point, the answer is the full-data optimum.
@@ -341,10 +398,11 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
                 coarse_all=True,
                 max_iter=max_iter,
                 bounds=bounds,
+                scale=scale,
             )
             if status not in ("converged",):
                 t0 = 0.0
-    return fit_temperature(
+    t, n_iter, status = fit_temperature(
         Z,
         y,
         w,
@@ -353,7 +411,9 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
         coarse_first=stride > 1,
         max_iter=max_iter,
         bounds=bounds,
+        scale=scale,
     )
+    return t + shift, n_iter, status
 
 
 def warn_temperature_status(estimator, status, temperature, *, start=False):

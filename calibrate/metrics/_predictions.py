@@ -113,7 +113,10 @@ class Predictions:
 
     def weighted_mean(self, values):
         """Weighted mean over samples of a per-row quantity."""
-        return float(np.dot(self.weights, values) / self.weights.sum())
+        # A convex combination: finite per-row values (1e307 each, say) give a
+        # finite mean, where the weighted sum would overflow.
+        mean = np.dot(self.weights / self.weights.sum(), values)
+        return float(mean)
 
     # -- binary and multilabel: independent events, one per column -----------
 
@@ -162,7 +165,10 @@ class Predictions:
             top = z.argmax(axis=1)
             r = np.arange(z.shape[0])
             m = z[r, top]
-            np.subtract(z, m[:, None], out=e)
+            # Logits 3e308 below the row's maximum give -inf, and exp(-inf) = 0
+            # is their probability to the last bit: no overflow to report.
+            with np.errstate(over="ignore"):
+                np.subtract(z, m[:, None], out=e)
             np.exp(e, out=e)
             # The sum without the maximum's exp(0) = 1 keeps the small terms of
             # a confident row: log1p(rest), not log(1 + rest), and 1 - p_top
