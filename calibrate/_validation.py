@@ -636,7 +636,7 @@ def preview(values, limit=10):
     return f"[{shown}{', ...' if len(values) > limit else ''}]"
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight, n_samples, *, rescale=True):
     """Validate sample weights; ``None`` means equal weights.
 
     Parameters
@@ -645,12 +645,16 @@ def check_sample_weight(sample_weight, n_samples):
         Non-negative, finite weights, not all zero.
     n_samples : int
         Expected length.
+    rescale : bool, default=True
+        Divide the weights by their largest value: every metric and fit
+        depends on their ratios only, and this keeps their sums finite.
+        False keeps the caller's units (for the per-bin weights that
+        :func:`calibrate.binning.bin_stats` reports).
 
     Returns
     -------
     ndarray of shape (n_samples,), dtype float64
-        The weights divided by their largest value (ones when
-        ``sample_weight`` is None): every result depends on their ratios only.
+        The weights (ones when ``sample_weight`` is None).
 
     Examples
     --------
@@ -680,7 +684,7 @@ def check_sample_weight(sample_weight, n_samples):
     # Only ratios of weights matter.  Divided once by the largest, weights of
     # 1e307 cannot overflow a sum and weights of 1e-320 (subnormal) lose no
     # precision in one; weights whose largest is 1 are returned as they are.
-    return w if top == 1.0 else w / top
+    return w if top == 1.0 or not rescale else w / top
 
 
 def warn_if_logits_look_like_probabilities(X, *, task, name="X", stacklevel=3):

@@ -623,7 +623,7 @@ def bin_stats(scores, targets, *, n_bins=15, strategy="uniform", sample_weight=N
     if scores.shape[0] == 0:
         raise ValueError("scores is empty; need at least one sample.")
     targets = _check_unit_interval(targets, "targets", shape=scores.shape)
-    weights = check_sample_weight(sample_weight, scores.shape[0])
+    weights = check_sample_weight(sample_weight, scores.shape[0], rescale=False)
     return _bin_column(
         scores.astype(np.float64, copy=False),
         targets.astype(np.float64, copy=False),
@@ -676,7 +676,7 @@ def bin_stats_by_column(
             f"{scores.shape}."
         )
     targets = _check_unit_interval(targets, "targets", shape=scores.shape)
-    weights = check_sample_weight(sample_weight, scores.shape[0])
+    weights = check_sample_weight(sample_weight, scores.shape[0], rescale=False)
     return _bin_columns(scores, targets, weights, n_bins, strategy)
 
 
@@ -808,7 +808,7 @@ def bin_stats_by_group(
             f"groups must be integers from 0 to {n_groups - 1} of shape "
             f"{scores.shape}; got dtype {groups.dtype} and shape {groups.shape}."
         )
-    weights = check_sample_weight(sample_weight, scores.shape[0])
+    weights = check_sample_weight(sample_weight, scores.shape[0], rescale=False)
     return _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy)
 
 
