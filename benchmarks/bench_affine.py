@@ -14,7 +14,9 @@ true T = 2) it times, interleaved round by round and reporting the best of
 * ours: ``VectorScaling``, ``MatrixScaling`` (default ODIR) and
   ``PlattScaling`` on multiclass logits (one-vs-rest);
 * peers, when installed: probmetrics' vector and matrix scaling (needs torch;
-  skipped with a line otherwise) and scikit-learn's one-vs-rest sigmoid,
+  skipped with a line otherwise; its matrix scaling is unregularised, so it
+  is compared with ours at ``reg_lambda=0, reg_mu=0``) and scikit-learn's
+  one-vs-rest sigmoid,
   ``CalibratedClassifierCV(FrozenEstimator(clf), method="sigmoid")`` with
   ``clf.decision_function`` returning its input (Platt's smoothed targets:
   compared with ``PlattScaling(target_smoothing=True)``, the same objective);
@@ -96,24 +98,62 @@ def ovr_objective(X, y, coef, intercept, smoothing):
 
 
 def probmetrics_fitters():
+    """probmetrics' vector and matrix scaling on the logits, or {} (no torch).
+
+    They are fitted through ``fit_torch`` on the float32 logits as a torch
+    tensor (probmetrics' own entry point for logits), with torch held to one
+    thread like the rest of the run; their objective is computed from their
+    fitted parameters in float64 like ours.
+    """
     try:
-        import probmetrics  # noqa: F401
+        import torch
+        from probmetrics.calibrators.logistic import (
+            MatrixScalingCalibrator,
+            VectorScalingCalibrator,
+        )
+        from probmetrics.distributions import CategoricalLogits
     except ImportError:
         print("probmetrics: not installed (it needs torch), skipped")
         return {}
-    print("probmetrics: installed, but its calibrator API is not wired here; skipped")
-    return {}
+    torch.set_num_threads(1)
+
+    def fit(cls, X, y):
+        cal = cls()
+        cal.fit_torch(CategoricalLogits(torch.as_tensor(X)), torch.as_tensor(y))
+        return cal
+
+    def vector_proba(cal, X):
+        temp = cal.temp_.double().numpy()
+        bias = cal.bias_.double().numpy()
+        return softmax(X.astype(np.float64) / temp + bias, axis=1)
+
+    def matrix_proba(cal, X):
+        W = cal.itemp_.double().numpy()
+        bias = cal.bias_.double().numpy()
+        return softmax(X.astype(np.float64) @ W + bias, axis=1)
+
+    return {
+        "probmetrics vector": (
+            lambda X, y: fit(VectorScalingCalibrator, X, y), vector_proba
+        ),
+        "probmetrics matrix": (
+            lambda X, y: fit(MatrixScalingCalibrator, X, y), matrix_proba
+        ),
+    }
 
 
-def run(n, k, repeat):
+def run(n, k, repeat, peers):
     X, y = make_logits(n, k)
     fits = {
         "one lse pass": lambda: lse_pass(X),
         "ours vector": lambda: VectorScaling().fit(X, y),
         "ours matrix": lambda: MatrixScaling().fit(X, y),
+        "ours matrix (unreg.)": lambda: MatrixScaling(reg_lambda=0, reg_mu=0).fit(X, y),
         "ours platt (smoothed)": lambda: PlattScaling(target_smoothing=True).fit(X, y),
         "sklearn sigmoid": lambda: sklearn_sigmoid(X, y),
     }
+    for name, (fit, _) in peers.items():
+        fits[name] = lambda fit=fit: fit(X, y)
     if n * k <= 2_000_000:
         fits["scipy vector ref"] = lambda: scipy_vector_reference(X, y)
     best = dict.fromkeys(fits, np.inf)
@@ -127,9 +167,11 @@ def run(n, k, repeat):
                 best[name] = min(best[name], time.perf_counter() - start)
     one = best["one lse pass"]
     objective = {
-        "ours vector": softmax_nll(result["ours vector"].predict_proba(X), y),
-        "ours matrix": softmax_nll(result["ours matrix"].predict_proba(X), y),
+        name: softmax_nll(result[name].predict_proba(X), y)
+        for name in ("ours vector", "ours matrix", "ours matrix (unreg.)")
     }
+    for name, (_, proba) in peers.items():
+        objective[name] = softmax_nll(proba(result[name], X), y)
     if "scipy vector ref" in result:
         objective["scipy vector ref"] = softmax_nll(result["scipy vector ref"], y)
     platt = result["ours platt (smoothed)"]
@@ -147,6 +189,15 @@ def run(n, k, repeat):
             continue
         obj = objective.get(name, float("nan"))
         print(f"{name:24s} {best[name]:8.3f} {best[name] / one:8.1f} {obj:12.8f}")
+    for ours, peer in (
+        ("ours vector", "probmetrics vector"),
+        ("ours matrix (unreg.)", "probmetrics matrix"),
+    ):
+        if peer in best:
+            print(
+                f"ratio: {peer} / {ours} = {best[peer] / best[ours]:.2f}x "
+                f"(objective {objective[ours] - objective[peer]:+.2e} vs peer)"
+            )
     print(
         f"ratios: sklearn sigmoid / ours platt = "
         f"{best['sklearn sigmoid'] / best['ours platt (smoothed)']:.1f}x"
@@ -165,12 +216,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(machine_info())
-    probmetrics_fitters()
+    peers = probmetrics_fitters()
     sizes = [(10_000, 10), (10_000, 100), (1_000_000, 10)]
     if args.large:
         sizes.append((50_000, 1_000))
     for n, k in sizes:
-        run(n, k, args.repeat)
+        run(n, k, args.repeat, peers)
 
 
 if __name__ == "__main__":

@@ -658,7 +658,7 @@ def check_sample_weight(sample_weight, n_samples, *, rescale=True):
 
     Examples
     --------
-    >>> check_sample_weight([2.0, 4.0], 2).tolist()
+    >>> check_sample_weight([2e300, 4e300], 2).tolist()
     [0.5, 1.0]
     >>> check_sample_weight(None, 3)
     array([1., 1., 1.])
@@ -684,7 +684,12 @@ def check_sample_weight(sample_weight, n_samples, *, rescale=True):
     # Only ratios of weights matter.  Divided once by the largest, weights of
     # 1e307 cannot overflow a sum and weights of 1e-320 (subnormal) lose no
     # precision in one; weights whose largest is 1 are returned as they are.
-    return w if top == 1.0 or not rescale else w / top
+    # Ordinary weights are returned as given (integer frequency weights stay
+    # whole numbers); only weights whose sums could overflow or lose precision
+    # are divided by their largest.
+    if not rescale or 1e-100 <= top <= 1e100:
+        return w
+    return w / top
 
 
 def warn_if_logits_look_like_probabilities(X, *, task, name="X", stacklevel=3):

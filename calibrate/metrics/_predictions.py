@@ -115,7 +115,10 @@ class Predictions:
         """Weighted mean over samples of a per-row quantity."""
         # A convex combination: finite per-row values (1e307 each, say) give a
         # finite mean, where the weighted sum would overflow.
-        mean = np.dot(self.weights / self.weights.sum(), values)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.dot(self.weights, values) / self.weights.sum()
+            if not np.isfinite(mean):
+                mean = np.dot(self.weights / self.weights.sum(), values)
         return float(mean)
 
     # -- binary and multilabel: independent events, one per column -----------
