@@ -22,16 +22,16 @@ import numpy as np
 from calibrate._special import iter_chunks
 from calibrate.cli._common import (
     CommandError,
-    add_command,
     add_global_options,
     add_output_option,
     check_output,
+    describe,
     read_scores,
     warnings_per_chunk,
 )
 from calibrate.io import atomic_write, load_calibrator
 
-__all__ = ["OUTPUTS", "add_parser", "run"]
+__all__ = ["OUTPUTS", "add_arguments", "run"]
 
 #: ``--output`` choice -> calibrator method.
 OUTPUTS = {
@@ -41,13 +41,11 @@ OUTPUTS = {
 }
 
 
-def add_parser(subparsers):
-    """Register ``apply`` on the top-level parser's subparsers."""
-    parser = add_command(
-        subparsers,
-        "apply",
+def add_arguments(parser):
+    """Add the options of ``apply`` to its parser."""
+    describe(
+        parser,
         doc=__doc__,
-        help="calibrate new scores with a saved model and write them as .npy",
         example="calibrate apply model.json test_logits.npy -o test_probs.npy",
     )
     parser.add_argument("model", metavar="MODEL", help="a model saved by fit")
@@ -70,7 +68,6 @@ def add_parser(subparsers):
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
-    return parser
 
 
 def _apply(method, scores, rows, args):

@@ -15,30 +15,28 @@ import os
 from calibrate.cli._common import (
     CommandError,
     add_binning_options,
-    add_command,
     add_data_arguments,
     add_global_options,
     add_model_options,
     add_output_option,
     check_output,
+    describe,
     read_model_and_inputs,
 )
 from calibrate.io import atomic_write
 
-__all__ = ["FORMATS", "add_parser", "run"]
+__all__ = ["FORMATS", "add_arguments", "run"]
 
 #: File suffixes ``-o`` may end in.
 FORMATS = (".png", ".svg", ".pdf")
 _REDUCTIONS = ("top_label", "classwise", "positive")
 
 
-def add_parser(subparsers):
-    """Register ``plot`` on the top-level parser's subparsers."""
-    parser = add_command(
-        subparsers,
-        "plot",
+def add_arguments(parser):
+    """Add the options of ``plot`` to its parser."""
+    describe(
+        parser,
         doc=__doc__,
-        help="draw a reliability diagram (before and after a model) to a file",
         example="calibrate plot test_logits.npy test_labels.npy --model model.json "
         "-o diagram.png",
     )
@@ -72,7 +70,6 @@ def add_parser(subparsers):
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
-    return parser
 
 
 def dpi_value(text):

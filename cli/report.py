@@ -18,9 +18,9 @@ import os
 
 from calibrate.cli._common import (
     CommandError,
-    add_command,
     add_global_options,
     add_input_type_option,
+    describe,
     format_number,
     format_table,
     methods_help,
@@ -30,7 +30,7 @@ from calibrate.cli._common import (
     read_inputs,
 )
 
-__all__ = ["FORMATS", "add_parser", "run"]
+__all__ = ["FORMATS", "add_arguments", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +89,14 @@ def _level(text):
     return value
 
 
-def add_parser(subparsers):
-    """Register ``report`` on the top-level parser's subparsers."""
+def add_arguments(parser):
+    """Add the options of ``report`` to its parser."""
     from calibrate._validation import TASKS
     from calibrate.calibrators import CALIBRATORS, default_methods
 
-    parser = add_command(
-        subparsers,
-        "report",
+    describe(
+        parser,
         doc=__doc__,
-        help="fit calibration methods and write an HTML, Markdown and JSON report",
         example="calibrate report --val val_logits.npy val_labels.npy "
         "--test test_logits.npy test_labels.npy -o reports/resnet",
     )
@@ -180,7 +178,6 @@ def add_parser(subparsers):
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run, parser=parser)
-    return parser
 
 
 def _list_examples():
