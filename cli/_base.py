@@ -22,10 +22,11 @@ class CommandError(Exception):
 
 
 class UsageError(CommandError):
-    """A bad option value found after parsing: one line, exit 2.
+    """A command line that is wrong whatever the data, found after parsing: exit 2.
 
-    An unknown method, metric or parameter is a usage error, as argparse's
-    own are; it is printed like a :class:`CommandError`.
+    An unknown method, metric, parameter or example, or options that do not
+    go together, are usage errors, as argparse's own are; the message is one
+    line, printed like a :class:`CommandError`'s.
     """
 
 

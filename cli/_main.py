@@ -9,9 +9,14 @@ module only when that command is named, so ``calibrate --help`` and
 Exit codes: 0 on success (including ``--help`` and ``--version``); 1 on a
 runtime error, with one line ``calibrate <command>: error: <message>`` on
 stderr that names the file and the problem (the traceback is added with
-``-v``); 2 on usage errors (argparse's convention); 130 when interrupted;
-128 + N when stopped by SIGTERM or SIGHUP (N), after removing temporary files;
-141 when whoever reads stdout stops reading (``| head``), silently.
+``-v``); 2 on a usage error, a command line that is wrong whatever the data:
+an unknown command, option, method, metric, parameter, example or output
+kind, a malformed value, or options that do not go together (one line, after
+the command's usage when argparse found it); 130 when interrupted; 128 + N
+when stopped by SIGTERM or SIGHUP (N), after removing temporary files; 141,
+silently, when whoever reads stdout stops reading before the output is all
+written (``| head`` closing the pipe; an output that fits in the pipe's
+buffer is written before ``head`` exits, and the status is then 0).
 :func:`main` returns the code instead of exiting, so tests and other Python
 code can call it directly.
 

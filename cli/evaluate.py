@@ -121,7 +121,7 @@ def select_metrics(requested, task):
             if name not in names:
                 names.append(name)
     if not names:
-        raise CommandError("--metrics: no metric named.")
+        raise UsageError(f"--metrics: no metric named in {requested!r}.")
     return names, {}
 
 

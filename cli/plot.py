@@ -14,6 +14,7 @@ import os
 
 from calibrate.cli._common import (
     CommandError,
+    UsageError,
     add_binning_options,
     add_data_arguments,
     add_global_options,
@@ -92,10 +93,26 @@ def dpi_value(text):
     return value
 
 
+def _two_classwise_diagrams(args, input_type):
+    return (
+        f"Draw two classwise diagrams instead: 'calibrate plot {args.scores} "
+        f"{args.labels} --input-type {input_type} --reduction classwise -o "
+        "before.png' and, on the output of 'calibrate apply', 'calibrate plot "
+        f"PROBS.npy {args.labels} --input-type probs --reduction classwise -o "
+        "after.png'."
+    )
+
+
 def run(args, progress):
     """Run ``calibrate plot``; return the exit status."""
     from calibrate.plotting import ReliabilityComparisonDisplay, ReliabilityDisplay
 
+    if args.model is not None and args.reduction == "classwise":
+        raise UsageError(
+            "plot --model draws top-label or positive-class diagrams side by "
+            "side; --reduction classwise grids are not drawn side by side. "
+            f"{_two_classwise_diagrams(args, args.input_type or 'logits')}"
+        )
     check_output(args.output, force=args.force, suffixes=FORMATS, what="diagram")
     calibrator, inputs = read_model_and_inputs(args, progress)
     input_type = inputs.input_type
@@ -115,19 +132,12 @@ def run(args, progress):
             )
         else:
             if reduction == "classwise":
-                what = (
-                    "multilabel data have no top-label diagram"
-                    if inputs.task == "multilabel"
-                    else "classwise grids are not drawn side by side"
-                )
+                # Multilabel data (classwise by default): the data, not the
+                # command line, rule out a side-by-side diagram.
                 raise CommandError(
-                    f"plot --model draws top-label or positive-class diagrams side "
-                    f"by side, and {what}. Draw two classwise diagrams instead: "
-                    f"'calibrate plot {args.scores} {args.labels} --input-type "
-                    f"{input_type} --reduction classwise -o before.png' and, on "
-                    "the output of 'calibrate apply', 'calibrate plot PROBS.npy "
-                    f"{args.labels} --input-type probs --reduction classwise -o "
-                    "after.png'."
+                    "plot --model draws top-label or positive-class diagrams side "
+                    "by side, and multilabel data have no top-label diagram. "
+                    f"{_two_classwise_diagrams(args, input_type)}"
                 )
             name = args.name or (
                 f"{type(calibrator).__name__} ({os.path.basename(args.model)})"

@@ -18,6 +18,7 @@ import os
 
 from calibrate.cli._common import (
     CommandError,
+    UsageError,
     add_global_options,
     add_input_type_option,
     describe,
@@ -211,6 +212,19 @@ def _check_arguments(args):
         )
     if args.output is None:
         args.parser.error("missing -o DIRECTORY: where to write the report.")
+    if args.example not in (None, "all"):
+        from calibrate.datasets import list_examples
+
+        names = list_examples()
+        if args.example not in names:
+            import difflib
+
+            close = difflib.get_close_matches(args.example, names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(
+                f"--example: unknown example {args.example!r}{hint}; the examples "
+                f"are {', '.join(names)} and all."
+            )
 
 
 def _targets(args, output):
@@ -251,7 +265,7 @@ def _read(args, progress):
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc
         if args.input_type != data.input_type:
-            raise CommandError(
+            raise UsageError(
                 f"example {args.example} holds {data.input_type}; drop --input-type."
             )
         stem = f"example {args.example}"
