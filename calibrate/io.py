@@ -675,7 +675,7 @@ def _read_npy_header(f):
     return shape, dtype, f.tell()
 
 
-def _check_declared_size(name, shape, dtype, available, where):
+def _check_declared_size(what, shape, dtype, available, where):
     """Refuse a header whose shape needs more bytes than ``available``.
 
     The header is all numpy reads before it allocates the whole array: a
@@ -685,9 +685,9 @@ def _check_declared_size(name, shape, dtype, available, where):
     declared = math.prod(shape) * dtype.itemsize
     if declared > available:
         raise ValueError(
-            f"{name}: its header declares shape {tuple(shape)} of {dtype} "
-            f"({declared:,} bytes) but {where} holds only {available:,} bytes of "
-            "data; it is truncated or its header is wrong."
+            f"{what}: its header declares shape {tuple(shape)} of {dtype} "
+            f"({declared:,} bytes) but {where} holds only {available:,} bytes "
+            "after it; it is truncated or its header is wrong."
         )
 
 
@@ -703,7 +703,13 @@ def _load_npy(path, *, mmap):
             f"{path} holds an array of Python objects (dtype {dtype}), which "
             f"only unpickling could read; {_NO_PICKLE}."
         )
-    _check_declared_size(path, shape, dtype, max(size - offset, 0), "the file")
+    _check_declared_size(
+        f"{path}: not a readable .npy file",
+        shape,
+        dtype,
+        max(size - offset, 0),
+        "the file",
+    )
     mmap_mode = "r" if mmap and math.prod(shape) > 0 else None
     try:
         return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
@@ -798,7 +804,11 @@ def _check_npz_member(path, archive, key):
         return  # numpy's own reading says what is wrong, by name
     if not dtype.hasobject:
         _check_declared_size(
-            name, shape, dtype, max(info.file_size - offset, 0), "the member"
+            f"{name}: not a readable array",
+            shape,
+            dtype,
+            max(info.file_size - offset, 0),
+            "the member",
         )
 
 

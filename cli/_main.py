@@ -398,7 +398,12 @@ def main(argv=None):
                 _signals_unwind(),
                 _warnings_to_log(logger, args.warnings, getattr(args, "scores", None)),
             ):
-                return args.run(args, progress)
+                status = args.run(args, progress)
+                # Written now, not at exit: a reader that has gone makes this
+                # flush fail here, where it is caught (141), instead of in
+                # the interpreter's shutdown (status 120 and a message).
+                sys.stdout.flush()
+                return status
         except BrokenPipeError:
             # The reader of stdout has gone (``calibrate evaluate ... | head``):
             # stop quietly, as a command killed by SIGPIPE does, and keep the
