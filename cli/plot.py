@@ -24,7 +24,7 @@ from calibrate.cli._common import (
     describe,
     read_model_and_inputs,
 )
-from calibrate.io import atomic_write
+from calibrate.io import atomic_write, load_calibrator
 
 __all__ = ["FORMATS", "add_arguments", "run"]
 
@@ -93,6 +93,16 @@ def dpi_value(text):
     return value
 
 
+def _model_input_type(args):
+    """Return the input type to suggest: --input-type, else the model's."""
+    if args.input_type is not None:
+        return args.input_type
+    try:
+        return load_calibrator(args.model).input_type
+    except (ValueError, TypeError, OSError):
+        return "INPUT_TYPE"
+
+
 def _two_classwise_diagrams(args, input_type):
     return (
         f"Draw two classwise diagrams instead: 'calibrate plot {args.scores} "
@@ -111,7 +121,7 @@ def run(args, progress):
         raise UsageError(
             "plot --model draws top-label or positive-class diagrams side by "
             "side; --reduction classwise grids are not drawn side by side. "
-            f"{_two_classwise_diagrams(args, args.input_type or 'logits')}"
+            f"{_two_classwise_diagrams(args, _model_input_type(args))}"
         )
     check_output(args.output, force=args.force, suffixes=FORMATS, what="diagram")
     calibrator, inputs = read_model_and_inputs(args, progress)
