@@ -743,6 +743,13 @@ def _encode_with_classes(y, classes, task, n_columns, names):
     values, counts = np.unique(classes, return_counts=True)
     if (counts > 1).any():
         raise ValueError(f"classes holds duplicates: {preview(values[counts > 1])}.")
+    if classes.dtype.kind == "f" and not (classes == np.round(classes)).all():
+        # As for labels without classes: 3.5 is a score, not a class.
+        value = classes[classes != np.round(classes)][0].item()
+        raise ValueError(
+            f"classes holds {value!r}, which is not a class label: labels are "
+            "integers, strings or booleans, and float labels whole numbers."
+        )
     if task == "multilabel":
         return y, classes  # the indicator's columns are the classes
     return labels_to_columns(y, classes, name=yn), classes

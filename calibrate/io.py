@@ -665,14 +665,37 @@ def load_array(spec, *, mmap=True):
     raise ValueError(f"{path} is not a .npy or .npz file ({what}).")
 
 
+def _read_npy_header(f):
+    """Read the header of a ``.npy`` stream: ``(shape, dtype, header bytes)``."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    return shape, dtype, f.tell()
+
+
+def _check_declared_size(what, shape, dtype, available, where):
+    """Refuse a header whose shape needs more bytes than ``available``.
+
+    The header is all numpy reads before it allocates the whole array: a
+    tiny file declaring a shape of 10^6 x 10^6 would otherwise end in a
+    ``MemoryError`` (or in the kernel killing the process).
+    """
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > available:
+        raise ValueError(
+            f"{what}: its header declares shape {tuple(shape)} of {dtype} "
+            f"({declared:,} bytes) but {where} holds only {available:,} bytes "
+            "after it; it is truncated or its header is wrong."
+        )
+
+
 def _load_npy(path, *, mmap):
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            shape, dtype, offset = _read_npy_header(f)
+            size = os.fstat(f.fileno()).st_size
     except (ValueError, EOFError, OSError) as exc:
         raise ValueError(f"{path}: not a readable .npy file ({exc}).") from None
     if dtype.hasobject:
@@ -680,6 +703,13 @@ def _load_npy(path, *, mmap):
             f"{path} holds an array of Python objects (dtype {dtype}), which "
             f"only unpickling could read; {_NO_PICKLE}."
         )
+    _check_declared_size(
+        f"{path}: not a readable .npy file",
+        shape,
+        dtype,
+        max(size - offset, 0),
+        "the file",
+    )
     mmap_mode = "r" if mmap and math.prod(shape) > 0 else None
     try:
         return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
@@ -708,6 +738,7 @@ def _load_npz_member(path, key):
                 if keys
                 else f"{path} is an empty .npz archive; it has no array {key!r}."
             )
+        _check_npz_member(path, archive.zip, key)
         try:
             return archive[key]
         except ValueError as exc:
@@ -722,6 +753,63 @@ def _load_npz_member(path, key):
                 f"{path}:{key}: not a readable array ({exc}); the archive may be "
                 "truncated."
             ) from None
+
+
+#: An ``.npz`` member larger than :data:`NPZ_RATIO_FREE_BYTES` once inflated
+#: may inflate to at most this many times its compressed size.  Real scores
+#: and labels compress by 1.1 to about 20 times; a zip bomb, by up to 1,032
+#: (deflate's limit).
+NPZ_MAX_RATIO = 100
+#: Members that inflate to at most this many bytes (256 MiB) are read whatever
+#: their ratio: that much memory is no attack.
+NPZ_RATIO_FREE_BYTES = 2**28
+
+
+def _check_npz_member(path, archive, key):
+    """Refuse, before numpy allocates it, a member that cannot be what it says.
+
+    numpy allocates a member's whole array from its header, then inflates
+    the data into it.  Checked first, from the zip directory and the header
+    alone: the compressed size fits in the file; the member inflates to at
+    most :data:`NPZ_MAX_RATIO` times its compressed size (beyond
+    :data:`NPZ_RATIO_FREE_BYTES`); and the shape and dtype of its header fit
+    in what it inflates to.  The messages name the member.
+    """
+    name = f"{path}:{key}"
+    members = {info.filename: info for info in archive.infolist()}
+    info = members.get(f"{key}.npy", members.get(key))
+    if info is None:
+        return
+    archive_size = os.path.getsize(path)
+    if info.compress_size > archive_size:
+        raise ValueError(
+            f"{name}: the archive's directory gives the member "
+            f"{info.compress_size:,} compressed bytes, more than the whole file "
+            f"({archive_size:,}); the archive is corrupted."
+        )
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > NPZ_RATIO_FREE_BYTES and ratio > NPZ_MAX_RATIO:
+        raise ValueError(
+            f"{name} would inflate from {info.compress_size:,} to "
+            f"{info.file_size:,} bytes, {ratio:,.0f} times, more than the "
+            f"{NPZ_MAX_RATIO} times allowed for members over "
+            f"{NPZ_RATIO_FREE_BYTES:,} bytes (a zip bomb looks like this); if "
+            "the array is real, save it with numpy.save or numpy.savez "
+            "(uncompressed)."
+        )
+    try:
+        with archive.open(info) as f:
+            shape, dtype, offset = _read_npy_header(f)
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile):
+        return  # numpy's own reading says what is wrong, by name
+    if not dtype.hasobject:
+        _check_declared_size(
+            f"{name}: not a readable array",
+            shape,
+            dtype,
+            max(info.file_size - offset, 0),
+            "the member",
+        )
 
 
 def save_array(path, array, *, overwrite=False):
@@ -1195,8 +1283,20 @@ def _decode_fitted(calibrator, fitted):
             f"classes_ has {len(classes)} labels, but a {task} calibrator with "
             f"n_features_in_={n_features} has {n_classes}."
         )
-    if len(np.unique(classes)) != len(classes):
-        raise _Malformed(f"classes_ repeats a label: {classes.tolist()!r}.")
+    labels, counts = np.unique(classes, return_counts=True)
+    if (counts > 1).any():
+        raise _Malformed(
+            f"classes_ repeats the label {labels[counts > 1][0].item()!r}: "
+            f"{classes.tolist()!r}."
+        )
+    if classes.dtype.kind == "f" and (classes != np.round(classes)).any():
+        # fit reads float labels only when they are whole numbers (3.0 is
+        # class 3); 3.5 is no class, and would never match integer labels.
+        value = classes[classes != np.round(classes)][0].item()
+        raise _Malformed(
+            f"classes_ holds {value!r}, which is not a class label: labels are "
+            "integers, strings or booleans, and float labels whole numbers."
+        )
     values["classes_"] = classes
 
     if "feature_names_in_" in fitted:

@@ -1,21 +1,20 @@
-"""What the subcommands share: options, reading inputs, outputs, progress, tables.
+"""What the subcommands share: options, reading inputs, outputs, tables.
 
-Every subcommand module has ``add_parser(subparsers)`` and ``run(args,
+Every subcommand module has ``add_arguments(parser)`` and ``run(args,
 progress) -> int``; the entry point (:mod:`calibrate.cli._main`) turns
-exceptions into the one-line message and exit status 1.  The helpers here
+exceptions into the one-line message and exit status 1.  The exceptions, the
+global flags and :class:`Progress` live in :mod:`calibrate.cli._base` (which
+imports nothing heavy) and are re-exported here.  The helpers here
 raise :class:`CommandError`, ``ValueError``, ``TypeError`` or ``OSError`` with
 messages that name the file and the problem.
 """
 
 import argparse
-import contextlib
 import json
 import logging
 import math
 import os
 import sys
-import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,12 @@ from calibrate._validation import (
     infer_task,
     preview,
 )
+from calibrate.cli._base import (
+    CommandError,
+    Progress,
+    UsageError,
+    add_global_options,
+)
 from calibrate.io import load_array, load_calibrator
 from calibrate.metrics._engine import warnings_per_chunk
 
@@ -36,8 +41,8 @@ __all__ = [
     "Inputs",
     "Progress",
     "add_binning_options",
-    "add_command",
     "add_data_arguments",
+    "describe",
     "add_global_options",
     "add_input_type_option",
     "add_model_options",
@@ -60,62 +65,16 @@ INPUT_TYPE_CHOICES = ("logits", "probs", "log_probs")
 logger = logging.getLogger("calibrate")
 
 
-class CommandError(Exception):
-    """A runtime error whose message is complete: printed as it is, exit 1."""
-
-
-class UsageError(CommandError):
-    """A bad option value found after parsing: one line, exit 2.
-
-    An unknown method, metric or parameter is a usage error, as argparse's
-    own are; it is printed like a :class:`CommandError`.
-    """
-
-
-# ------------------------------------------------------------------ options
-def add_global_options(parser, *, suppress):
-    """Add ``-v``, ``-q`` and ``--force`` to ``parser``.
-
-    The top-level parser and every subcommand accept them, so that both
-    ``calibrate -v fit ...`` and ``calibrate fit ... -v`` work.  Subcommand
-    parsers use ``suppress=True``: their defaults must not overwrite what the
-    top-level parser already read.
-    """
-    default = {"default": argparse.SUPPRESS} if suppress else {}
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        help="log more to stderr (-v: info and tracebacks, -vv: debug)",
-        **({"default": 0} if not suppress else default),
-    )
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        action="count",
-        help="log less to stderr (-q: errors only, -qq: nothing but critical)",
-        **({"default": 0} if not suppress else default),
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="overwrite output files that exist",
-        **default,
-    )
-
-
-def add_command(subparsers, name, *, doc, help, example):
-    """Add the subparser of a command: its help, description and example.
+def describe(parser, *, doc, example):
+    """Set a command's description and example from its module's docstring.
 
     ``doc`` is the command module's docstring; its first paragraph, without
-    reStructuredText markup, is the description.
+    reStructuredText markup, is the description.  The one-line help shown by
+    ``calibrate --help`` is the entry point's (:data:`calibrate.cli._main.COMMANDS`).
     """
-    return subparsers.add_parser(
-        name,
-        help=help,
-        description=doc.split("\n\n")[0].replace("``", ""),
-        epilog=f"Example: {example}",
-    )
+    parser.description = doc.split("\n\n")[0].replace("``", "")
+    parser.epilog = f"Example: {example}"
+    return parser
 
 
 def methods_help():
@@ -493,71 +452,3 @@ def format_table(header, rows, *, align=None):
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------- progress
-class Progress:
-    """Show what a long step is doing on stderr, only when it is a terminal.
-
-    A step that ends within ``delay`` seconds prints nothing.  A longer one
-    shows ``calibrate: <step> ... <seconds> s`` on one line, updated in place,
-    and erased when the step ends, so stderr holds only logs and errors
-    afterwards.  When stderr is a file or a pipe, nothing is shown.
-
-    Parameters
-    ----------
-    stream : file object or None
-        Where to write; None means ``sys.stderr`` at the time of each step.
-    enabled : bool or None
-        None shows progress exactly when ``stream.isatty()``.
-    delay : float
-        Seconds a step may run before it is shown.
-    interval : float
-        Seconds between updates.
-    """
-
-    def __init__(self, stream=None, *, enabled=None, delay=1.0, interval=0.5):
-        self.stream = stream
-        self.enabled = enabled
-        self.delay = delay
-        self.interval = interval
-
-    def _target(self):
-        stream = sys.stderr if self.stream is None else self.stream
-        enabled = self.enabled
-        if enabled is None:
-            enabled = bool(getattr(stream, "isatty", lambda: False)())
-        return stream, enabled
-
-    @contextlib.contextmanager
-    def step(self, text):
-        """Run the body as a step called ``text``."""
-        stream, enabled = self._target()
-        if not enabled:
-            yield
-            return
-        done = threading.Event()
-        start = time.monotonic()
-        shown = []
-
-        def show():
-            if done.wait(self.delay):
-                return
-            while True:
-                line = f"\rcalibrate: {text} ... {time.monotonic() - start:.0f} s"
-                stream.write(line)
-                stream.flush()
-                shown.append(len(line))
-                if done.wait(self.interval):
-                    return
-
-        thread = threading.Thread(target=show, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
-            if shown:
-                stream.write("\r" + " " * max(shown) + "\r")
-                stream.flush()

@@ -1,15 +1,22 @@
 """The ``calibrate`` entry point: argument parsing, verbosity and exit codes.
 
 Each subcommand lives in its own module of this package (``fit``, ``apply``,
-``evaluate``, ``plot``) with ``add_parser(subparsers)`` and ``run(args,
-progress)``; this module only dispatches.
+``evaluate``, ``plot``, ``report``) with ``add_arguments(parser)`` and
+``run(args, progress)``; this module only dispatches, and imports a command's
+module only when that command is named, so ``calibrate --help`` and
+``--version`` load neither numpy nor scikit-learn.
 
 Exit codes: 0 on success (including ``--help`` and ``--version``); 1 on a
 runtime error, with one line ``calibrate <command>: error: <message>`` on
 stderr that names the file and the problem (the traceback is added with
-``-v``); 2 on usage errors (argparse's convention); 130 when interrupted;
-128 + N when stopped by SIGTERM or SIGHUP (N), after removing temporary files;
-141 when whoever reads stdout stops reading (``| head``), silently.
+``-v``); 2 on a usage error, a command line that is wrong whatever the data:
+an unknown command, option, method, metric, parameter, example or output
+kind, a malformed value, or options that do not go together (one line, after
+the command's usage when argparse found it); 130 when interrupted; 128 + N
+when stopped by SIGTERM or SIGHUP (N), after removing temporary files; 141,
+silently, when whoever reads stdout stops reading before the output is all
+written (``| head`` closing the pipe; an output that fits in the pipe's
+buffer is written before ``head`` exits, and the status is then 0).
 :func:`main` returns the code instead of exiting, so tests and other Python
 code can call it directly.
 
@@ -20,6 +27,7 @@ logger.  Progress of long steps is shown only when stderr is a terminal.
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -29,24 +37,70 @@ import traceback
 import warnings
 
 import calibrate
-from calibrate.calibrators import CALIBRATORS
-from calibrate.cli import apply, evaluate, fit, plot, report
-from calibrate.cli._common import (
+from calibrate.cli._base import (
     CommandError,
     Progress,
     UsageError,
     add_global_options,
 )
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 _DESCRIPTION = (
     "Post-hoc calibration of classifier outputs: fit a small calibration map "
-    "({methods}) on a model's validation logits, apply it to new outputs, "
-    "measure and draw the calibration. Array arguments are file.npy or "
-    "file.npz:key."
+    "(temperature scaling and more; 'calibrate fit --help' lists the methods) "
+    "on a model's validation logits, apply it to new outputs, measure and draw "
+    "the calibration. Array arguments are file.npy or file.npz:key."
 )
-_COMMANDS = (fit, apply, evaluate, plot, report)
+
+#: Command -> its line in ``calibrate --help``.  Each is the module
+#: ``calibrate.cli.<command>``, imported only when the command is named.
+COMMANDS = {
+    "fit": "fit a calibration map on validation scores and save it as JSON",
+    "apply": "calibrate new scores with a saved model and write them as .npy",
+    "evaluate": "print every calibration metric of scores (before and after a model)",
+    "plot": "draw a reliability diagram (before and after a model) to a file",
+    "report": "fit calibration methods and write an HTML, Markdown and JSON report",
+}
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of one command, filled in by its module when first used.
+
+    ``calibrate --help`` lists the commands from :data:`COMMANDS` without
+    importing them; parsing a command's arguments, or showing its help or
+    usage, first imports ``calibrate.cli.<command>`` and lets its
+    ``add_arguments`` add the options.  An argument the command does not know
+    is an error of the command, shown with the command's usage (argparse
+    would otherwise report it with the top-level usage).
+    """
+
+    def __init__(self, *args, command=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._command = command
+
+    def _fill(self):
+        if self._command is not None:
+            command, self._command = self._command, None
+            importlib.import_module(f"calibrate.cli.{command}").add_arguments(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Parse the command's arguments; an unknown one is a usage error."""
+        self._fill()
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    def format_usage(self):
+        """Return the command's usage line."""
+        self._fill()
+        return super().format_usage()
+
+    def format_help(self):
+        """Return the command's help."""
+        self._fill()
+        return super().format_help()
 
 
 def build_parser():
@@ -56,7 +110,8 @@ def build_parser():
     -------
     parser : argparse.ArgumentParser
         The parser: ``--version``, the global ``-v``/``-q``/``--force`` flags
-        (accepted before or after the command) and one subparser per command.
+        (accepted before or after the command) and one subparser per command,
+        whose options are added when the command is parsed.
 
     Examples
     --------
@@ -72,7 +127,7 @@ def build_parser():
     """
     parser = argparse.ArgumentParser(
         prog="calibrate",
-        description=_DESCRIPTION.format(methods=", ".join(CALIBRATORS)),
+        description=_DESCRIPTION,
         epilog="Run 'calibrate COMMAND --help' for a command's options.",
     )
     parser.add_argument(
@@ -82,10 +137,13 @@ def build_parser():
     )
     add_global_options(parser, suppress=False)
     subparsers = parser.add_subparsers(
-        dest="command", title="commands", metavar="COMMAND"
+        dest="command",
+        title="commands",
+        metavar="COMMAND",
+        parser_class=_CommandParser,
     )
-    for module in _COMMANDS:
-        module.add_parser(subparsers)
+    for command, text in COMMANDS.items():
+        subparsers.add_parser(command, help=text, command=command)
     return parser
 
 
@@ -340,7 +398,12 @@ def main(argv=None):
                 _signals_unwind(),
                 _warnings_to_log(logger, args.warnings, getattr(args, "scores", None)),
             ):
-                return args.run(args, progress)
+                status = args.run(args, progress)
+                # Written now, not at exit: a reader that has gone makes this
+                # flush fail here, where it is caught (141), instead of in
+                # the interpreter's shutdown (status 120 and a message).
+                sys.stdout.flush()
+                return status
         except BrokenPipeError:
             # The reader of stdout has gone (``calibrate evaluate ... | head``):
             # stop quietly, as a command killed by SIGPIPE does, and keep the

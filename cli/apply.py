@@ -1,6 +1,7 @@
 """``calibrate apply``: calibrate new scores with a saved model, write ``.npy``.
 
-The scores are read as the model's ``input_type`` and written as float64:
+The scores are read as the model's ``input_type`` and written as float64, of
+the kind ``--kind`` names:
 
 * ``probs`` (default): ``predict_proba``; binary models give two columns
   (``P(classes_[0])``, ``P(classes_[1])``), as scikit-learn does;
@@ -15,25 +16,34 @@ The scores are read as the model's ``input_type`` and written as float64:
 The input is memory-mapped and processed in chunks of rows, and each chunk is
 written straight to the output file, so a file larger than memory can be
 calibrated.  The output appears only when it is complete.
+
+``--output KIND`` is the old spelling of ``--kind``: it still works in this
+release, with a one-line ``DeprecationWarning`` on stderr, and goes in the
+next (``fit --output`` names a file, which ``apply --output`` did not).
 """
+
+import argparse
+import logging
 
 import numpy as np
 
 from calibrate._special import iter_chunks
 from calibrate.cli._common import (
     CommandError,
-    add_command,
     add_global_options,
     add_output_option,
     check_output,
+    describe,
     read_scores,
     warnings_per_chunk,
 )
 from calibrate.io import atomic_write, load_calibrator
 
-__all__ = ["OUTPUTS", "add_parser", "run"]
+__all__ = ["OUTPUTS", "add_arguments", "run"]
 
-#: ``--output`` choice -> calibrator method.
+logger = logging.getLogger("calibrate")
+
+#: ``--kind`` choice -> calibrator method.
 OUTPUTS = {
     "probs": "predict_proba",
     "log_probs": "predict_log_proba",
@@ -41,13 +51,11 @@ OUTPUTS = {
 }
 
 
-def add_parser(subparsers):
-    """Register ``apply`` on the top-level parser's subparsers."""
-    parser = add_command(
-        subparsers,
-        "apply",
+def add_arguments(parser):
+    """Add the options of ``apply`` to its parser."""
+    describe(
+        parser,
         doc=__doc__,
-        help="calibrate new scores with a saved model and write them as .npy",
         example="calibrate apply model.json test_logits.npy -o test_probs.npy",
     )
     parser.add_argument("model", metavar="MODEL", help="a model saved by fit")
@@ -58,19 +66,35 @@ def add_parser(subparsers):
         "input type",
     )
     parser.add_argument(
-        "--output",
-        dest="output_kind",
+        "--kind",
         choices=tuple(OUTPUTS),
         default="probs",
         help="what to write: probabilities (default), log-probabilities or "
         "calibrated logits",
+    )
+    parser.add_argument(
+        "--output",
+        dest="kind",
+        choices=tuple(OUTPUTS),
+        action=_DeprecatedKind,
+        help="deprecated spelling of --kind, removed in the next release",
     )
     add_output_option(
         parser, metavar="OUT.npy", help="file to write (.npy)", dest="out"
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
-    return parser
+
+
+class _DeprecatedKind(argparse.Action):
+    """``--output KIND``: store KIND as ``--kind`` does, and note the old name."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.deprecated = (
+            f"DeprecationWarning: apply {option_string} {values} is deprecated and "
+            f"will be removed in the next release; use --kind {values}."
+        )
 
 
 def _apply(method, scores, rows, args):
@@ -86,17 +110,19 @@ def _apply(method, scores, rows, args):
 
 def run(args, progress):
     """Run ``calibrate apply``; return the exit status."""
+    if getattr(args, "deprecated", None):
+        logger.warning("%s", args.deprecated)
     check_output(args.out, force=args.force, suffixes=(".npy",))
     calibrator = load_calibrator(args.model)
     with progress.step("reading and checking the scores"):
         scores = read_scores(args.scores, calibrator=calibrator, model=args.model)
-    if args.output_kind == "logits" and calibrator._output_space != "logit":
+    if args.kind == "logits" and calibrator._output_space != "logit":
         raise CommandError(
             f"{args.model} is a {type(calibrator).__name__}, a probability-space "
-            "map with no calibrated logits (probabilities may be 0); use --output "
-            "probs or --output log_probs."
+            "map with no calibrated logits (probabilities may be 0); use --kind "
+            "probs or --kind log_probs."
         )
-    method = getattr(calibrator, OUTPUTS[args.output_kind])
+    method = getattr(calibrator, OUTPUTS[args.kind])
     n = scores.shape[0]
     n_columns = 1 if scores.ndim == 1 else scores.shape[1]
     chunks = list(iter_chunks(n, n_columns))
@@ -125,7 +151,7 @@ def run(args, progress):
                 "nothing was written. Pass --force to overwrite it."
             ) from None
     print(
-        f"wrote {args.out}: {args.output_kind} of shape {shape}, float64, from "
+        f"wrote {args.out}: {args.kind} of shape {shape}, float64, from "
         f"{args.scores} through {args.model} ({type(calibrator).__name__})"
     )
     return 0

@@ -35,10 +35,10 @@ from calibrate.cli._common import (
     CommandError,
     UsageError,
     add_binning_options,
-    add_command,
     add_data_arguments,
     add_global_options,
     add_model_options,
+    describe,
     format_number,
     format_table,
     positive_int,
@@ -49,16 +49,14 @@ from calibrate.cli._common import (
 from calibrate.metrics import METRICS, evaluate, evaluate_calibrator
 from calibrate.metrics._engine import applicable_metrics
 
-__all__ = ["add_parser", "metrics_help", "run", "select_metrics"]
+__all__ = ["add_arguments", "metrics_help", "run", "select_metrics"]
 
 
-def add_parser(subparsers):
-    """Register ``evaluate`` on the top-level parser's subparsers."""
-    parser = add_command(
-        subparsers,
-        "evaluate",
+def add_arguments(parser):
+    """Add the options of ``evaluate`` to its parser."""
+    describe(
+        parser,
         doc=__doc__,
-        help="print every calibration metric of scores (before and after a model)",
         example="calibrate evaluate test_logits.npy test_labels.npy --model model.json",
     )
     add_data_arguments(parser)
@@ -86,7 +84,6 @@ def add_parser(subparsers):
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
-    return parser
 
 
 def metrics_help():
@@ -124,7 +121,7 @@ def select_metrics(requested, task):
             if name not in names:
                 names.append(name)
     if not names:
-        raise CommandError("--metrics: no metric named.")
+        raise UsageError(f"--metrics: no metric named in {requested!r}.")
     return names, {}
 
 

@@ -20,12 +20,12 @@ from calibrate.calibrators._diagnostics import (
 from calibrate.cli._common import (
     CommandError,
     UsageError,
-    add_command,
     add_data_arguments,
     add_global_options,
     add_input_type_option,
     add_output_option,
     check_output,
+    describe,
     format_number,
     format_table,
     load_array,
@@ -39,19 +39,17 @@ from calibrate.exceptions import CalibrationWarning
 from calibrate.io import fitted_parameters, save_calibrator
 from calibrate.metrics import evaluate, evaluate_calibrator
 
-__all__ = ["add_parser", "parse_param", "run"]
+__all__ = ["add_arguments", "parse_param", "run"]
 
 # Arrays longer than this are summarised on the terminal (--json has them all).
 _SHOW_ALL = 10
 
 
-def add_parser(subparsers):
-    """Register ``fit`` on the top-level parser's subparsers."""
-    parser = add_command(
-        subparsers,
-        "fit",
+def add_arguments(parser):
+    """Add the options of ``fit`` to its parser."""
+    describe(
+        parser,
         doc=__doc__,
-        help="fit a calibration map on validation scores and save it as JSON",
         example="calibrate fit val_logits.npy val_labels.npy -o model.json",
     )
     add_data_arguments(parser, role="validation ")
@@ -90,7 +88,6 @@ def add_parser(subparsers):
     add_output_option(parser, metavar="MODEL.json", help="model file to write (.json)")
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
-    return parser
 
 
 def parse_param(text):

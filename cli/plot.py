@@ -14,31 +14,30 @@ import os
 
 from calibrate.cli._common import (
     CommandError,
+    UsageError,
     add_binning_options,
-    add_command,
     add_data_arguments,
     add_global_options,
     add_model_options,
     add_output_option,
     check_output,
+    describe,
     read_model_and_inputs,
 )
-from calibrate.io import atomic_write
+from calibrate.io import atomic_write, load_calibrator
 
-__all__ = ["FORMATS", "add_parser", "run"]
+__all__ = ["FORMATS", "add_arguments", "run"]
 
 #: File suffixes ``-o`` may end in.
 FORMATS = (".png", ".svg", ".pdf")
 _REDUCTIONS = ("top_label", "classwise", "positive")
 
 
-def add_parser(subparsers):
-    """Register ``plot`` on the top-level parser's subparsers."""
-    parser = add_command(
-        subparsers,
-        "plot",
+def add_arguments(parser):
+    """Add the options of ``plot`` to its parser."""
+    describe(
+        parser,
         doc=__doc__,
-        help="draw a reliability diagram (before and after a model) to a file",
         example="calibrate plot test_logits.npy test_labels.npy --model model.json "
         "-o diagram.png",
     )
@@ -72,7 +71,6 @@ def add_parser(subparsers):
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run)
-    return parser
 
 
 def dpi_value(text):
@@ -95,10 +93,36 @@ def dpi_value(text):
     return value
 
 
+def _model_input_type(args):
+    """Return the input type to suggest: --input-type, else the model's."""
+    if args.input_type is not None:
+        return args.input_type
+    try:
+        return load_calibrator(args.model).input_type
+    except (ValueError, TypeError, OSError):
+        return "INPUT_TYPE"
+
+
+def _two_classwise_diagrams(args, input_type):
+    return (
+        f"Draw two classwise diagrams instead: 'calibrate plot {args.scores} "
+        f"{args.labels} --input-type {input_type} --reduction classwise -o "
+        "before.png' and, on the output of 'calibrate apply', 'calibrate plot "
+        f"PROBS.npy {args.labels} --input-type probs --reduction classwise -o "
+        "after.png'."
+    )
+
+
 def run(args, progress):
     """Run ``calibrate plot``; return the exit status."""
     from calibrate.plotting import ReliabilityComparisonDisplay, ReliabilityDisplay
 
+    if args.model is not None and args.reduction == "classwise":
+        raise UsageError(
+            "plot --model draws top-label or positive-class diagrams side by "
+            "side; --reduction classwise grids are not drawn side by side. "
+            f"{_two_classwise_diagrams(args, _model_input_type(args))}"
+        )
     check_output(args.output, force=args.force, suffixes=FORMATS, what="diagram")
     calibrator, inputs = read_model_and_inputs(args, progress)
     input_type = inputs.input_type
@@ -118,19 +142,12 @@ def run(args, progress):
             )
         else:
             if reduction == "classwise":
-                what = (
-                    "multilabel data have no top-label diagram"
-                    if inputs.task == "multilabel"
-                    else "classwise grids are not drawn side by side"
-                )
+                # Multilabel data (classwise by default): the data, not the
+                # command line, rule out a side-by-side diagram.
                 raise CommandError(
-                    f"plot --model draws top-label or positive-class diagrams side "
-                    f"by side, and {what}. Draw two classwise diagrams instead: "
-                    f"'calibrate plot {args.scores} {args.labels} --input-type "
-                    f"{input_type} --reduction classwise -o before.png' and, on "
-                    "the output of 'calibrate apply', 'calibrate plot PROBS.npy "
-                    f"{args.labels} --input-type probs --reduction classwise -o "
-                    "after.png'."
+                    "plot --model draws top-label or positive-class diagrams side "
+                    "by side, and multilabel data have no top-label diagram. "
+                    f"{_two_classwise_diagrams(args, input_type)}"
                 )
             name = args.name or (
                 f"{type(calibrator).__name__} ({os.path.basename(args.model)})"

@@ -18,9 +18,10 @@ import os
 
 from calibrate.cli._common import (
     CommandError,
-    add_command,
+    UsageError,
     add_global_options,
     add_input_type_option,
+    describe,
     format_number,
     format_table,
     methods_help,
@@ -30,7 +31,7 @@ from calibrate.cli._common import (
     read_inputs,
 )
 
-__all__ = ["FORMATS", "add_parser", "run"]
+__all__ = ["FORMATS", "add_arguments", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,14 @@ def _level(text):
     return value
 
 
-def add_parser(subparsers):
-    """Register ``report`` on the top-level parser's subparsers."""
+def add_arguments(parser):
+    """Add the options of ``report`` to its parser."""
     from calibrate._validation import TASKS
     from calibrate.calibrators import CALIBRATORS, default_methods
 
-    parser = add_command(
-        subparsers,
-        "report",
+    describe(
+        parser,
         doc=__doc__,
-        help="fit calibration methods and write an HTML, Markdown and JSON report",
         example="calibrate report --val val_logits.npy val_labels.npy "
         "--test test_logits.npy test_labels.npy -o reports/resnet",
     )
@@ -180,7 +179,6 @@ def add_parser(subparsers):
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(run=run, parser=parser)
-    return parser
 
 
 def _list_examples():
@@ -214,6 +212,19 @@ def _check_arguments(args):
         )
     if args.output is None:
         args.parser.error("missing -o DIRECTORY: where to write the report.")
+    if args.example not in (None, "all"):
+        from calibrate.datasets import list_examples
+
+        names = list_examples()
+        if args.example not in names:
+            import difflib
+
+            close = difflib.get_close_matches(args.example, names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(
+                f"--example: unknown example {args.example!r}{hint}; the examples "
+                f"are {', '.join(names)} and all."
+            )
 
 
 def _targets(args, output):
@@ -254,7 +265,7 @@ def _read(args, progress):
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc
         if args.input_type != data.input_type:
-            raise CommandError(
+            raise UsageError(
                 f"example {args.example} holds {data.input_type}; drop --input-type."
             )
         stem = f"example {args.example}"

@@ -52,7 +52,7 @@ def test_apply_writes_what_the_library_predicts(
     out = tmp_path / "calibrated.npy"
     argv = ["apply", str(model), files[container]["test_scores"], "-o", str(out)]
     if output is not None:
-        argv += ["--output", output]
+        argv += ["--kind", output]
     assert main(argv) == 0
     stdout = capsys.readouterr().out
     written = np.load(out, allow_pickle=False)

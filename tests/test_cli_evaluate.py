@@ -155,8 +155,10 @@ def test_bad_options_exit_1(
     args = write_scores("multiclass")["npy"]
     status = main(["evaluate", args["test_scores"], args["test_labels"], *extra])
     out, err = capsys.readouterr()
-    # An unknown metric name is a usage error (exit 2), as in every command.
-    assert status == (2 if "unknown metric" in message else 1) and out == ""
+    # An unknown metric name, or none, is a usage error (exit 2), as in every
+    # command; a metric these data do not have is a runtime error.
+    usage = "unknown metric" in message or "no metric" in message
+    assert status == (2 if usage else 1) and out == ""
     assert err.count("\n") == 1 and message in err
 
 

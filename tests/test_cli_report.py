@@ -258,9 +258,10 @@ def test_method_that_does_not_fit_the_task_names_it(write_scores, tmp_path, caps
 
 def test_unknown_example_names_the_close_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["report", "--example", "digits_mpl", "-o", "x"]) == 1
+    # An unknown name is a usage error (exit 2), as an unknown method is.
+    assert main(["report", "--example", "digits_mpl", "-o", "x"]) == 2
     err = capsys.readouterr().err
-    assert "digits_mlp" in err and err.count("\n") == 1
+    assert "did you mean digits_mlp?" in err and err.count("\n") == 1
     assert os.listdir(tmp_path) == []
 
 

@@ -640,7 +640,18 @@ REFUSALS = [
             ("fitted", "classes_"),
             {"dtype": "str", "shape": [4], "data": ["a", "b", "a", "c"]},
         ),
-        "classes_ repeats a label",
+        "classes_ repeats the label 'a'",
+    ),
+    (
+        # A float label that is not a whole number is no class (issue 19):
+        # it was loaded and applied to integer labels without complaint.
+        "classes-fractional-float",
+        "temperature",
+        set_in(
+            ("fitted", "classes_"),
+            {"dtype": "float64", "shape": [4], "data": [0.0, 1.0, 3.5, 4.0]},
+        ),
+        "classes_ holds 3.5, which is not a class label",
     ),
     (
         "classes-object",

@@ -34,6 +34,18 @@ def fenced_blocks(language):
 PYTHON_BLOCKS = fenced_blocks("python")
 
 
+def exec_block(code):
+    """Run one ```python block; a metric it registers is forgotten after it."""
+    from calibrate.metrics import METRICS
+
+    saved = dict(METRICS)
+    try:
+        exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+    finally:
+        METRICS.clear()
+        METRICS.update(saved)
+
+
 def test_readme_has_python_blocks():
     assert len(PYTHON_BLOCKS) >= 1
 
@@ -60,20 +72,25 @@ def test_ci_runs_the_readme_test_command():
     "code", PYTHON_BLOCKS, ids=[f"block{i}" for i in range(len(PYTHON_BLOCKS))]
 )
 def test_python_block_runs(code, tmp_path, monkeypatch):
-    # Files the tour writes (model.json) land in a temporary directory.
+    # Files the tour writes (temperature.json) land in a temporary directory.
     monkeypatch.chdir(tmp_path)
-    # A block that registers a metric changes the registry of this block only.
-    from calibrate.metrics import METRICS
-
-    saved = dict(METRICS)
-    try:
-        exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
-    finally:
-        METRICS.clear()
-        METRICS.update(saved)
+    exec_block(code)
 
 
 SHELL_BLOCKS = fenced_blocks("sh")
+
+
+def run_shell_tour(folder):
+    (tour,) = SHELL_BLOCKS
+    return subprocess.run(
+        ["bash", "-o", "errexit", "-o", "nounset", "-o", "pipefail", "-c", tour],
+        cwd=folder,
+        env={**os.environ, "PATH": _console_path()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_shell_tour_runs_every_command(tmp_path):
@@ -81,16 +98,7 @@ def test_shell_tour_runs_every_command(tmp_path):
     (tour,) = SHELL_BLOCKS
     commands = [line for line in tour.splitlines() if line.startswith("calibrate ")]
     assert {c.split()[1] for c in commands} == {"fit", "apply", "evaluate", "plot"}
-    path = _console_path()
-    result = subprocess.run(
-        ["bash", "-o", "errexit", "-o", "nounset", "-o", "pipefail", "-c", tour],
-        cwd=tmp_path,
-        env={**os.environ, "PATH": path},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_shell_tour(tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
@@ -108,6 +116,29 @@ def test_shell_tour_runs_every_command(tmp_path):
     # The output shown in the README is what the first fit printed.
     (shown,) = [b for b in fenced_blocks("text") if "fitted TemperatureScaling" in b]
     assert shown in result.stdout
+
+
+def test_the_tours_run_one_after_the_other_in_one_folder(tmp_path, monkeypatch):
+    # A reader who follows the README runs its Python and shell blocks in
+    # the order they come, in one folder: no file of one may stop another
+    # (the shell tour's first fit refuses an existing model.json, as it
+    # should, and the Python tour used to save one).
+    monkeypatch.chdir(tmp_path)
+    blocks = [(lang, body) for lang, body in FENCE.findall(README.read_text())]
+    ran = []
+    for lang, body in blocks:
+        if lang == "python":
+            exec_block(body)
+        elif lang == "sh":
+            result = run_shell_tour(tmp_path)
+            assert result.returncode == 0, result.stderr
+            assert result.stderr == ""
+        else:
+            continue
+        ran.append(lang)
+    # The shell tour comes after Python blocks that write files here.
+    assert "sh" in ran and ran.index("sh") > 0
+    assert "temperature.json" in os.listdir(tmp_path)
 
 
 def _console_path():

@@ -207,7 +207,7 @@ def test_every_command_runs_a_registered_method(
     assert np.array_equal(np.load(out), fitted.predict_proba(Zt))
     np.testing.assert_allclose(np.load(out), table[np.argmax(Zt, axis=1)])
     assert main(["apply", model, paths["test"], "-o", str(tmp_path / "l.npy"),
-                 "--output", "logits"]) != 0  # fmt: skip
+                 "--kind", "logits"]) != 0  # fmt: skip
     capsys.readouterr()
 
     with warnings.catch_warnings(record=True) as caught:
