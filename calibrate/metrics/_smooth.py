@@ -50,7 +50,9 @@ evaluation reads the data once or a few times, not once per bandwidth.
 import numbers
 
 import numpy as np
-from scipy.signal import fftconvolve
+import scipy.fft
+import scipy.signal
+import scipy.sparse
 
 from calibrate.metrics._predictions import Predictions
 
@@ -59,6 +61,8 @@ __all__ = ["smooth_calibration_error", "smooth_ece_bandwidth"]
 SMOOTH_REDUCTIONS = ("top_label", "classwise", "positive")
 _BISECTION_STEPS = 10
 _MIN_BANDWIDTH = 1e-3
+# Spectra held at once by a block of weightings: 2**21 complex values, 32 MiB.
+_BLOCK_SPECTRA = 2**21
 
 
 def _grid_size(sigma):
@@ -69,83 +73,197 @@ def _mesh_size(sigma):
     return max(round(10.0 / sigma), 200)
 
 
+def _kernel(m, sigma):
+    """The Gaussian of width ``sigma`` at the grid offsets ``j / (m - 1) - 1/2``."""
+    offsets = np.arange(m) / (m - 1) - 0.5
+    return np.exp(-offsets * offsets / (2.0 * sigma * sigma))
+
+
+def _fft_size(m):
+    # The reflected rows read by the m outputs span 2m - 1 points; a circular
+    # convolution of that length wraps nothing onto them.
+    return scipy.fft.next_fast_len(2 * m - 1, real=True)
+
+
+def _reflection_index(m):
+    """The grid point behind each of the ``2m - 1`` points the smoothing reads.
+
+    The grid is reflected once at each end without repeating the end points
+    (``m - 1, .., 1, 0, 1, .., m - 1, m - 2, .., 0``), and cut to the
+    ``2m - 1`` points from offset ``m // 2``: output point ``p`` of the valid
+    convolution with the ``m``-point kernel reads points ``p .. p + m - 1``.
+    """
+    x = np.arange(m // 2, m // 2 + 2 * m - 1)
+    inside = np.where(x <= 2 * m - 2, x - (m - 1), 3 * m - 3 - x)
+    return np.where(x < m - 1, m - 1 - x, inside)
+
+
+def _interp_weights(m, size):
+    """Left grid point and right share of ``size`` mesh points of [0, 1]."""
+    position = np.linspace(0.0, 1.0, size) * (m - 1)
+    left = np.clip(position.astype(np.int64), 0, m - 2)
+    return left, position - left
+
+
+def _interp_rows(rows, size):
+    """Rows on the ``m``-point grid of [0, 1], interpolated at ``size`` points."""
+    left, share = _interp_weights(rows.shape[-1], size)
+    mesh = np.linspace(0.0, 1.0, size)
+    return mesh, rows[..., left] * (1.0 - share) + rows[..., left + 1] * share
+
+
+def _hat(scores, m, multiplier):
+    """Sparse ``(n, m)``: each row's ``multiplier`` spread on its two grid points.
+
+    Linear interpolation: a score adds ``(1 - s)`` of its value to the grid
+    point at its left and ``s`` to the one at its right (``s`` its distance
+    from the left point in grid steps).
+    """
+    n = scores.shape[0]
+    position = scores * (m - 1)
+    left = np.clip(position.astype(np.int64), 0, m - 2)
+    share = position - left
+    return scipy.sparse.csr_matrix(
+        (
+            np.concatenate((multiplier * (1.0 - share), multiplier * share)),
+            (np.tile(np.arange(n), 2), np.concatenate((left, left + 1))),
+        ),
+        shape=(n, m),
+    )
+
+
+def _density_functional(sigma):
+    """``u`` of shape (m,): ``sum_t D(t)`` over the mesh of ``sigma`` is ``deposit @ u``.
+
+    The smoothing, the interpolation onto the mesh and the sum are linear in
+    the deposited weights, so the sum is the deposit against one vector: the
+    adjoint of the three maps applied to the ones of the mesh.  The density
+    is then never smoothed for the error, only its deposit summed.
+    """
+    m = _grid_size(sigma)
+    left, share = _interp_weights(m, _mesh_size(sigma))
+    ones = np.bincount(left, 1.0 - share, minlength=m) + np.bincount(
+        left + 1, share, minlength=m
+    )
+    # the transpose of the valid convolution: a full one with the kernel reversed
+    spread = scipy.signal.fftconvolve(ones, _kernel(m, sigma)[::-1])
+    return np.bincount(_reflection_index(m), weights=spread, minlength=m)
+
+
 class _Smoother:
-    """Weighted residuals and weights of one column, deposited on grids.
+    """Smoothed residuals of one column under one or many weightings.
 
     Parameters
     ----------
-    scores, targets, weights : ndarray of shape (n,), float64
-        Trusted scores in [0, 1], outcomes and non-negative weights.
-    with_targets : bool, default=False
-        Also smooth the weighted outcomes (a third row ``Y``, for drawing the
-        smoothed calibration curve ``Y / D``); the error does not need them.
+    scores, targets : ndarray of shape (n,), float64
+        Trusted scores in [0, 1] and outcomes.
+    weights : ndarray of shape (n,) or (n_weightings, n)
+        Non-negative weights; a 2-D array holds many weightings of the same
+        rows (the counts of bootstrap resamples), smoothed all at once.
     """
 
-    def __init__(self, scores, targets, weights, *, with_targets=False):
-        self.scores = scores
-        rows = [weights * (scores - targets), weights]
-        if with_targets:
-            rows.append(weights * targets)
-        self.values = np.stack(rows)
-        self._grids = {}
+    #: The smoothed quantities: each row's weight times its residual, its
+    #: weight alone (the density) and times its outcome.
+    QUANTITIES = ("residual", "density", "target")
 
-    def grid(self, m):
-        """Return the deposits of the rows of :attr:`values` on ``m`` points."""
-        if m not in self._grids:
-            position = self.scores * (m - 1)
-            left = np.clip(position.astype(np.int64), 0, m - 2)
-            right_share = position - left
-            deposit = np.empty((self.values.shape[0], m))
-            for row, value in enumerate(self.values):
-                right = value * right_share
-                deposit[row] = np.bincount(left, weights=value - right, minlength=m)
-                deposit[row] += np.bincount(left + 1, weights=right, minlength=m)
-            self._grids[m] = deposit
-        return self._grids[m]
+    def __init__(self, scores, targets, weights):
+        self.scores, self.targets = scores, targets
+        self.weights = np.atleast_2d(weights)
+        self.n_weightings = self.weights.shape[0]
+        self._cache = {}
 
-    def smoothed(self, sigma, n_points=None):
-        """Return the mesh and the smoothed rows (``R``, ``D`` and ``Y``) on it."""
+    def _multiplier(self, quantity):
+        if quantity == "residual":
+            return self.scores - self.targets
+        return 1.0 if quantity == "density" else self.targets
+
+    def _deposit(self, m, quantity, rows):
+        """The rows' weighted ``quantity`` on ``m`` grid points, ``(len(rows), m)``."""
+        hat = _hat(self.scores, m, self._multiplier(quantity))
+        return np.asarray((hat.T @ self.weights[rows].T).T)
+
+    def _cached(self, key, rows, size, compute):
+        """``compute(rows)``, cached for all weightings when they fit the budget."""
+        if self.n_weightings * size > _BLOCK_SPECTRA:
+            return compute(rows)
+        if key not in self._cache:
+            self._cache[key] = compute(slice(None))
+        return self._cache[key][rows]
+
+    def _spectrum(self, m, quantity, rows):
+        """rfft of the reflected deposits on ``m`` points, ``(len(rows), L/2+1)``."""
+        size = _fft_size(m)
+
+        def compute(which):
+            deposit = self._deposit(m, quantity, which)
+            return scipy.fft.rfft(deposit[:, _reflection_index(m)], size, axis=-1)
+
+        return self._cached(("spectrum", m, quantity), rows, size // 2 + 1, compute)
+
+    def smoothed(self, sigma, n_points=None, rows=None, quantities=QUANTITIES):
+        """Return the mesh and the smoothed rows, ``(len(quantities), len(rows), size)``.
+
+        ``R``, ``D`` and ``Y`` (as ``quantities`` says) of each weighting in
+        ``rows`` (all by default), on ``n_points`` equally spaced points of
+        [0, 1] (the mesh of ``sigma`` by default).
+        """
+        rows = np.arange(self.n_weightings) if rows is None else np.asarray(rows)
         m = _grid_size(sigma)
-        deposit = self.grid(m)
-        offsets = np.arange(m) / (m - 1) - 0.5
-        kernel = np.exp(-offsets * offsets / (2.0 * sigma * sigma))
-        # reflect at both ends without repeating the end points
-        extended = np.concatenate(
-            (deposit[:, :0:-1], deposit, deposit[:, -2::-1]), axis=1
-        )
-        full = fftconvolve(extended, kernel[None, :], mode="valid", axes=1)
-        on_grid = full[:, m // 2 : m // 2 + m]
+        size_fft = _fft_size(m)
+        kernel = scipy.fft.rfft(_kernel(m, sigma), size_fft)
         size = _mesh_size(sigma) if n_points is None else n_points
-        mesh = np.linspace(0.0, 1.0, size)
-        grid_points = np.arange(m) / (m - 1)
-        return mesh, np.stack([np.interp(mesh, grid_points, row) for row in on_grid])
+        step = max(1, _BLOCK_SPECTRA // (size_fft // 2 + 1))
+        out = []
+        for quantity in quantities:
+            pieces = []
+            for start in range(0, len(rows), step):
+                spectrum = self._spectrum(m, quantity, rows[start : start + step])
+                full = scipy.fft.irfft(spectrum * kernel, size_fft, axis=-1)
+                mesh, on_mesh = _interp_rows(full[:, m - 1 : 2 * m - 1], size)
+                pieces.append(on_mesh)
+            out.append(np.concatenate(pieces))
+        return mesh, np.stack(out)
 
-    def error(self, sigma):
-        """Return the smooth ECE at bandwidth ``sigma``."""
-        _, (residual, density, *_) = self.smoothed(sigma)
-        return float(np.abs(residual).sum() / density.sum())
+    def errors(self, sigma, rows=None):
+        """Return the smooth ECE at bandwidth ``sigma`` of each weighting in ``rows``."""
+        rows = np.arange(self.n_weightings) if rows is None else np.asarray(rows)
+        _, (residual,) = self.smoothed(sigma, rows=rows, quantities=("residual",))
+        m = _grid_size(sigma)
+        deposit = self._cached(
+            ("density", m),
+            rows,
+            m,
+            lambda which: self._deposit(m, "density", which),
+        )
+        return np.abs(residual).sum(axis=-1) / (deposit @ _density_functional(sigma))
 
-    def fixed_point(self):
-        """Return ``(error, sigma)`` at the bisected fixed point."""
-        below = {}
+    def fixed_points(self):
+        """Return ``(errors, sigmas)`` at the bisected fixed point of each weighting.
 
-        def under(sigma):  # sigma below the fixed point: smECE_sigma > sigma
-            if sigma < _MIN_BANDWIDTH:
-                return True
-            below[sigma] = self.error(sigma)
-            return sigma < below[sigma]
-
-        if under(1.0):
-            return below[1.0], 1.0
-        low, high = 0.0, 1.0
+        The bisection of the module docstring, run for every weighting at once:
+        the weightings whose bracket has the same midpoint are smoothed
+        together.
+        """
+        n = self.n_weightings
+        at_one = self.errors(1.0)
+        done = 1.0 < at_one  # sigma = 1 is below the fixed point: taken
+        low, high = np.zeros(n), np.ones(n)
+        at_high = at_one.copy()
         for _ in range(_BISECTION_STEPS):
             mid = 0.5 * (low + high)
-            if under(mid):
-                low = mid
-            else:
-                high = mid
-        value = below[high] if high in below else self.error(high)
-        return value, high
+            under = np.ones(n, dtype=bool)  # below the smallest bandwidth
+            value = np.full(n, np.nan)
+            todo = ~done & (mid >= _MIN_BANDWIDTH)
+            for sigma in np.unique(mid[todo]):
+                rows = np.flatnonzero(todo & (mid == sigma))
+                value[rows] = self.errors(float(sigma), rows)
+                under[rows] = sigma < value[rows]
+            move_low = ~done & under
+            move_high = ~done & ~under
+            low = np.where(move_low, mid, low)
+            high = np.where(move_high, mid, high)
+            at_high = np.where(move_high, value, at_high)
+        return np.where(done, at_one, at_high), np.where(done, 1.0, high)
 
 
 def _columns(y_true, y_prob, reduction, sample_weight, input_type):
@@ -263,9 +381,9 @@ def smooth_calibration_error(
     columns, weights = _columns(y_true, y_prob, reduction, sample_weight, input_type)
     smoothers = (_Smoother(scores, targets, weights) for scores, targets in columns)
     if bandwidth is None:
-        errors = [smoother.fixed_point()[0] for smoother in smoothers]
+        errors = [smoother.fixed_points()[0][0] for smoother in smoothers]
     else:
-        errors = [smoother.error(float(bandwidth)) for smoother in smoothers]
+        errors = [smoother.errors(float(bandwidth))[0] for smoother in smoothers]
     return float(np.mean(errors))
 
 
@@ -295,4 +413,6 @@ def smooth_ece_bandwidth(
     [0.001953125]
     """
     columns, weights = _columns(y_true, y_prob, reduction, sample_weight, input_type)
-    return np.array([_Smoother(s, t, weights).fixed_point()[1] for s, t in columns])
+    return np.array(
+        [_Smoother(s, t, weights).fixed_points()[1][0] for s, t in columns]
+    )
