@@ -47,6 +47,7 @@ The grid depends on ``sigma`` only through ``m``, which is 1001 for every
 evaluation reads the data once or a few times, not once per bandwidth.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -56,7 +57,7 @@ import scipy.sparse
 
 from calibrate.metrics._predictions import Predictions
 
-__all__ = ["smooth_calibration_error", "smooth_ece_bandwidth"]
+__all__ = ["smooth_calibration_error", "smooth_ece_bandwidth", "smooth_replicates"]
 
 SMOOTH_REDUCTIONS = ("top_label", "classwise", "positive")
 _BISECTION_STEPS = 10
@@ -74,7 +75,7 @@ def _mesh_size(sigma):
 
 
 def _kernel(m, sigma):
-    """The Gaussian of width ``sigma`` at the grid offsets ``j / (m - 1) - 1/2``."""
+    """Return the Gaussian of width ``sigma`` at the offsets ``j / (m - 1) - 1/2``."""
     offsets = np.arange(m) / (m - 1) - 0.5
     return np.exp(-offsets * offsets / (2.0 * sigma * sigma))
 
@@ -86,7 +87,7 @@ def _fft_size(m):
 
 
 def _reflection_index(m):
-    """The grid point behind each of the ``2m - 1`` points the smoothing reads.
+    """Return the grid point behind each of the ``2m - 1`` points smoothed.
 
     The grid is reflected once at each end without repeating the end points
     (``m - 1, .., 1, 0, 1, .., m - 1, m - 2, .., 0``), and cut to the
@@ -132,8 +133,9 @@ def _hat(scores, m, multiplier):
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _density_functional(sigma):
-    """``u`` of shape (m,): ``sum_t D(t)`` over the mesh of ``sigma`` is ``deposit @ u``.
+    """Return ``u`` (m,): ``sum_t D(t)`` on the mesh of ``sigma`` is ``deposit @ u``.
 
     The smoothing, the interpolation onto the mesh and the sum are linear in
     the deposited weights, so the sum is the deposit against one vector: the
@@ -178,12 +180,14 @@ class _Smoother:
         return 1.0 if quantity == "density" else self.targets
 
     def _deposit(self, m, quantity, rows):
-        """The rows' weighted ``quantity`` on ``m`` grid points, ``(len(rows), m)``."""
+        """Return the rows' weighted ``quantity`` on ``m`` grid points, (rows, m)."""
         hat = _hat(self.scores, m, self._multiplier(quantity))
         return np.asarray((hat.T @ self.weights[rows].T).T)
 
     def _cached(self, key, rows, size, compute):
         """``compute(rows)``, cached for all weightings when they fit the budget."""
+        if len(rows) == self.n_weightings:
+            rows = slice(None)  # every weighting (a step no bound settles): no copy
         if self.n_weightings * size > _BLOCK_SPECTRA:
             return compute(rows)
         if key not in self._cache:
@@ -191,7 +195,7 @@ class _Smoother:
         return self._cache[key][rows]
 
     def _spectrum(self, m, quantity, rows):
-        """rfft of the reflected deposits on ``m`` points, ``(len(rows), L/2+1)``."""
+        """Return the spectra of the reflected deposits on ``m`` points."""
         size = _fft_size(m)
 
         def compute(which):
@@ -201,7 +205,7 @@ class _Smoother:
         return self._cached(("spectrum", m, quantity), rows, size // 2 + 1, compute)
 
     def smoothed(self, sigma, n_points=None, rows=None, quantities=QUANTITIES):
-        """Return the mesh and the smoothed rows, ``(len(quantities), len(rows), size)``.
+        """Return the mesh and the smoothed rows, (quantities, rows, mesh points).
 
         ``R``, ``D`` and ``Y`` (as ``quantities`` says) of each weighting in
         ``rows`` (all by default), on ``n_points`` equally spaced points of
@@ -224,31 +228,66 @@ class _Smoother:
             out.append(np.concatenate(pieces))
         return mesh, np.stack(out)
 
-    def errors(self, sigma, rows=None):
-        """Return the smooth ECE at bandwidth ``sigma`` of each weighting in ``rows``."""
-        rows = np.arange(self.n_weightings) if rows is None else np.asarray(rows)
-        _, (residual,) = self.smoothed(sigma, rows=rows, quantities=("residual",))
-        m = _grid_size(sigma)
-        deposit = self._cached(
-            ("density", m),
+    def _grid(self, m, quantity, rows):
+        """Return the deposit of ``quantity`` on ``m`` points, cached as the spectra."""
+        return self._cached(
+            ("grid", m, quantity),
             rows,
             m,
-            lambda which: self._deposit(m, "density", which),
+            lambda which: self._deposit(m, quantity, which),
         )
-        return np.abs(residual).sum(axis=-1) / (deposit @ _density_functional(sigma))
+
+    def errors(self, sigma, rows=None):
+        """Return the smooth ECE at bandwidth ``sigma`` of the weightings ``rows``."""
+        rows = np.arange(self.n_weightings) if rows is None else np.asarray(rows)
+        _, (residual,) = self.smoothed(sigma, rows=rows, quantities=("residual",))
+        density = self._grid(_grid_size(sigma), "density", rows)
+        return np.abs(residual).sum(axis=-1) / (density @ _density_functional(sigma))
+
+    def _under(self, sigma, rows, *, value_if_under):
+        """Whether ``sigma`` is below the fixed point, and the error where computed.
+
+        ``sigma < smECE_sigma`` for each weighting of ``rows``.  Bounds that
+        cost one product with the density's vector ``u`` settle most of the
+        bisection's steps without smoothing: the smoothing and the mesh are
+        positive maps, so ``|sum R| / sum D <= smECE_sigma <= (|deposit of
+        R| @ u) / sum D``.  Where a bound settles it (with a margin of 1e-9
+        relative, far above rounding), the error is NaN (not computed),
+        except for weightings below the fixed point when ``value_if_under``.
+        """
+        m = _grid_size(sigma)
+        u = _density_functional(sigma)
+        density = self._grid(m, "density", rows) @ u
+        residual = self._grid(m, "residual", rows)
+        upper = (np.abs(residual) @ u) / density
+        lower = np.abs(residual @ u) / density
+        under = np.zeros(len(rows), dtype=bool)
+        value = np.full(len(rows), np.nan)
+        settled = sigma >= upper * (1.0 + 1e-9)
+        if not value_if_under:
+            below = sigma < lower * (1.0 - 1e-9)
+            under[below] = True
+            settled |= below
+        if not settled.all():
+            todo = ~settled
+            value[todo] = self.errors(sigma, rows[todo])
+            under[todo] = sigma < value[todo]
+        return under, value
 
     def fixed_points(self):
         """Return ``(errors, sigmas)`` at the bisected fixed point of each weighting.
 
         The bisection of the module docstring, run for every weighting at once:
         the weightings whose bracket has the same midpoint are smoothed
-        together.
+        together, and a step that bounds settle smooths nothing
+        (:meth:`_under`); the error at the final bandwidth is computed where
+        it was not.
         """
         n = self.n_weightings
-        at_one = self.errors(1.0)
-        done = 1.0 < at_one  # sigma = 1 is below the fixed point: taken
+        everyone = np.arange(n)
+        done, at_high = self._under(1.0, everyone, value_if_under=True)
+        # sigma = 1 below the fixed point is taken, with its error
         low, high = np.zeros(n), np.ones(n)
-        at_high = at_one.copy()
         for _ in range(_BISECTION_STEPS):
             mid = 0.5 * (low + high)
             under = np.ones(n, dtype=bool)  # below the smallest bandwidth
@@ -256,14 +295,19 @@ class _Smoother:
             todo = ~done & (mid >= _MIN_BANDWIDTH)
             for sigma in np.unique(mid[todo]):
                 rows = np.flatnonzero(todo & (mid == sigma))
-                value[rows] = self.errors(float(sigma), rows)
-                under[rows] = sigma < value[rows]
+                under[rows], value[rows] = self._under(
+                    float(sigma), rows, value_if_under=False
+                )
             move_low = ~done & under
             move_high = ~done & ~under
             low = np.where(move_low, mid, low)
             high = np.where(move_high, mid, high)
             at_high = np.where(move_high, value, at_high)
-        return np.where(done, at_one, at_high), np.where(done, 1.0, high)
+        missing = np.isnan(at_high)
+        for sigma in np.unique(high[missing]):
+            rows = np.flatnonzero(missing & (high == sigma))
+            at_high[rows] = self.errors(float(sigma), rows)
+        return at_high, np.where(done, 1.0, high)
 
 
 def _columns(y_true, y_prob, reduction, sample_weight, input_type):
@@ -277,17 +321,55 @@ def _columns(y_true, y_prob, reduction, sample_weight, input_type):
     pred = Predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
+    return _reduced_columns(pred, reduction), pred.weights
+
+
+def _reduced_columns(pred, reduction):
+    """Return the (scores, targets) columns of ``reduction`` (None: default)."""
     if reduction is None:
         reduction = "classwise" if pred.task == "multilabel" else "top_label"
     if reduction == "classwise":
         P, Y = pred.class_proba()
-        columns = [(P[:, k], Y[:, k].astype(np.float64)) for k in range(P.shape[1])]
-    elif reduction == "top_label":
-        columns = [pred.top_label()]
-    else:
-        scores, targets = pred.positive()
-        columns = [(scores, np.asarray(targets, dtype=np.float64))]
-    return columns, pred.weights
+        return [(P[:, k], Y[:, k].astype(np.float64)) for k in range(P.shape[1])]
+    if reduction == "top_label":
+        return [pred.top_label()]
+    scores, targets = pred.positive()
+    return [(scores, np.asarray(targets, dtype=np.float64))]
+
+
+def smooth_replicates(pred, *, reduction=None):
+    """Compute the smooth ECE of many weightings of the same rows at once.
+
+    The bootstrap path of :func:`smooth_calibration_error` (its registry
+    entry's ``resampled``): ``smooth_replicates(pred)(counts)[b]`` equals
+    ``smooth_calibration_error(..., sample_weight=counts[b])`` on the
+    predictions ``pred``, with the bandwidth found again for each row of
+    ``counts`` (the fixed point of each resample, as a loop over resamples
+    calling the metric would find it).  The bisection runs for every row at
+    once: the deposits of all rows are smoothed by one FFT per step and
+    group of rows whose brackets share the midpoint, and the density's sum
+    is a product with one vector (see :class:`_Smoother`).
+
+    Parameters
+    ----------
+    pred : Predictions
+        The checked predictions of the whole input (their weights unused).
+    reduction : {"top_label", "classwise", "positive"} or None, default=None
+        As :func:`smooth_calibration_error`.
+
+    Returns
+    -------
+    callable
+        ``replicates(counts) -> ndarray of shape (n_block,)`` for counts of
+        shape ``(n_block, n_samples)``.
+    """
+    columns = _reduced_columns(pred, reduction)
+
+    def replicates(counts):
+        errors = [_Smoother(s, t, counts).fixed_points()[0] for s, t in columns]
+        return np.mean(errors, axis=0)
+
+    return replicates
 
 
 def smooth_calibration_error(
@@ -413,6 +495,4 @@ def smooth_ece_bandwidth(
     [0.001953125]
     """
     columns, weights = _columns(y_true, y_prob, reduction, sample_weight, input_type)
-    return np.array(
-        [_Smoother(s, t, weights).fixed_points()[1][0] for s, t in columns]
-    )
+    return np.array([_Smoother(s, t, weights).fixed_points()[1][0] for s, t in columns])
