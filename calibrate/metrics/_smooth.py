@@ -49,6 +49,8 @@ evaluation reads the data once or a few times, not once per bandwidth.
 
 import functools
 import numbers
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
@@ -57,7 +59,13 @@ import scipy.sparse
 
 from calibrate.metrics._predictions import Predictions
 
-__all__ = ["smooth_calibration_error", "smooth_ece_bandwidth", "smooth_replicates"]
+__all__ = [
+    "SmoothCurve",
+    "smooth_calibration_curve",
+    "smooth_calibration_error",
+    "smooth_ece_bandwidth",
+    "smooth_replicates",
+]
 
 SMOOTH_REDUCTIONS = ("top_label", "classwise", "positive")
 _BISECTION_STEPS = 10
@@ -496,3 +504,166 @@ def smooth_ece_bandwidth(
     """
     columns, weights = _columns(y_true, y_prob, reduction, sample_weight, input_type)
     return np.array([_Smoother(s, t, weights).fixed_points()[1][0] for s, t in columns])
+
+
+@dataclass(frozen=True)
+class SmoothCurve:
+    """A kernel-smoothed calibration curve with its bootstrap band.
+
+    What ``ReliabilityDisplay(kind="smooth")`` draws, computed by
+    :func:`smooth_calibration_curve`.
+
+    Attributes
+    ----------
+    mesh : ndarray of shape (n_points,)
+        Equally spaced points of [0, 1].
+    curve : ndarray of shape (n_points,)
+        ``Y(t) / D(t)``: the smoothed outcome over the smoothed density at
+        each mesh point, the outcome frequency near score ``t`` (NaN where
+        no row is near: ``D(t)`` below ``1e-12`` of its largest value).
+    low, high : ndarray of shape (n_points,)
+        The bootstrap band at each mesh point: the resampled curves' spread
+        around their median, ``q_lo - median`` and ``q_hi - median``, placed
+        around ``curve`` (the report's rule for its intervals) and cut to
+        [0, 1].  It contains the curve.
+    density : ndarray of shape (n_points,)
+        ``D(t) / sum D``: the share of the smoothed weight at each point.
+    bandwidth : float
+        The kernel width, the fixed point of :func:`smooth_calibration_error`.
+    ece : float
+        The smooth ECE, ``smooth_calibration_error`` of the same input.
+    n_bootstrap : int
+        Resamples behind the band.
+    confidence_level : float
+        Coverage of the band.
+    """
+
+    mesh: np.ndarray
+    curve: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    density: np.ndarray
+    bandwidth: float
+    ece: float
+    n_bootstrap: int
+    confidence_level: float
+
+
+def _curve(smoothed):
+    """``Y / D`` of each row, NaN where the density is ~0."""
+    _, density, target = smoothed
+    curve = np.full(density.shape, np.nan)
+    near = density > 1e-12 * density.max(axis=-1, keepdims=True)
+    np.divide(target, density, out=curve, where=near)
+    return curve
+
+
+def smooth_calibration_curve(
+    y_true,
+    y_prob,
+    *,
+    reduction="top_label",
+    sample_weight=None,
+    input_type="probs",
+    n_points=201,
+    n_bootstrap=200,
+    confidence_level=0.95,
+    random_state=0,
+):
+    """Compute the kernel-smoothed calibration curve behind the smooth ECE.
+
+    The outcome smoothed with the reflected Gaussian kernel at the smooth
+    ECE's fixed-point bandwidth, over the smoothed density of the scores
+    (Błasiok and Nakkiran 2024; relplot's reliability diagram), on
+    ``n_points`` points of [0, 1], with a bootstrap band: ``n_bootstrap``
+    resamples of the rows (with replacement, as multinomial counts that
+    multiply ``sample_weight``) smoothed all at once at the same bandwidth
+    (relplot too keeps the bandwidth of the whole data for its band).
+
+    Parameters
+    ----------
+    y_true, y_prob, sample_weight, input_type
+        As :func:`smooth_calibration_error`.
+    reduction : {"top_label", "positive"}, default="top_label"
+        One curve: the top-label confidence, or binary only the positive
+        class's probability.
+    n_points : int, default=201
+        Mesh points.
+    n_bootstrap : int, default=200
+        Resamples for the band; 0 draws none (``low`` and ``high`` are then
+        the curve).
+    confidence_level : float, default=0.95
+        Coverage of the band.
+    random_state : int, numpy.random.Generator or None, default=0
+        Source of the resamples.
+
+    Returns
+    -------
+    SmoothCurve
+        The curve, its band, the density, the bandwidth and the smooth ECE.
+
+    Examples
+    --------
+    >>> curve = smooth_calibration_curve([0, 1, 1, 0, 1], [0.2, 0.9, 0.7, 0.4, 0.6],
+    ...                                  reduction="positive", n_bootstrap=20)
+    >>> bool(np.all((curve.low <= curve.curve) & (curve.curve <= curve.high)))
+    True
+    """
+    if reduction not in ("top_label", "positive"):
+        raise ValueError(
+            "the smoothed curve is drawn for one column: reduction must be "
+            f"'top_label' or 'positive'; got {reduction!r}."
+        )
+    for what, value, low in (
+        ("n_points", n_points, 2),
+        ("n_bootstrap", n_bootstrap, 0),
+    ):
+        if (
+            isinstance(value, (bool, np.bool_))
+            or not isinstance(value, numbers.Integral)
+            or value < low
+        ):
+            raise ValueError(f"{what} must be an integer >= {low}; got {value!r}.")
+    if not isinstance(confidence_level, numbers.Real) or not 0 < confidence_level < 1:
+        raise ValueError(
+            f"confidence_level must be a number in (0, 1); got {confidence_level!r}."
+        )
+    ((scores, targets),), weights = _columns(
+        y_true, y_prob, reduction, sample_weight, input_type
+    )
+    smoother = _Smoother(scores, targets, weights)
+    (ece,), (sigma,) = smoother.fixed_points()
+    mesh, smoothed = smoother.smoothed(float(sigma), n_points=n_points)
+    curve = _curve(smoothed)[0]
+    density = smoothed[1, 0] / smoothed[1, 0].sum()
+    low = high = curve
+    if n_bootstrap:
+        rng = np.random.default_rng(random_state)
+        n = scores.shape[0]
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap)
+        resampled = _Smoother(scores, targets, counts * weights)
+        _, replicates = resampled.smoothed(float(sigma), n_points=n_points)
+        alpha = 1.0 - confidence_level
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN points
+            q_lo, median, q_hi = np.nanquantile(
+                _curve(replicates), [alpha / 2, 0.5, 1 - alpha / 2], axis=0
+            )
+        low = np.clip(curve - (median - q_lo), 0.0, 1.0)
+        high = np.clip(curve + (q_hi - median), 0.0, 1.0)
+        # where no resample has rows nearby the band is the curve itself
+        low, high = (
+            np.where(np.isnan(low), curve, low),
+            np.where(np.isnan(high), curve, high),
+        )
+    return SmoothCurve(
+        mesh=mesh,
+        curve=curve,
+        low=low,
+        high=high,
+        density=density,
+        bandwidth=float(sigma),
+        ece=float(ece),
+        n_bootstrap=int(n_bootstrap),
+        confidence_level=float(confidence_level),
+    )
