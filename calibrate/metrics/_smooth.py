@@ -24,7 +24,7 @@ The discretisation is the one of the authors' package ``relplot`` (version
 * the residuals and the weights are spread onto a uniform grid of
   ``m = max(2000, round(20 / sigma)) // 2 + 1`` points on [0, 1] by linear
   interpolation (each row adds to its two neighbouring grid points), one
-  O(n) pass of ``np.bincount``;
+  O(n) sparse product;
 * the grid is reflected once at each end and convolved (by FFT, O(m log m))
   with the Gaussian sampled at the grid offsets ``j / (m - 1) - 1/2``,
   ``j = 0 .. m - 1`` (the kernel is cut at half the unit interval);
@@ -45,6 +45,22 @@ divided by ``sum D``, about 1e-9 for 10,000 rows.
 The grid depends on ``sigma`` only through ``m``, which is 1001 for every
 ``sigma >= 0.01``; the deposit is computed once per grid size, so a whole
 evaluation reads the data once or a few times, not once per bandwidth.
+
+Since ``sum_t D(t)`` is linear in the deposited weights, it is the deposit
+against one vector (the adjoint of the smoothing, the interpolation and the
+sum, applied to ones): only ``R`` is smoothed.  The same vector bounds the
+error, ``|sum_t R(t)| / sum D <= smECE_sigma <= (|deposit of R| @ u) / sum
+D`` (the maps are positive), which settles the bisection's steps far from
+the fixed point without smoothing.
+
+Many weightings at once
+-----------------------
+:class:`_Smoother` takes one weighting of the rows or many (the counts of
+bootstrap resamples, :func:`smooth_replicates`): every row of weights is
+deposited by one sparse product, each bisection step smooths the rows that
+the bounds leave open by one inverse FFT, each with the kernel of its own
+midpoint, and each weighting gets its own fixed point, as if the metric
+were called on it alone (the report's intervals; tested against that loop).
 """
 
 import functools
@@ -86,6 +102,12 @@ def _kernel(m, sigma):
     """Return the Gaussian of width ``sigma`` at the offsets ``j / (m - 1) - 1/2``."""
     offsets = np.arange(m) / (m - 1) - 0.5
     return np.exp(-offsets * offsets / (2.0 * sigma * sigma))
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_spectrum(m, sigma):
+    """Return the rfft of :func:`_kernel` at the FFT size of grid ``m``."""
+    return scipy.fft.rfft(_kernel(m, sigma), _fft_size(m))
 
 
 def _fft_size(m):
@@ -141,7 +163,7 @@ def _hat(scores, m, multiplier):
     )
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _density_functional(sigma):
     """Return ``u`` (m,): ``sum_t D(t)`` on the mesh of ``sigma`` is ``deposit @ u``.
 
@@ -222,7 +244,7 @@ class _Smoother:
         rows = np.arange(self.n_weightings) if rows is None else np.asarray(rows)
         m = _grid_size(sigma)
         size_fft = _fft_size(m)
-        kernel = scipy.fft.rfft(_kernel(m, sigma), size_fft)
+        kernel = _kernel_spectrum(m, sigma)
         size = _mesh_size(sigma) if n_points is None else n_points
         step = max(1, _BLOCK_SPECTRA // (size_fft // 2 + 1))
         out = []
@@ -245,76 +267,122 @@ class _Smoother:
             lambda which: self._deposit(m, quantity, which),
         )
 
+    def _by_grid(self, sigmas):
+        """Yield ``(m, at, values, inverse)``: the rows on each grid size ``m``.
+
+        ``at`` indexes ``sigmas``; ``values`` are the distinct bandwidths of
+        those rows and ``inverse`` maps each row of ``at`` to its value.
+        """
+        grids = np.array([_grid_size(float(s)) for s in sigmas], dtype=np.int64)
+        for m in np.unique(grids):
+            at = np.flatnonzero(grids == m)
+            values, inverse = np.unique(sigmas[at], return_inverse=True)
+            yield int(m), at, values, inverse
+
+    def _density_sums(self, sigmas, rows):
+        """``sum_t D(t)`` on the mesh of each row's own bandwidth."""
+        out = np.empty(len(rows))
+        for m, at, values, inverse in self._by_grid(sigmas):
+            u = np.stack([_density_functional(float(v)) for v in values])
+            grid = self._grid(m, "density", rows[at])
+            out[at] = np.einsum("rm,rm->r", grid, u[inverse])
+        return out
+
+    def _residual_sums(self, sigmas, rows):
+        """``sum_t |R(t)|`` on the mesh of each row's own bandwidth.
+
+        The rows sharing a grid are smoothed by one inverse FFT, each by the
+        kernel of its bandwidth; the mesh (of a size that depends on the
+        bandwidth) is then read per bandwidth.
+        """
+        out = np.empty(len(rows))
+        for m, at, values, inverse in self._by_grid(sigmas):
+            size_fft = _fft_size(m)
+            kernels = np.stack([_kernel_spectrum(m, float(v)) for v in values])
+            step = max(1, _BLOCK_SPECTRA // (size_fft // 2 + 1))
+            for start in range(0, len(at), step):
+                part, which = at[start : start + step], inverse[start : start + step]
+                spectrum = self._spectrum(m, "residual", rows[part])
+                full = scipy.fft.irfft(spectrum * kernels[which], size_fft, axis=-1)
+                on_grid = full[:, m - 1 : 2 * m - 1]
+                for g in np.unique(which):
+                    mine = which == g
+                    _, on_mesh = _interp_rows(on_grid[mine], _mesh_size(values[g]))
+                    out[part[mine]] = np.abs(on_mesh).sum(axis=-1)
+        return out
+
     def errors(self, sigma, rows=None):
-        """Return the smooth ECE at bandwidth ``sigma`` of the weightings ``rows``."""
+        """Return the smooth ECE at bandwidth ``sigma`` of the weightings ``rows``.
+
+        ``sigma`` is one bandwidth, or one per row of ``rows``.
+        """
         rows = np.arange(self.n_weightings) if rows is None else np.asarray(rows)
-        _, (residual,) = self.smoothed(sigma, rows=rows, quantities=("residual",))
-        density = self._grid(_grid_size(sigma), "density", rows)
-        return np.abs(residual).sum(axis=-1) / (density @ _density_functional(sigma))
+        sigmas = np.broadcast_to(np.asarray(sigma, dtype=np.float64), rows.shape)
+        return self._residual_sums(sigmas, rows) / self._density_sums(sigmas, rows)
 
-    def _under(self, sigma, rows, *, value_if_under):
-        """Whether ``sigma`` is below the fixed point, and the error where computed.
+    def _under(self, sigmas, rows, *, value_if_under):
+        """Return whether each bandwidth is below the fixed point, and the errors.
 
-        ``sigma < smECE_sigma`` for each weighting of ``rows``.  Bounds that
-        cost one product with the density's vector ``u`` settle most of the
-        bisection's steps without smoothing: the smoothing and the mesh are
-        positive maps, so ``|sum R| / sum D <= smECE_sigma <= (|deposit of
-        R| @ u) / sum D``.  Where a bound settles it (with a margin of 1e-9
+        ``sigmas[i] < smECE_sigmas[i]`` for weighting ``rows[i]``.  Bounds
+        that cost one product with the density's vector ``u`` settle most of
+        the bisection's steps without smoothing: the smoothing and the mesh
+        are positive maps, so ``|sum R| / sum D <= smECE_sigma <= (|deposit
+        of R| @ u) / sum D``.  Where a bound settles it (with a margin of 1e-9
         relative, far above rounding), the error is NaN (not computed),
         except for weightings below the fixed point when ``value_if_under``.
         """
-        m = _grid_size(sigma)
-        u = _density_functional(sigma)
-        density = self._grid(m, "density", rows) @ u
-        residual = self._grid(m, "residual", rows)
-        upper = (np.abs(residual) @ u) / density
-        lower = np.abs(residual @ u) / density
+        density = self._density_sums(sigmas, rows)
+        upper, lower = np.empty(len(rows)), np.empty(len(rows))
+        for m, at, values, inverse in self._by_grid(sigmas):
+            u = np.stack([_density_functional(float(v)) for v in values])[inverse]
+            residual = self._grid(m, "residual", rows[at])
+            upper[at] = np.einsum("rm,rm->r", np.abs(residual), u)
+            lower[at] = np.abs(np.einsum("rm,rm->r", residual, u))
+        upper /= density
+        lower /= density
         under = np.zeros(len(rows), dtype=bool)
         value = np.full(len(rows), np.nan)
-        settled = sigma >= upper * (1.0 + 1e-9)
+        settled = sigmas >= upper * (1.0 + 1e-9)
         if not value_if_under:
-            below = sigma < lower * (1.0 - 1e-9)
+            below = sigmas < lower * (1.0 - 1e-9)
             under[below] = True
             settled |= below
-        if not settled.all():
-            todo = ~settled
-            value[todo] = self.errors(sigma, rows[todo])
-            under[todo] = sigma < value[todo]
+        todo = ~settled
+        if todo.any():
+            value[todo] = self._residual_sums(sigmas[todo], rows[todo]) / density[todo]
+            under[todo] = sigmas[todo] < value[todo]
         return under, value
 
     def fixed_points(self):
         """Return ``(errors, sigmas)`` at the bisected fixed point of each weighting.
 
-        The bisection of the module docstring, run for every weighting at once:
-        the weightings whose bracket has the same midpoint are smoothed
-        together, and a step that bounds settle smooths nothing
-        (:meth:`_under`); the error at the final bandwidth is computed where
-        it was not.
+        The bisection of the module docstring, run for every weighting at
+        once: each step smooths the weightings that bounds do not settle
+        (:meth:`_under`) together, each at its own midpoint; the error at the
+        final bandwidth is computed where it was not.
         """
         n = self.n_weightings
         everyone = np.arange(n)
-        done, at_high = self._under(1.0, everyone, value_if_under=True)
+        done, at_high = self._under(np.ones(n), everyone, value_if_under=True)
         # sigma = 1 below the fixed point is taken, with its error
         low, high = np.zeros(n), np.ones(n)
         for _ in range(_BISECTION_STEPS):
             mid = 0.5 * (low + high)
             under = np.ones(n, dtype=bool)  # below the smallest bandwidth
             value = np.full(n, np.nan)
-            todo = ~done & (mid >= _MIN_BANDWIDTH)
-            for sigma in np.unique(mid[todo]):
-                rows = np.flatnonzero(todo & (mid == sigma))
-                under[rows], value[rows] = self._under(
-                    float(sigma), rows, value_if_under=False
+            todo = np.flatnonzero(~done & (mid >= _MIN_BANDWIDTH))
+            if todo.size:
+                under[todo], value[todo] = self._under(
+                    mid[todo], todo, value_if_under=False
                 )
             move_low = ~done & under
             move_high = ~done & ~under
             low = np.where(move_low, mid, low)
             high = np.where(move_high, mid, high)
             at_high = np.where(move_high, value, at_high)
-        missing = np.isnan(at_high)
-        for sigma in np.unique(high[missing]):
-            rows = np.flatnonzero(missing & (high == sigma))
-            at_high[rows] = self.errors(float(sigma), rows)
+        missing = np.flatnonzero(np.isnan(at_high))
+        if missing.size:
+            at_high[missing] = self.errors(high[missing], missing)
         return at_high, np.where(done, 1.0, high)
 
 
