@@ -975,7 +975,7 @@ def test_html_tables_show_the_table_numbers(hostile):
         "Classwise ECE": "ece_classwise",
         "MCE": "mce",
         "Debiased L2 error": "ece_l2_debiased",
-        "TL-ECE (class-conditional)": "ece_top_label_conditional",
+        "TL-ECE": "ece_top_label_conditional",
         "Smooth ECE": "smooth_ece",
     }
     assert [row[0] for row in metrics_table[1:]] == list(labels)
@@ -1203,7 +1203,7 @@ METRIC_TITLES = {
     "Classwise ECE (%)": "ece_classwise",
     "MCE (%)": "mce",
     "Debiased L2 error (%)": "ece_l2_debiased",
-    "TL-ECE (class-conditional) (%)": "ece_top_label_conditional",
+    "TL-ECE (%)": "ece_top_label_conditional",
     "Smooth ECE (%)": "smooth_ece",
 }
 

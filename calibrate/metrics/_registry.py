@@ -371,7 +371,7 @@ METRICS = {
             "ece_top_label_conditional",
             _ONE_LABEL,
             "top-label ECE conditioned on the predicted class (Gupta & Ramdas 2022)",
-            "TL-ECE (class-conditional)",
+            "TL-ECE",
             reduction="top_label_conditional",
         ),
         _binned(
@@ -379,7 +379,7 @@ METRICS = {
             _ONE_LABEL,
             "top-label MCE conditioned on the predicted class: over bins, the "
             "largest class-weighted gap (Gupta & Ramdas 2022)",
-            "TL-MCE (class-conditional)",
+            "TL-MCE",
             reduction="top_label_conditional",
             norm="max",
             report=False,
