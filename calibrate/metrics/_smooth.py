@@ -702,7 +702,8 @@ def smooth_calibration_curve(
     smoother = _Smoother(scores, targets, weights)
     (ece,), (sigma,) = smoother.fixed_points()
     mesh, smoothed = smoother.smoothed(float(sigma), n_points=n_points)
-    curve = _curve(smoothed)[0]
+    # Y / D lies in [0, 1]; the FFT's rounding can leave it 1e-16 outside.
+    curve = np.clip(_curve(smoothed)[0], 0.0, 1.0)
     density = smoothed[1, 0] / smoothed[1, 0].sum()
     low = high = curve
     if n_bootstrap:
