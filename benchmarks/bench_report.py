@@ -11,7 +11,7 @@ report on three methods compares) and 1000 resamples of the test rows it times
 * ours: ``replicate_metrics``, every metric of the report for every model and
   resample from one sparse product of the resampling counts with the per-row
   quantities;
-* the one-pass limit: the seven metrics computed once per model by the library
+* the one-pass limit: the report's metrics computed once per model by the library
   functions (what a report without intervals costs), and how many of those our
   1000 resamples are worth;
 * the loop a peer library leaves you to write: for each resample, the rows

@@ -25,6 +25,7 @@ from calibrate.metrics._calibration_error import (
     bin_predictions,
     binned_calibration_error,
 )
+from calibrate.metrics._smooth import SmoothCurve, smooth_calibration_curve
 
 __all__ = ["ReliabilityComparisonDisplay", "ReliabilityDisplay"]
 
@@ -55,6 +56,8 @@ _AXIS_LABELS = {
 }
 # The reductions drawn as a grid of per-class panels.
 _GRID_REDUCTIONS = ("classwise", "top_label_conditional")
+# What a ReliabilityDisplay draws: bins, or the kernel-smoothed curve.
+_KINDS = ("bins", "smooth")
 # The short words the legend uses for the x quantity.
 _SCORE_WORDS = {
     "top_label": "confidence",
@@ -297,6 +300,61 @@ def _draw_histogram(ax, stats, *, reduction, values=True, lines=True, log=False)
     ax.set_xlabel(x_label)
 
 
+def _draw_smooth(ax, curve, *, reduction, line_kwargs=None):
+    """Draw the smoothed calibration curve, its band and the diagonal on ``ax``."""
+    x_label, y_label = _AXIS_LABELS[reduction]
+    ax.plot(
+        [0, 1],
+        [0, 1],
+        linestyle="--",
+        color=_DIAGONAL_COLOR,
+        linewidth=1,
+        label="perfect calibration",
+        zorder=3,
+    )
+    if curve.n_bootstrap:
+        ax.fill_between(
+            curve.mesh,
+            curve.low,
+            curve.high,
+            color=_BAR_COLOR,
+            alpha=0.25,
+            linewidth=0,
+            label=f"{100 * curve.confidence_level:g} % bootstrap band "
+            f"({curve.n_bootstrap} resamples)",
+            zorder=1,
+        )
+    style = {"color": _BAR_COLOR, "linewidth": 2, "label": f"smoothed {y_label}"}
+    style.update(line_kwargs or {})
+    ax.plot(curve.mesh, curve.curve, zorder=2, **style)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ticks = np.linspace(0, 1, 6)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_ylabel(y_label)
+    ax.set_xlabel(x_label)
+    ax.grid(True, color="0.9", linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+
+
+def _draw_density(ax, curve, *, reduction):
+    """Draw the smoothed density of the scores (share per mesh step) on ``ax``."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.fill_between(curve.mesh, 0.0, curve.density, color=_HIST_COLOR, linewidth=0)
+    ax.plot(curve.mesh, curve.density, color="black", linewidth=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.25 * float(curve.density.max()))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+    ax.set_ylabel("density")
+    ax.set_xlabel(_AXIS_LABELS[reduction][0])
+
+
+def _smooth_label(curve):
+    return f"smooth ECE = {100 * curve.ece:.2f} % (kernel width {curve.bandwidth:.4f})"
+
+
 def _check_fresh(ax):
     """Refuse axes that already hold a reliability diagram."""
     for a in np.ravel(np.asarray(ax, dtype=object)):
@@ -369,6 +427,53 @@ def _finish_stacked(ax, hist_ax):
         ax.tick_params(labelbottom=False)
 
 
+def _single_axes(ax, histogram):
+    """Return ``(fig, ax, hist_ax, own_figure)`` for one diagram."""
+    from matplotlib.figure import Figure
+
+    own_figure = ax is None
+    if own_figure:
+        fig = Figure(figsize=(5.6, 6.4 if histogram else 5.2), layout="constrained")
+        if histogram:
+            ax, hist_ax = _stack(fig, fig.add_gridspec(1, 1)[0])
+        else:
+            ax, hist_ax = fig.add_subplot(), None
+    else:
+        _check_fresh(ax)
+        fig = ax.figure
+        hist_ax = _append_histogram(ax) if histogram else None
+    _mark_drawn(ax, hist_ax)
+    return fig, ax, hist_ax, own_figure
+
+
+def _single_legend(ax, hist_ax, name, header, own_figure):
+    """Draw the legend of one diagram, headed by the name and the error."""
+    if name is not None:
+        header = f"{_wrap(name, 50)}\n{header}"
+    handles, labels = _legend_entries(ax, hist_ax)
+    if own_figure:
+        # Inside the axes a legend would cover the bars of some model (the
+        # upper left of an under-confident one is full): on a figure of
+        # its own it sits above the axes, headed by the name and the ECE.
+        ax.legend(
+            handles,
+            labels,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncols=2,
+            title=header,
+            title_fontsize="medium",
+            fontsize="small",
+            frameon=False,
+        ).get_title().set_multialignment("center")
+    else:
+        # In a caller's panel the space above belongs to the caller's
+        # layout: the name and the ECE are the title, and a compact legend
+        # goes where it covers the fewest bars.
+        ax.set_title(header, fontsize="medium")
+        ax.legend(handles, labels, loc="best", fontsize="x-small")
+
+
 class ReliabilityDisplay:
     """Reliability diagram: per-bin accuracy against confidence.
 
@@ -384,7 +489,14 @@ class ReliabilityDisplay:
 
     With ``reduction="classwise"`` (multiclass or multilabel) the figure is a
     grid of such diagrams, one per chosen class, and the title gives the
-    classwise ECE over all classes.
+    classwise ECE over all classes; ``"top_label_conditional"`` draws the
+    grid of top-label diagrams of the rows predicted each class.
+
+    With ``kind="smooth"`` the bars give way to the kernel-smoothed
+    calibration curve of :func:`~calibrate.metrics.smooth_calibration_error`
+    (Błasiok and Nakkiran 2024: the same reflected Gaussian kernel at the
+    same fixed-point width), a bootstrap band around it, the smoothed density
+    of the scores below and the smooth ECE in the legend.
 
     Parameters
     ----------
@@ -407,6 +519,14 @@ class ReliabilityDisplay:
     multilabel : bool, default=False
         Whether the classwise columns are independent labels (panels are
         titled "label" rather than "class").
+    kind : {"bins", "smooth"}, default="bins"
+        ``"bins"``: the binned diagram of ``bin_stats``.  ``"smooth"``: the
+        kernel-smoothed calibration curve of ``smooth_curve`` with its
+        bootstrap band, the smoothed density of the scores below and the
+        smooth ECE in the legend (``bin_stats`` unused).
+    smooth_curve : SmoothCurve, default=None
+        For ``kind="smooth"``: the curve, from
+        :func:`calibrate.metrics._smooth.smooth_calibration_curve`.
 
     Attributes
     ----------
@@ -451,6 +571,8 @@ class ReliabilityDisplay:
         name=None,
         class_labels=None,
         multilabel=False,
+        kind="bins",
+        smooth_curve=None,
     ):
         self.bin_stats = bin_stats
         self.ece = ece
@@ -458,6 +580,8 @@ class ReliabilityDisplay:
         self.name = name
         self.class_labels = class_labels
         self.multilabel = multilabel
+        self.kind = kind
+        self.smooth_curve = smooth_curve
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -492,6 +616,39 @@ class ReliabilityDisplay:
         )
 
     @classmethod
+    def _compute_smooth(
+        cls,
+        y_true,
+        y_prob,
+        *,
+        reduction,
+        sample_weight,
+        input_type,
+        name,
+        n_bootstrap,
+        confidence_level,
+        random_state,
+    ):
+        curve = smooth_calibration_curve(
+            y_true,
+            y_prob,
+            reduction=reduction,
+            sample_weight=sample_weight,
+            input_type=input_type,
+            n_bootstrap=n_bootstrap,
+            confidence_level=confidence_level,
+            random_state=random_state,
+        )
+        return cls(
+            None,
+            ece=curve.ece,
+            reduction=reduction,
+            name=name,
+            kind="smooth",
+            smooth_curve=curve,
+        )
+
+    @classmethod
     def from_predictions(
         cls,
         y_true,
@@ -509,6 +666,9 @@ class ReliabilityDisplay:
         interval="wilson",
         confidence_level=0.95,
         min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        kind="bins",
+        n_bootstrap=200,
+        random_state=0,
         **kwargs,
     ):
         """Compute the bins of predictions and draw their reliability diagram.
@@ -555,15 +715,41 @@ class ReliabilityDisplay:
         min_interval_width : float, default=0.02
             Intervals narrower than this are not drawn, so by default only
             small bins carry error bars; 0 draws every one.
+        kind : {"bins", "smooth"}, default="bins"
+            ``"smooth"`` draws the kernel-smoothed curve of
+            :func:`~calibrate.metrics.smooth_calibration_error` instead of
+            bins (``reduction`` ``"top_label"`` or ``"positive"``; the
+            binning options and ``interval`` are then unused).
+        n_bootstrap : int, default=200
+            ``kind="smooth"``: resamples of the rows for the band (0: none),
+            smoothed at the bandwidth of the whole data.
+        random_state : int, numpy.random.Generator or None, default=0
+            ``kind="smooth"``: source of the resamples.
         **kwargs
             Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars
-            (``color``, ``alpha``, ...).
+            (``color``, ``alpha``, ...), or to :meth:`~matplotlib.axes.Axes.plot`
+            for the curve of ``kind="smooth"``.
 
         Returns
         -------
         ReliabilityDisplay
             The display, drawn.
         """
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}.")
+        if kind == "smooth":
+            display = cls._compute_smooth(
+                y_true,
+                y_prob,
+                reduction=reduction,
+                sample_weight=sample_weight,
+                input_type=input_type,
+                name=name,
+                n_bootstrap=n_bootstrap,
+                confidence_level=confidence_level,
+                random_state=random_state,
+            )
+            return display.plot(ax=ax, classes=classes, histogram=histogram, **kwargs)
         display = cls._compute(
             y_true,
             y_prob,
@@ -602,6 +788,9 @@ class ReliabilityDisplay:
         interval="wilson",
         confidence_level=0.95,
         min_interval_width=_DEFAULT_MIN_INTERVAL_WIDTH,
+        kind="bins",
+        n_bootstrap=200,
+        random_state=0,
         **kwargs,
     ):
         """Draw the reliability diagram of a fitted calibrator's output.
@@ -645,6 +834,9 @@ class ReliabilityDisplay:
             Coverage of the intervals.
         min_interval_width : float, default=0.02
             Intervals narrower than this are not drawn; 0 draws every one.
+        kind, n_bootstrap, random_state
+            As :meth:`from_predictions` (``kind="smooth"``: the smoothed
+            curve).
         **kwargs
             Passed to :meth:`matplotlib.axes.Axes.bar` for the accuracy bars.
 
@@ -677,6 +869,9 @@ class ReliabilityDisplay:
             interval=interval,
             confidence_level=confidence_level,
             min_interval_width=min_interval_width,
+            kind=kind,
+            n_bootstrap=n_bootstrap,
+            random_state=random_state,
             **kwargs,
         )
 
@@ -840,8 +1035,12 @@ class ReliabilityDisplay:
             ``self``, with ``figure_``, ``ax_`` and ``hist_ax_`` set.
         """
         _check_interval_options(interval, confidence_level, min_interval_width)
-        stats = self._checked()
         name = self.name if name is None else name
+        if self.kind == "smooth":
+            return self._plot_smooth(ax, name, classes, histogram, kwargs)
+        if self.kind != "bins":
+            raise ValueError(f"kind must be one of {_KINDS}; got {self.kind!r}.")
+        stats = self._checked()
         options = {
             "interval": interval,
             "confidence_level": confidence_level,
@@ -855,49 +1054,39 @@ class ReliabilityDisplay:
                 "classes selects panels of the classwise grid; it needs "
                 f"reduction='classwise', not {self.reduction!r}."
             )
-        from matplotlib.figure import Figure
-
-        own_figure = ax is None
-        if own_figure:
-            fig = Figure(figsize=(5.6, 6.4 if histogram else 5.2), layout="constrained")
-            if histogram:
-                ax, hist_ax = _stack(fig, fig.add_gridspec(1, 1)[0])
-            else:
-                ax, hist_ax = fig.add_subplot(), None
-        else:
-            _check_fresh(ax)
-            fig = ax.figure
-            hist_ax = _append_histogram(ax) if histogram else None
-        _mark_drawn(ax, hist_ax)
+        fig, ax, hist_ax, own_figure = _single_axes(ax, histogram)
         _draw_reliability(ax, stats, reduction=self.reduction, **options)
         if hist_ax is not None:
             _draw_histogram(hist_ax, stats, reduction=self.reduction)
         _finish_stacked(ax, hist_ax)
         header = _ece_label(self._ece(stats), stats, self.reduction)
-        if name is not None:
-            header = f"{_wrap(name, 50)}\n{header}"
-        handles, labels = _legend_entries(ax, hist_ax)
-        if own_figure:
-            # Inside the axes a legend would cover the bars of some model (the
-            # upper left of an under-confident one is full): on a figure of
-            # its own it sits above the axes, headed by the name and the ECE.
-            ax.legend(
-                handles,
-                labels,
-                loc="lower center",
-                bbox_to_anchor=(0.5, 1.0),
-                ncols=2,
-                title=header,
-                title_fontsize="medium",
-                fontsize="small",
-                frameon=False,
-            ).get_title().set_multialignment("center")
-        else:
-            # In a caller's panel the space above belongs to the caller's
-            # layout: the name and the ECE are the title, and a compact legend
-            # goes where it covers the fewest bars.
-            ax.set_title(header, fontsize="medium")
-            ax.legend(handles, labels, loc="best", fontsize="x-small")
+        _single_legend(ax, hist_ax, name, header, own_figure)
+        self.figure_, self.ax_, self.hist_ax_ = fig, ax, hist_ax
+        return self
+
+    def _plot_smooth(self, ax, name, classes, histogram, line_kwargs):
+        curve = self.smooth_curve
+        if not isinstance(curve, SmoothCurve):
+            raise ValueError(
+                "kind='smooth' needs smooth_curve, a SmoothCurve; got "
+                f"{type(curve).__name__}."
+            )
+        if self.reduction not in ("top_label", "positive"):
+            raise ValueError(
+                "kind='smooth' draws one curve: reduction must be 'top_label' or "
+                f"'positive'; got {self.reduction!r}."
+            )
+        if classes is not None:
+            raise ValueError(
+                "classes selects panels of the classwise grid; kind='smooth' "
+                "draws one curve."
+            )
+        fig, ax, hist_ax, own_figure = _single_axes(ax, histogram)
+        _draw_smooth(ax, curve, reduction=self.reduction, line_kwargs=line_kwargs)
+        if hist_ax is not None:
+            _draw_density(hist_ax, curve, reduction=self.reduction)
+        _finish_stacked(ax, hist_ax)
+        _single_legend(ax, hist_ax, name, _smooth_label(curve), own_figure)
         self.figure_, self.ax_, self.hist_ax_ = fig, ax, hist_ax
         return self
 

@@ -4,7 +4,8 @@ Without ``--model`` the table has one column, the metrics of the scores as
 they are.  With ``--model`` it has two, ``before`` (the scores) and ``after``
 (the model's log-probabilities, ``predict_log_proba``).  The metrics are those of
 :data:`calibrate.metrics.METRICS` defined for the task (``ece_positive`` is
-binary only; the top-label metrics are not defined for multilabel data);
+binary only; the top-label metrics are not defined for multilabel data, where
+the ECE is the classwise one);
 ``--metrics`` picks some of them.
 
 ``--json`` prints only a JSON document::

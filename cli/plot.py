@@ -7,7 +7,8 @@ calibrated output side by side
 The format follows the suffix of ``-o``.  The reduction is top-label by
 default, and classwise for multilabel data (one panel per label, the most
 frequent six); the side-by-side comparison draws top-label or positive-class
-diagrams only.
+diagrams only.  ``--kind smooth`` draws the kernel-smoothed calibration curve
+of the smooth ECE with a bootstrap band instead of bins (without ``--model``).
 """
 
 import os
@@ -31,6 +32,7 @@ __all__ = ["FORMATS", "add_arguments", "run"]
 #: File suffixes ``-o`` may end in.
 FORMATS = (".png", ".svg", ".pdf")
 _REDUCTIONS = ("top_label", "classwise", "positive")
+_KINDS = ("bins", "smooth")
 
 
 def add_arguments(parser):
@@ -53,6 +55,14 @@ def add_arguments(parser):
         default=None,
         help="top_label (default), classwise (default for multilabel) or positive "
         "(binary)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=_KINDS,
+        default="bins",
+        help="bins (default): the binned diagram; smooth: the kernel-smoothed "
+        "curve of the smooth ECE with a bootstrap band (top-label or positive, "
+        "without --model)",
     )
     parser.add_argument(
         "--name",
@@ -130,6 +140,15 @@ def run(args, progress):
     if reduction is None:
         reduction = "classwise" if inputs.task == "multilabel" else "top_label"
     options = {"n_bins": args.n_bins, "strategy": args.strategy, "reduction": reduction}
+    if args.kind == "smooth":
+        if calibrator is not None or reduction == "classwise":
+            raise CommandError(
+                "plot --kind smooth draws one smoothed curve of top-label or "
+                "positive-class scores, without --model; got "
+                + ("--model" if calibrator is not None else "classwise scores")
+                + ". Draw the calibrated output from 'calibrate apply' on its own."
+            )
+        options = {"reduction": reduction, "kind": "smooth"}
 
     with progress.step("drawing"):
         if calibrator is None:

@@ -493,3 +493,27 @@ def test_evaluate_reads_string_labels_alike_in_every_chunk(
     for name, entry in doc["metrics"].items():
         expected = METRICS[name](labels, z, input_type="logits")
         assert entry["value"] == pytest.approx(expected, rel=1e-12), name
+
+
+def test_multilabel_ece_is_a_number_the_classwise_error(write_scores, capsys):
+    # No top label in multilabel data: the ECE is the classwise one there,
+    # the mean over labels of each label's ECE (each label's own function).
+    from calibrate.metrics import expected_calibration_error
+
+    files = write_scores("multilabel", n=600)
+    args, arrays = files["npy"], files["arrays"]
+    assert main(["evaluate", args["test_scores"], args["test_labels"], "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    Y, z = arrays["test_labels"], arrays["test_scores"]
+    per_label = [
+        expected_calibration_error(
+            Y[:, k], z[:, k], input_type="logits", reduction="positive"
+        )
+        for k in range(Y.shape[1])
+    ]
+    assert doc["metrics"]["ece"]["value"] == pytest.approx(np.mean(per_label))
+    assert "ece" not in doc["not_applicable"]
+    assert main(["evaluate", args["test_scores"], args["test_labels"]]) == 0
+    table = capsys.readouterr().out
+    (line,) = [row for row in table.splitlines() if row.split()[:1] == ["ece"]]
+    assert float(line.split()[1]) == pytest.approx(np.mean(per_label), abs=1e-4)

@@ -247,3 +247,24 @@ def test_bad_dpi_is_a_usage_error_naming_the_option(
     assert main([*argv, "-o", str(tmp_path / "d.png")]) == 2
     assert "argument --dpi" in capsys.readouterr().err
     assert not (tmp_path / "d.png").exists()
+
+
+def test_kind_smooth_is_the_library_smooth_display(write_scores, tmp_path, capsys):
+    files = write_scores("multiclass", n=1000)
+    args, arrays = files["npy"], files["arrays"]
+    out = tmp_path / "smooth.png"
+    argv = ["plot", args["test_scores"], args["test_labels"], "--kind", "smooth"]
+    assert main([*argv, "-o", str(out)]) == 0
+    expected = ReliabilityDisplay.from_predictions(
+        arrays["test_labels"], arrays["test_scores"], input_type="logits", kind="smooth"
+    )
+    assert np.array_equal(pixels(str(out)), rendered(expected))
+    binned = ReliabilityDisplay.from_predictions(
+        arrays["test_labels"], arrays["test_scores"], input_type="logits"
+    )
+    assert not np.array_equal(pixels(str(out)), rendered(binned))
+    # one smoothed curve: not beside a model, not of a classwise grid
+    code = main([*argv, "--reduction", "classwise", "-o", str(tmp_path / "cw.png")])
+    assert code == 1
+    assert "--kind smooth draws one smoothed curve" in capsys.readouterr().err
+    assert not (tmp_path / "cw.png").exists()

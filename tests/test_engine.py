@@ -262,6 +262,11 @@ def test_register_metric_refuses_a_duplicate_unless_replace(monkeypatch):
         ({"range": (1.0, 0.0)}, "low < high"),
         ({"combine": "mean"}, "needs terms"),
         ({"combine": "binned"}, "needs binned="),
+        (
+            {"combine": "mean", "terms": len, "resampled": len},
+            "only for combine='whole'",
+        ),
+        ({"resampled": 3}, "resampled must be None or a callable"),
     ],
 )
 def test_malformed_entries_are_refused(kwargs, message):

@@ -1017,3 +1017,125 @@ def test_top_label_conditional_grid_has_one_diagram_per_predicted_class(rng):
         own = expected_calibration_error(labels[rows], proba[rows])
         assert a.get_title() == f"predicted {k}: ECE {100 * own:.2f} %"
     render(display.figure_)
+
+
+# -- kind="smooth": the kernel-smoothed curve of the smooth ECE (issue 17) ------
+
+
+def _reflected_gaussian_curve(t, f, y, sigma):
+    """sum y K(t, f) / sum K(t, f), the kernel reflected at 0 and 1, by hand.
+
+    The Gaussian of width sigma around f and its mirror images -f and 2 - f,
+    each cut at distance 1/2 (as relplot's kernel is).
+    """
+    t = np.asarray(t)[:, None]
+    kernel = 0.0
+    for image in (f, -f, 2.0 - f):
+        d = t - image
+        kernel = kernel + np.where(np.abs(d) <= 0.5, np.exp(-0.5 * (d / sigma) ** 2), 0)
+    return (kernel @ y) / kernel.sum(axis=1)
+
+
+def test_smooth_curve_is_the_kernel_formula_and_its_legend_the_smooth_ece(rng):
+    from calibrate.metrics import smooth_calibration_error
+
+    f = rng.beta(4.0, 2.0, size=300)
+    y = (rng.uniform(size=300) < f**2).astype(int)
+    display = ReliabilityDisplay.from_predictions(
+        y, f, reduction="positive", kind="smooth", n_bootstrap=100
+    )
+    curve = display.smooth_curve
+    ece = smooth_calibration_error(y, f, reduction="positive")
+    assert display.ece == ece == curve.ece
+    # The legend states that number.
+    title = display.ax_.get_legend().get_title().get_text()
+    assert f"smooth ECE = {100 * ece:.2f} %" in title
+    # The curve at a few mesh points against the formula with the exact
+    # reflected Gaussian, at the same bandwidth; the discretisation (a
+    # 1001-point grid, linear deposits and interpolation) is the difference,
+    # below 1e-3 where the scores are (below 0.15, where almost none are, the
+    # cut of the kernel at 1/2 sits on a grid step and it reaches 2e-2).
+    points = [0.3, 0.45, 0.6, 0.8, 0.95]
+    index = [int(round(p * (len(curve.mesh) - 1))) for p in points]
+    np.testing.assert_allclose(curve.mesh[index], points, atol=1e-12)
+    expected = _reflected_gaussian_curve(points, f, y.astype(float), curve.bandwidth)
+    np.testing.assert_allclose(curve.curve[index], expected, rtol=1e-3)
+    # The band holds the curve, and it is the line drawn.
+    assert np.all(curve.low <= curve.curve) and np.all(curve.curve <= curve.high)
+    assert np.any(curve.high - curve.low > 0.01)
+    drawn = [line for line in display.ax_.get_lines() if "smoothed" in line.get_label()]
+    (line,) = drawn
+    np.testing.assert_array_equal(line.get_ydata(), curve.curve)
+    render(display.figure_)
+
+
+def test_smooth_band_is_the_spread_of_resampled_curves(rng):
+    # The band from the resamples smoothed at once against curves computed
+    # one resample at a time at the same bandwidth (same seed).
+    from calibrate.metrics._smooth import smooth_calibration_curve
+
+    f = rng.uniform(0.3, 1.0, size=150)
+    y = (rng.uniform(size=150) < f - 0.1).astype(int)
+    curve = smooth_calibration_curve(
+        y, f, reduction="positive", n_bootstrap=30, random_state=5, n_points=51
+    )
+    counts = np.random.default_rng(5).multinomial(150, np.full(150, 1 / 150), size=30)
+    one_by_one = []
+    for c in counts:
+        rows = np.repeat(np.arange(150), c)
+        sigma = curve.bandwidth
+        one_by_one.append(
+            _reflected_gaussian_curve(curve.mesh, f[rows], y[rows], sigma)
+        )
+    q_lo, median, q_hi = np.quantile(one_by_one, [0.025, 0.5, 0.975], axis=0)
+    np.testing.assert_allclose(
+        curve.low, np.clip(curve.curve - (median - q_lo), 0, 1), atol=2e-3
+    )
+    np.testing.assert_allclose(
+        curve.high, np.clip(curve.curve + (q_hi - median), 0, 1), atol=2e-3
+    )
+
+
+def test_smooth_kind_from_calibrator_and_estimator(rng):
+    from sklearn.linear_model import LogisticRegression
+
+    from calibrate.metrics import smooth_calibration_error
+
+    data = make_miscalibrated(1200, 4, temperature=2.0, random_state=rng)
+    cal = TemperatureScaling().fit(data.logits[:600], data.labels[:600])
+    display = ReliabilityDisplay.from_calibrator(
+        cal, data.logits[600:], data.labels[600:], kind="smooth", n_bootstrap=20
+    )
+    expected = smooth_calibration_error(
+        data.labels[600:], cal.predict_proba(data.logits[600:])
+    )
+    assert display.ece == pytest.approx(expected, abs=1e-12)
+    X = rng.normal(size=(400, 3))
+    labels = (X[:, 0] + rng.normal(size=400) > 0).astype(int)
+    model = LogisticRegression().fit(X, labels)
+    display = ReliabilityDisplay.from_estimator(
+        model, X, labels, kind="smooth", reduction="positive", n_bootstrap=0
+    )
+    assert display.ece == pytest.approx(
+        smooth_calibration_error(
+            labels, model.predict_proba(X)[:, 1], reduction="positive"
+        ),
+        abs=1e-12,
+    )
+    curve = display.smooth_curve
+    np.testing.assert_array_equal(curve.low, curve.curve)  # no band without resamples
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "kde"}, "kind must be one of .* got 'kde'"),
+        ({"kind": "smooth", "reduction": "classwise"}, "reduction must be 'top_label'"),
+        ({"kind": "smooth", "n_bootstrap": -1}, "n_bootstrap must be an integer >= 0"),
+    ],
+)
+def test_smooth_kind_bad_options(rng, kwargs, message):
+    y = rng.integers(0, 3, size=50)
+    P = rng.dirichlet(np.ones(3), size=50)
+    with pytest.raises(ValueError, match=message):
+        ReliabilityDisplay.from_predictions(y, P, **kwargs)

@@ -61,7 +61,9 @@ from calibrate.report._bootstrap import bootstrap_counts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG_URI = "data:image/svg+xml;base64,"
-TOP_LABEL = ("ece", "mce", "ece_l2_debiased")
+# The report's metrics that need one label per row (NaN for multilabel data);
+# the ECE is classwise there.
+TOP_LABEL = ("mce", "ece_l2_debiased", "ece_top_label_conditional", "smooth_ece")
 # The classes of the independent fits, per task: the defaults build_report
 # documents (temperature, vector, matrix for multiclass; temperature and
 # Platt for binary and multilabel scores).
@@ -251,7 +253,11 @@ def test_replicates_are_the_library_metrics_of_the_resampled_rows(task, rng):
     )
     assert counts.shape == (n_bootstrap, n)
     np.testing.assert_array_equal(counts.sum(axis=1), n)
-    assert report.replicates.shape == (n_bootstrap, len(report.methods), 7)
+    assert report.replicates.shape == (
+        n_bootstrap,
+        len(report.methods),
+        len(REPORT_METRICS),
+    )
     fits = independent_fits(DEFAULTS[task], val)
     scores = [(X_test, "logits")] + [
         (f.transform(X_test), "logits") for f in fits.values()
@@ -965,10 +971,12 @@ def test_html_tables_show_the_table_numbers(hostile):
         "Accuracy": "accuracy",
         "NLL": "nll",
         "Brier score": "brier",
-        "ECE (top-label)": "ece",
+        "ECE": "ece",
         "Classwise ECE": "ece_classwise",
         "MCE": "mce",
         "Debiased L2 error": "ece_l2_debiased",
+        "TL-ECE": "ece_top_label_conditional",
+        "Smooth ECE": "smooth_ece",
     }
     assert [row[0] for row in metrics_table[1:]] == list(labels)
     for rows, stats, methods in (
@@ -1191,10 +1199,12 @@ METRIC_TITLES = {
     "Accuracy (%)": "accuracy",
     "NLL": "nll",
     "Brier score": "brier",
-    "ECE (top-label) (%)": "ece",
+    "ECE (%)": "ece",
     "Classwise ECE (%)": "ece_classwise",
     "MCE (%)": "mce",
     "Debiased L2 error (%)": "ece_l2_debiased",
+    "TL-ECE (%)": "ece_top_label_conditional",
+    "Smooth ECE (%)": "smooth_ece",
 }
 
 
@@ -1269,7 +1279,8 @@ def test_multilabel_figures_are_one_grid_per_method(rng):
                 atol=0.005 + 1e-9,
             )
         shown = check_metric_chart(figures["metrics"], report)
-        assert shown == ["accuracy", "nll", "brier", "ece_classwise"]
+        # the ECE of multilabel data is the classwise one, shown twice
+        assert shown == ["accuracy", "nll", "brier", "ece", "ece_classwise"]
     finally:
         figures.clear()
 
@@ -1549,3 +1560,92 @@ def test_markdown_cells_make_no_automatic_links():
     cell = table.splitlines()[2]
     assert "https://" not in cell and "www.e" not in cell and "~~" not in cell
     assert cell == "| https\\://e.example/x www\\.e.example \\~\\~s\\~\\~ |"
+
+
+# -- the class-conditional and smooth errors (issue 17) -------------------------
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary"])
+def test_new_errors_intervals_equal_a_loop_over_explicit_resamples(task, rng):
+    # The TL-ECE (bins indexed by predicted class) and the smooth ECE (all
+    # resamples smoothed at once, a bandwidth per resample) against the slow
+    # way: each resample's rows drawn out and the metric function called on
+    # them, with the same seed; the intervals then follow the documented
+    # rule (the replicates' spread around their median, around the estimate,
+    # cut at [0, 1]).
+    val, test = make_split(task, rng, n=120)
+    X_test, y_test = test
+    n_bootstrap, seed, level = 40, int(rng.integers(2**31)), 0.9
+    report = build_report(
+        val, test, n_bootstrap=n_bootstrap, random_state=seed, confidence_level=level
+    )
+    counts = np.concatenate(
+        list(bootstrap_counts(len(y_test), n_bootstrap, np.random.default_rng(seed)))
+    )
+    fits = independent_fits(DEFAULTS[task], val)
+    scores = [X_test] + [f.transform(X_test) for f in fits.values()]
+    for name in ("ece_top_label_conditional", "smooth_ece"):
+        metric = METRICS[name]
+        options = {"n_bins": 15} if "n_bins" in metric.options else {}
+        loop = np.empty((n_bootstrap, len(scores)))
+        for b in range(n_bootstrap):
+            rows = np.repeat(np.arange(len(y_test)), counts[b].astype(int))
+            for m, s in enumerate(scores):
+                loop[b, m] = metric(
+                    y_test[rows], s[rows], input_type="logits", **options
+                )
+        j = REPORT_METRICS.index(name)
+        np.testing.assert_allclose(report.replicates[:, :, j], loop, atol=1e-9)
+        estimate = np.array(
+            [metric(y_test, s, input_type="logits", **options) for s in scores]
+        )
+        low, mid, high = np.quantile(loop, [0.05, 0.5, 0.95], axis=0)
+        table = report.metrics
+        np.testing.assert_allclose(
+            table.loc[report.methods, (name, "value")], estimate, rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            table.loc[report.methods, (name, "low")],
+            np.clip(estimate - (mid - low), 0.0, 1.0),
+            atol=1e-9,
+        )
+        np.testing.assert_allclose(
+            table.loc[report.methods, (name, "high")],
+            np.clip(estimate + (high - mid), 0.0, 1.0),
+            atol=1e-9,
+        )
+        paired = loop[:, 1:] - loop[:, :1]
+        change = estimate[1:] - estimate[0]
+        low, mid, high = np.quantile(paired, [0.05, 0.5, 0.95], axis=0)
+        np.testing.assert_allclose(
+            table.loc[report.methods[1:], (name, "change_low")],
+            change - (mid - low),
+            atol=1e-9,
+        )
+
+
+def test_multilabel_ece_is_the_hand_computed_classwise_error(rng):
+    # Multilabel data has no top label: the report's ECE is the classwise
+    # one, the mean over labels of each label's binned error, worked out
+    # here with numpy from the bin rule (e_k, e_{k+1}], the first bin
+    # holding 0.
+    val, test = make_split("multilabel", rng, n=150)
+    X_test, y_test = test
+    report = build_report(val, test, n_bootstrap=30, random_state=0)
+    P = expit(X_test)
+    edges = np.arange(16) / 15
+    errors = []
+    for k in range(P.shape[1]):
+        index = np.clip(np.searchsorted(edges, P[:, k], side="left") - 1, 0, 14)
+        gap = 0.0
+        for b in range(15):
+            rows = index == b
+            if rows.any():
+                gap += rows.mean() * abs(y_test[rows, k].mean() - P[rows, k].mean())
+        errors.append(gap)
+    value = report.metrics.loc["uncalibrated", ("ece", "value")]
+    assert value == pytest.approx(np.mean(errors), rel=1e-12)
+    low, high = (
+        report.metrics.loc["uncalibrated", ("ece", s)] for s in ("low", "high")
+    )
+    assert np.isfinite([low, high]).all() and low <= value <= high

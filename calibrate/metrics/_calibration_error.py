@@ -17,6 +17,8 @@ __all__ = [
     "TopLabelConditionalBins",
     "binned_calibration_error",
     "calibration_bins",
+    "conditional_errors",
+    "default_reduction",
     "expected_calibration_error",
     "maximum_calibration_error",
 ]
@@ -48,23 +50,59 @@ def _conditional_error(per_class, norm, debias):
     gap_sums, totals, weights, targets = stats_sums(per_class)
     if not totals.sum() > 0:
         raise ValueError("the bins hold no weight; need a positive total weight.")
-    if norm == "max":
-        # Bins b are matched by index (the same edges for equal-width bins; the
-        # b-th equal-mass bin of each class otherwise, padded with empty bins):
-        # max_b sum_l (w_lb / w_b) |gap_lb| = max_b sum_l |gap_sum_lb| / w_b.
-        in_bin = weights.sum(axis=0)
-        filled = in_bin > 0
-        return float((np.abs(gap_sums).sum(axis=0)[filled] / in_bin[filled]).max())
-    # Every (class, bin) cell is a bin of one pooled set of rows.
     return float(
-        binned_errors(
-            gap_sums.reshape(1, -1),
+        conditional_errors(
+            gap_sums,
             totals.sum(),
-            norm="max" if norm == "max_cell" else norm,
+            norm=norm,
             debias=debias,
-            weights=weights.reshape(1, -1),
-            targets=targets.reshape(1, -1),
+            weights=weights,
+            targets=targets,
         )
+    )
+
+
+def conditional_errors(
+    gap_sums, total, *, norm, debias=False, weights=None, targets=None
+):
+    """Compute the top-label errors conditioned on the class from per-bin sums.
+
+    :func:`binned_errors` for the bins of
+    ``reduction="top_label_conditional"``: the arrays have shape ``(...,
+    n_classes, n_bins)``, one row per predicted class, and ``total`` (shape
+    ``(...)``) is the weight of all rows.  :func:`binned_calibration_error`
+    and the report's bootstrap (on a block of resamples at once) both call
+    it.  ``"max"`` is ``max_b sum_l |gap_sum_lb| / w_b`` over the bins ``b``
+    holding weight (bins matched by index: the same edges for equal-width
+    bins, the ``b``-th equal-mass bin of each class otherwise); the other
+    norms pool every (class, bin) cell as a bin of one set of rows, and
+    ``"max_cell"`` is then the largest gap of a cell.
+
+    Returns
+    -------
+    ndarray of shape (...)
+        The error of each leading index.
+    """
+    total = np.asarray(total, dtype=np.float64)
+    if norm == "max":
+        # max_b sum_l (w_lb / w_b) |gap_lb| = max_b sum_l |gap_sum_lb| / w_b.
+        in_bin = weights.sum(axis=-2)
+        deviation = np.abs(gap_sums).sum(axis=-2)
+        ratio = np.full(in_bin.shape, -np.inf)
+        np.divide(deviation, in_bin, out=ratio, where=in_bin > 0)
+        return ratio.max(axis=-1)
+    cells = gap_sums.shape[:-2] + (1, -1)
+
+    def pooled(a):
+        return None if a is None else np.reshape(a, cells)
+
+    return binned_errors(
+        pooled(gap_sums),
+        total[..., None],
+        norm="max" if norm == "max_cell" else norm,
+        debias=debias,
+        weights=pooled(weights),
+        targets=pooled(targets),
     )
 
 
@@ -236,6 +274,17 @@ def binned_calibration_error(stats, *, norm="l1", debias=False):
     )
 
 
+def default_reduction(reduction, task):
+    """``reduction``, or for None the default of ``task``.
+
+    ``"top_label"`` for binary and multiclass scores; ``"classwise"`` for a
+    multilabel indicator matrix, which has no top label.
+    """
+    if reduction is not None:
+        return reduction
+    return "classwise" if task == "multilabel" else "top_label"
+
+
 def _check_frequency_weights(weights):
     whole = weights == np.round(weights)
     if not whole.all():
@@ -401,8 +450,7 @@ def bin_predictions(
     pred = Predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
-    if reduction is None:
-        reduction = "classwise" if pred.task == "multilabel" else "top_label"
+    reduction = default_reduction(reduction, pred.task)
     if frequency_weights and sample_weight is not None:
         _check_frequency_weights(pred.weights)
     if reduction == "top_label_conditional":

@@ -36,10 +36,18 @@ from calibrate._validation import (
     check_sample_weight,
     infer_task,
 )
-from calibrate.binning import _bin_column, _bin_columns, check_binning, merge_bin_stats
+from calibrate.binning import (
+    _bin_column,
+    _bin_columns,
+    _bin_groups,
+    check_binning,
+    merge_bin_stats,
+)
 from calibrate.metrics._calibration_error import (
+    TopLabelConditionalBins,
     _check_frequency_weights,
     binned_calibration_error,
+    default_reduction,
 )
 from calibrate.metrics._predictions import Predictions
 from calibrate.metrics._registry import METRICS
@@ -150,15 +158,32 @@ def _block_weights(weights, block, n_rows):
 
 
 def _reduce(pred, reduction):
-    """Scores and targets of ``reduction``: 1-D pairs, or ``(n, K)`` classwise."""
+    """Return the arrays ``reduction`` bins.
+
+    Scores and targets (1-D, or ``(n, K)`` classwise), and for
+    ``"top_label_conditional"`` the predicted class after them.
+    """
     if reduction == "classwise":
         return pred.class_proba()
     if reduction == "top_label":
         return pred.top_label()
+    if reduction == "top_label_conditional":
+        top, confidence, correct = pred.top_label_prediction()
+        return confidence, correct, top
     return pred.positive()
 
 
-def _bin(scores, targets, weights, n_bins, strategy):
+def _n_groups(pred):
+    """Predicted classes of the conditional reduction (two for binary scores)."""
+    return max(pred.n_columns, 2)
+
+
+def _bin(arrays, weights, n_bins, strategy, n_groups):
+    if len(arrays) == 3:
+        return TopLabelConditionalBins(
+            _bin_groups(*arrays, n_groups, weights, n_bins, strategy)
+        )
+    scores, targets = arrays
     if scores.ndim == 2:
         return _bin_columns(scores, targets, weights, n_bins, strategy)
     return _bin_column(scores, targets, weights, n_bins, strategy)
@@ -168,7 +193,10 @@ def _merge(parts):
     if len(parts) == 1:
         return parts[0]
     if isinstance(parts[0], tuple):
-        return tuple(merge_bin_stats(column) for column in zip(*parts, strict=True))
+        # the classwise tuple, or TopLabelConditionalBins: merged per column
+        return type(parts[0])(
+            merge_bin_stats(column) for column in zip(*parts, strict=True)
+        )
     return merge_bin_stats(parts)
 
 
@@ -203,7 +231,10 @@ def _evaluate(
     metrics = {name: METRICS[name] for name in names}
     means = [n for n, m in metrics.items() if m.combine == "mean"]
     binned = [n for n, m in metrics.items() if m.combine == "binned"]
-    reductions = {dict(metrics[n].binned)["reduction"] for n in binned}
+    reduction_of = {
+        n: default_reduction(dict(metrics[n].binned)["reduction"], task) for n in binned
+    }
+    reductions = set(reduction_of.values())
     if sample_weight is not None and any(
         dict(metrics[n].binned)["debias"] for n in binned
     ):
@@ -211,6 +242,7 @@ def _evaluate(
     sums = dict.fromkeys(means, 0.0)
     total = 0.0
     parts = {r: [] for r in reductions}
+    n_groups = 2
     if means or binned:
         with warnings_per_chunk():
             for start in range(0, n_rows, rows):
@@ -221,27 +253,27 @@ def _evaluate(
                     input_type=input_type,
                     sample_weight=None,
                 )
+                n_groups = _n_groups(pred)
                 w = _block_weights(weights, block, n_rows)
                 total += w.sum()
                 for name in means:
                     sums[name] += np.dot(w, metrics[name].terms(pred))
                 for reduction in reductions:
-                    scores, targets = _reduce(pred, reduction)
+                    arrays = _reduce(pred, reduction)
                     if strategy == "uniform":
                         parts[reduction].append(
-                            _bin(scores, targets, w, n_bins, strategy)
+                            _bin(arrays, w, n_bins, strategy, n_groups)
                         )
                     else:
-                        parts[reduction].append((scores, targets))
+                        parts[reduction].append(arrays)
     stats = {}
     for reduction, got in parts.items():
         if strategy == "uniform":
             stats[reduction] = _merge(got)
         else:
-            scores = np.concatenate([s for s, _ in got])
-            targets = np.concatenate([t for _, t in got])
+            arrays = tuple(np.concatenate(column) for column in zip(*got, strict=True))
             w = np.ones(n_rows) if weights is None else weights
-            stats[reduction] = _bin(scores, targets, w, n_bins, strategy)
+            stats[reduction] = _bin(arrays, w, n_bins, strategy, n_groups)
     values = {}
     whole_scores = None
     for name, metric in metrics.items():
@@ -250,7 +282,7 @@ def _evaluate(
         elif metric.combine == "binned":
             options = dict(metric.binned)
             values[name] = binned_calibration_error(
-                stats[options["reduction"]],
+                stats[reduction_of[name]],
                 norm=options["norm"],
                 debias=options["debias"],
             )

@@ -22,7 +22,7 @@ from calibrate.metrics._scores import (
     classification_error,
     negative_log_likelihood,
 )
-from calibrate.metrics._smooth import smooth_calibration_error
+from calibrate.metrics._smooth import smooth_calibration_error, smooth_replicates
 
 __all__ = ["COMBINE", "DIRECTIONS", "METRICS", "Metric", "register_metric"]
 
@@ -86,7 +86,15 @@ class Metric:
         For ``combine="binned"``: the keyword arguments ``reduction``,
         ``norm`` and ``debias`` that make the metric
         ``binned_calibration_error(calibration_bins(..., reduction=reduction),
-        norm=norm, debias=debias)``.  Empty for the others.
+        norm=norm, debias=debias)``; ``reduction=None`` is the task's default
+        (top-label, classwise for multilabel data).  Empty for the others.
+    resampled : callable or None
+        For ``combine="whole"``: ``resampled(pred) -> replicates``, with
+        ``pred`` the :class:`~calibrate.metrics._predictions.Predictions` of
+        the whole input and ``replicates(counts)`` the metric with each row
+        of ``counts`` (``(n_block, n)``, the counts of bootstrap resamples)
+        as ``sample_weight``, all rows at once.  None: the report's bootstrap
+        recomputes the metric on each resample.
     """
 
     name: str
@@ -102,6 +110,7 @@ class Metric:
     report: bool = False
     terms: Callable = field(default=None, compare=False)
     binned: tuple = ()
+    resampled: Callable = field(default=None, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -156,6 +165,14 @@ class Metric:
             raise ValueError(
                 f"metric {self.name!r}: combine='binned' needs binned=(('reduction', "
                 f"...), ('norm', ...), ('debias', ...)); got {self.binned!r}."
+            )
+        if self.resampled is not None and (
+            self.combine != "whole" or not callable(self.resampled)
+        ):
+            raise ValueError(
+                f"metric {self.name!r}: resampled must be None or a callable, and "
+                f"only for combine='whole'; got {self.resampled!r} with "
+                f"combine={self.combine!r}."
             )
         if not self.label:
             object.__setattr__(self, "label", self.name)
@@ -314,9 +331,11 @@ METRICS = {
         ),
         _binned(
             "ece",
-            _ONE_LABEL,
-            "expected calibration error, top-label, L1 (Guo et al. 2017)",
-            "ECE (top-label)",
+            _ALL_TASKS,
+            "expected calibration error, top-label, L1 (Guo et al. 2017); "
+            "classwise for multilabel data",
+            "ECE",
+            reduction=None,
         ),
         _binned(
             "ece_classwise",
@@ -348,35 +367,22 @@ METRICS = {
             reduction="positive",
             report=False,
         ),
-        Metric(
+        _binned(
             "ece_top_label_conditional",
-            partial(expected_calibration_error, reduction="top_label_conditional"),
-            options=_BINNING,
-            tasks=_ONE_LABEL,
-            description="top-label ECE conditioned on the predicted class "
-            "(Gupta & Ramdas 2022)",
-            label="TL-ECE (class-conditional)",
-            percent=True,
-            range=(0.0, 1.0),
-            # Binned per (predicted class, bin); "whole" until the bootstrap's
-            # per-bin layout indexes bins by predicted class.
-            combine="whole",
+            _ONE_LABEL,
+            "top-label ECE conditioned on the predicted class (Gupta & Ramdas 2022)",
+            "TL-ECE",
+            reduction="top_label_conditional",
         ),
-        Metric(
+        _binned(
             "mce_top_label_conditional",
-            partial(
-                expected_calibration_error,
-                reduction="top_label_conditional",
-                norm="max",
-            ),
-            options=_BINNING,
-            tasks=_ONE_LABEL,
-            description="top-label MCE conditioned on the predicted class: over "
-            "bins, the largest class-weighted gap (Gupta & Ramdas 2022)",
-            label="TL-MCE (class-conditional)",
-            percent=True,
-            range=(0.0, 1.0),
-            combine="whole",
+            _ONE_LABEL,
+            "top-label MCE conditioned on the predicted class: over bins, the "
+            "largest class-weighted gap (Gupta & Ramdas 2022)",
+            "TL-MCE",
+            reduction="top_label_conditional",
+            norm="max",
+            report=False,
         ),
         Metric(
             "smooth_ece",
@@ -388,6 +394,8 @@ METRICS = {
             percent=True,
             range=(0.0, 1.0),
             combine="whole",
+            report=True,
+            resampled=smooth_replicates,
         ),
         Metric(
             "ks",

@@ -29,8 +29,12 @@ import scipy.sparse
 
 from calibrate.binning import bin_index, uniform_edges
 from calibrate.metrics import METRICS
-from calibrate.metrics._calibration_error import binned_errors
-from calibrate.metrics._engine import _reduce
+from calibrate.metrics._calibration_error import (
+    binned_errors,
+    conditional_errors,
+    default_reduction,
+)
+from calibrate.metrics._engine import _n_groups, _reduce
 from calibrate.metrics._predictions import Predictions
 from calibrate.metrics._registry import report_metrics
 
@@ -94,10 +98,13 @@ class _Layout:
         # need: target - score always, the weight unless every norm is L1,
         # the target for the debiased error.
         needs = {}
-        for metric in self.metrics.values():
+        self.reduction = {}
+        for name, metric in self.metrics.items():
             if metric.combine == "binned":
                 options = dict(metric.binned)
-                need = needs.setdefault(options["reduction"], set())
+                reduction = default_reduction(options["reduction"], pred.task)
+                self.reduction[name] = reduction
+                need = needs.setdefault(reduction, set())
                 need.add("gap")
                 if options["norm"] != "l1":
                     need.add("weight")
@@ -106,11 +113,19 @@ class _Layout:
         edges = uniform_edges(n_bins)
         self.binned = {}
         for reduction, need in needs.items():
-            scores_r, targets_r = _reduce(pred, reduction)
-            if scores_r.ndim == 1:
-                scores_r, targets_r = scores_r[:, None], targets_r[:, None]
-            k = scores_r.shape[1]
-            index = bin_index(scores_r, edges) + n_bins * np.arange(k)
+            arrays = _reduce(pred, reduction)
+            if len(arrays) == 3:
+                # conditioned on the predicted class: one row of bins per
+                # class, each sample in the bins of its own class only
+                scores_r, targets_r, group = (a[:, None] for a in arrays)
+                k = _n_groups(pred)
+                index = bin_index(scores_r, edges) + n_bins * group
+            else:
+                scores_r, targets_r = arrays
+                if scores_r.ndim == 1:
+                    scores_r, targets_r = scores_r[:, None], targets_r[:, None]
+                k = scores_r.shape[1]
+                index = bin_index(scores_r, edges) + n_bins * np.arange(k)
             where = {}
             for quantity in ("gap", "weight", "target"):
                 if quantity not in need:
@@ -125,7 +140,15 @@ class _Layout:
                     values.append(targets_r)
                 offset += k * n_bins
             self.binned[reduction] = (k, where)
-        self.whole = [n for n, m in self.metrics.items() if m.combine == "whole"]
+        whole = [n for n, m in self.metrics.items() if m.combine == "whole"]
+        # a whole metric with a path for many resamples at once takes it; the
+        # others are recomputed on each resample
+        self.resampled = {
+            n: self.metrics[n].resampled(pred)
+            for n in whole
+            if self.metrics[n].resampled is not None
+        }
+        self.whole = [n for n in whole if n not in self.resampled]
         self.size = offset
         if columns:
             indices = np.concatenate(columns, axis=1)
@@ -153,7 +176,8 @@ class _Layout:
             if metric.combine != "binned":
                 continue
             options = dict(metric.binned)
-            k, where = self.binned[options["reduction"]]
+            reduction = self.reduction[name]
+            k, where = self.binned[reduction]
 
             def block(quantity, k=k, where=where):
                 if quantity not in where:
@@ -161,14 +185,20 @@ class _Layout:
                 start = where[quantity]
                 return sums[:, start : start + k * nb].reshape(-1, k, nb)
 
-            out[:, column[name]] = binned_errors(
+            if reduction == "top_label_conditional":
+                errors, weight = conditional_errors, total
+            else:
+                errors, weight = binned_errors, total[:, None]
+            out[:, column[name]] = errors(
                 block("gap"),
-                total[:, None],
+                weight,
                 norm=options["norm"],
                 debias=options["debias"],
                 weights=block("weight"),
                 targets=block("target"),
             )
+        for name, replicates in self.resampled.items():
+            out[:, column[name]] = replicates(counts)
         for name in self.whole:
             metric = METRICS[name]
             kwargs = {"n_bins": self.n_bins, "strategy": "uniform"}

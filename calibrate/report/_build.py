@@ -686,6 +686,14 @@ def build_report(
     changes share the bias of both terms and are the better guide to whether
     a method helped.
 
+    Each replicate is the metric on its resampled rows, computed for all
+    resamples at once from their counts: per-row terms and per-bin sums for
+    the means and the binned errors (the class-conditional top-label ECE
+    from bins indexed by predicted class and confidence bin), and for the
+    smooth ECE every resample smoothed together, with its kernel width found
+    again on each resample (the fixed point of that resample, by a bisection
+    run for all resamples at once), as a loop calling the metric would.
+
     *Best method.*  The lowest test NLL wins (the uncalibrated scores
     compete too), and a sentence says whether its lead over the runner-up is
     outside the paired interval of their difference.

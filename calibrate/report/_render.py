@@ -418,7 +418,7 @@ def _diagnostics_rows(report):
 
 
 _BINNED_NOTE = (
-    "The binned errors (ECE, classwise ECE, MCE) are biased upward on a finite "
+    "The binned errors (ECE, classwise ECE, MCE, TL-ECE) are biased upward on a finite "
     "test set (a perfectly calibrated model has a positive ECE): their interval "
     "is the spread of the estimate, and the true error is likely lower. The "
     "debiased L2 error corrects this bias; the changes below compare both sides "
@@ -511,7 +511,9 @@ def _settings_rows(report):
         [
             "bootstrap",
             f"{m['n_bootstrap']} resamples of the test rows; {level} intervals: the "
-            "replicates' spread around their median, placed around the estimate",
+            "replicates' spread around their median, placed around the estimate; "
+            "each replicate is the metric on the resampled rows (the smooth ECE "
+            "with its kernel width found again on each resample)",
         ],
         ["seed", str(m["seed"])],
         ["versions", ", ".join(f"{k} {v}" for k, v in m["versions"].items())],
