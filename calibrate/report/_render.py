@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 
+from calibrate._figures import save_figure
 from calibrate._text import escape_controls
 from calibrate.io import atomic_write
 from calibrate.metrics import METRICS
@@ -234,10 +235,9 @@ def draw_figures(report, n_cols=2):
 
 def _figure_bytes(fig, fmt):
     buffer = io.BytesIO()
-    # No date or software stamp, so a regenerated report differs only where
-    # its numbers do.
-    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
+    # No date, no software stamp and fixed SVG ids, so a regenerated report
+    # differs only where its numbers do.
+    save_figure(fig, buffer, fmt=fmt, dpi=110)
     return buffer.getvalue()
 
 
@@ -408,7 +408,6 @@ def _diagnostics_rows(report):
                 estimator,
                 str(d["n_iter"]),
                 str(d.get("n_parameters", "")),
-                f"{1000 * d['fit_seconds']:.1f} ms",
                 f"{before:.4f} → {d['validation_nll']:.4f}",
                 f"{test['uncalibrated']:.4f} → {test[method]:.4f}",
                 "; ".join(d["warnings"]) or "none",
@@ -436,7 +435,6 @@ _DIAGNOSTICS_HEADER = [
     "estimator",
     "iterations",
     "parameters",
-    "fit time",
     "validation NLL",
     "test NLL",
     "warnings",
@@ -503,7 +501,6 @@ def _settings_rows(report):
     m = report.metadata
     level = f"{100 * m['confidence_level']:g} %"
     return [
-        ["created", m["created"]],
         ["task", f"{m['task']}, {_n_classes(report)}"],
         ["input type", m["input_type"]],
         ["validation / test rows", f"{m['n_val']} / {m['n_test']}"],
@@ -571,7 +568,7 @@ def render_html(report):
     diagnostics = _html_table(
         _DIAGNOSTICS_HEADER,
         [[_e(c) for c in r] for r in _diagnostics_rows(report)],
-        text_columns=(1, 7),
+        text_columns=(1, 6),
     )
     settings = _html_table(
         ["setting", "value"],
@@ -599,7 +596,7 @@ def render_html(report):
 <h1>{_e(report.title)}</h1>
 <p class="meta">{_e(m["task"])} classification, {_n_classes(report)}
 ({_e(_classes_text(report))}); fitted on {m["n_val"]} validation rows,
-evaluated on {m["n_test"]} test rows; {_e(m["created"])}.</p>
+evaluated on {m["n_test"]} test rows.</p>
 {description}
 <div class="summary">
 <p>{_e(report.direction())}</p>
@@ -753,7 +750,7 @@ def render_markdown(report, directory, *, overwrite=False):
         "",
         f"{m['task']} classification, {_n_classes(report)} "
         f"({_md_escape(_classes_text(report))}); fitted on {m['n_val']} validation "
-        f"rows, evaluated on {m['n_test']} test rows; {m['created']}.",
+        f"rows, evaluated on {m['n_test']} test rows.",
         "",
         *([] if not m.get("description") else _md_block(m["description"])),
         f"> {_md_escape(report.direction())}",
@@ -804,7 +801,7 @@ def render_markdown(report, directory, *, overwrite=False):
         _DIAGNOSTICS_NOTE,
         "",
         format_markdown_table(
-            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrrrl"
+            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrrl"
         ),
         "",
         "## Warnings",
