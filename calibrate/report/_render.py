@@ -153,6 +153,8 @@ def _reliability_figures(report, n_cols):
             reduction="classwise",
             input_type=kind,
             name=name,
+            # The phone's figure: one panel a row, legible at its width.
+            n_cols=1 if n_cols == 1 else None,
         )
         figures[f"reliability_{name}"] = display.figure_
     return figures
@@ -270,14 +272,16 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 0.3rem 0.6rem;
   text-align: right; vertical-align: top; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; position: sticky; left: 0;
   background: #fff; }
-td.text, th.text { text-align: left; white-space: normal; }
+td.text, th.text { text-align: left; white-space: normal; min-width: 8rem;
+  overflow-wrap: anywhere; }
 thead th { border-bottom: 2px solid #bbb; }
 .ci { display: block; color: #666; font-size: 0.8rem; }
 .best { font-weight: 700; }
 .better { color: #0b6e2b; font-weight: 600; }
 .worse { color: #a4161a; font-weight: 600; }
 figure { margin: 1rem 0; }
-figure img { width: 100%; height: auto; border: 1px solid #eee; }
+figure img { width: 100%; height: auto; border: 1px solid #eee;
+  box-sizing: border-box; }
 figcaption { color: #555; font-size: 0.9rem; }
 code { font-size: 0.85rem; word-break: break-all; }
 pre { white-space: pre-wrap; font-size: 0.85rem; background: #f7f7f7;
@@ -567,7 +571,12 @@ def render_html(report):
     )
     diagnostics = _html_table(
         _DIAGNOSTICS_HEADER,
-        [[_e(c) for c in r] for r in _diagnostics_rows(report)],
+        # A break opportunity after "(" keeps a narrow column from breaking
+        # the estimator's class name.
+        [
+            [_e(c).replace("(", "(<wbr>") if i == 1 else _e(c) for i, c in enumerate(r)]
+            for r in _diagnostics_rows(report)
+        ],
         text_columns=(1, 6),
     )
     settings = _html_table(
