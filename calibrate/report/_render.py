@@ -257,13 +257,16 @@ def _caption(name):
 _STYLE = """
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  margin: 0 auto; padding: 1rem; max-width: 60rem; line-height: 1.45;
+  margin: 0 auto; padding: 1rem; max-width: 72rem; line-height: 1.45;
   color: #1d1d1f; background: #fff; }
+/* Prose and figures keep a readable measure; wide tables use the rest. */
+p, ul, details, .summary, figure, h1, h2, h3 { max-width: 60rem; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 h3 { font-size: 1.05rem; }
 p.meta { color: #555; margin-top: 0; }
 .summary { background: #f4f6fa; border-left: 4px solid #1f77b4;
+  box-sizing: border-box;
   overflow-wrap: anywhere;
   padding: 0.6rem 1rem; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
