@@ -22,10 +22,10 @@ __all__ = ["staged_directory"]
 def staged_directory(destination, *, overwrite=False):
     """Yield a temporary directory whose files become ``destination``'s on success.
 
-    The temporary directory is ``.NAME.<hex>.tmp`` in the destination's
-    parent (so that moving it in is a rename on one file system); the
-    parent is created if needed, and removed again on failure if it was
-    created here.  When the body finishes:
+    The temporary directory is ``.NAME.<hex>.tmp`` inside the destination
+    when that exists, else in its parent (so that moving it in is a rename
+    on one file system); the parent is created if needed, and removed again
+    on failure if it was created here.  When the body finishes:
 
     - a destination that does not exist (or is an empty directory) is
       replaced by the temporary directory in one rename;
@@ -95,7 +95,10 @@ def staged_directory(destination, *, overwrite=False):
     created = _make_parents(parent)
     stage = None
     try:
-        stage = os.path.join(parent, f".{name}.{secrets.token_hex(6)}.tmp")
+        # Inside an existing destination (whose parent need not be
+        # writable, as for -o .), else beside it: on the same file system.
+        base = destination if os.path.isdir(destination) else parent
+        stage = os.path.join(base, f".{name or 'out'}.{secrets.token_hex(6)}.tmp")
         os.mkdir(stage)
         try:
             yield Path(stage)
@@ -155,8 +158,9 @@ def _signals_held():
 
 def _move_in(stage, destination, overwrite):
     new = sorted(os.listdir(stage))
+    inside = os.path.dirname(stage) == destination
     try:
-        old = os.listdir(destination)
+        old = [e for e in os.listdir(destination) if e != os.path.basename(stage)]
     except FileNotFoundError:
         old = None
     if old is not None:
@@ -167,11 +171,11 @@ def _move_in(stage, destination, overwrite):
                 "already exists (created meanwhile); pass --force to replace it",
                 os.path.join(destination, clashes[0]),
             )
-    if not old:
+    if old is None or (not old and not inside):
         # Absent, or an empty directory (which rename replaces).
         _rename_whole(stage, destination, overwrite)
-    elif set(old) <= set(new):
-        _swap(stage, destination)
+    elif set(old) <= set(new) and _swap(stage, destination, inside):
+        pass
     else:
         _merge(stage, destination, new, overwrite)
 
@@ -187,18 +191,28 @@ def _rename_whole(stage, destination, overwrite):
         raise
 
 
-def _swap(stage, destination):
+def _swap(stage, destination, inside):
+    """Rename the old directory aside and the new one in; False if not possible.
+
+    Renaming the destination needs a writable parent; where it has none
+    (the caller then moves the files in one by one) nothing has changed.
+    """
     parent, name = os.path.split(destination)
     aside = os.path.join(parent, f".{name}.{secrets.token_hex(6)}.old")
     with contextlib.suppress(OSError):
         shutil.copymode(destination, stage)
-    os.rename(destination, aside)
     try:
-        os.rename(stage, destination)
+        os.rename(destination, aside)
+    except OSError:
+        return False
+    staged = os.path.join(aside, os.path.basename(stage)) if inside else stage
+    try:
+        os.rename(staged, destination)
     except BaseException:
         os.rename(aside, destination)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+    return True
 
 
 def _merge(stage, destination, names, overwrite):

@@ -254,7 +254,7 @@ def test_a_signal_while_writing_leaves_the_old_report(
         line = child.stdout.readline()
         assert line.startswith("writing") and ".tmp" in line, line
         # The staged files exist now, beside the old report.
-        assert any(p.endswith(".tmp") for p in os.listdir(tmp_path))
+        assert any(p.endswith(".tmp") for p in tree(tmp_path))
         child.send_signal(signum)
         _, err = child.communicate(timeout=60)
     finally:
@@ -264,3 +264,32 @@ def test_a_signal_while_writing_leaves_the_old_report(
     assert child.returncode == 128 + signum
     assert f"stopped by {name}" in err
     assert tree(tmp_path) == before
+
+
+def test_output_in_the_current_folder_whose_parent_is_read_only(
+    report_argv, tmp_path, monkeypatch
+):
+    """``-o .`` stages inside the folder and moves the files in one by one."""
+    if os.geteuid() == 0:
+        # root writes into read-only folders: refuse the rename instead.
+        real = os.rename
+
+        def rename(src, dst):
+            if os.path.dirname(os.path.abspath(dst)) == str(tmp_path):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), dst)
+            return real(src, dst)
+
+        monkeypatch.setattr(os, "rename", rename)
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "notes.txt").write_text("mine")
+    monkeypatch.chdir(here)
+    beside = sorted(os.listdir(tmp_path))
+    tmp_path.chmod(0o555)
+    try:
+        assert main(report_argv(".", "--seed", "1")) == 0
+        assert main(report_argv(".", "--seed", "2", "--force")) == 0
+    finally:
+        tmp_path.chmod(0o755)
+    assert sorted(os.listdir(here)) == sorted(REPORT_FILES + ["notes.txt"])
+    assert sorted(os.listdir(tmp_path)) == beside
