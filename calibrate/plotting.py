@@ -374,6 +374,16 @@ def _mark_drawn(ax, hist_ax):
             a._calibrate_reliability = True
 
 
+def _check_n_cols(n_cols):
+    if (
+        isinstance(n_cols, (bool, np.bool_))
+        or not isinstance(n_cols, numbers.Integral)
+        or n_cols < 1
+    ):
+        raise ValueError(f"n_cols must be an integer >= 1 or None; got {n_cols!r}.")
+    return int(n_cols)
+
+
 def _legend_entries(ax, hist_ax):
     handles, labels = ax.get_legend_handles_labels()
     if hist_ax is not None:
@@ -383,16 +393,26 @@ def _legend_entries(ax, hist_ax):
 
 
 def _figure_legend(fig, ax, hist_ax):
-    """One legend for a figure of several panels, below them."""
+    """One legend for a figure of several panels, below them.
+
+    Three columns where they fit the figure's width, fewer where not (a
+    one-panel-wide figure for a phone), so no entry is cut at the edge.
+    """
     handles, labels = _legend_entries(ax, hist_ax)
-    fig.legend(
-        handles,
-        labels,
-        loc="outside lower center",
-        ncols=min(len(handles), 3),
-        fontsize="small",
-        frameon=False,
-    )
+    width = fig.get_figwidth() * fig.dpi
+    for ncols in range(min(len(handles), 3), 0, -1):
+        legend = fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=ncols,
+            fontsize="small",
+            frameon=False,
+        )
+        # The legend's width does not depend on the layout still to come.
+        if ncols == 1 or legend.get_window_extent().width <= 0.98 * width:
+            return
+        legend.remove()
 
 
 def _stack(fig, cell):
@@ -662,6 +682,7 @@ class ReliabilityDisplay:
         ax=None,
         name=None,
         classes=None,
+        n_cols=None,
         histogram=True,
         interval="wilson",
         confidence_level=0.95,
@@ -704,6 +725,8 @@ class ReliabilityDisplay:
         classes : sequence, default=None
             ``"classwise"`` only: labels of the classes to draw; None draws
             the six most frequent (all of them when there are at most six).
+        n_cols : int, default=None
+            See :meth:`plot`.
         histogram : bool, default=True
             Draw the histogram of samples per bin below each diagram.
         interval : {"wilson", "clopper-pearson"} or None, default="wilson"
@@ -763,6 +786,7 @@ class ReliabilityDisplay:
         return display.plot(
             ax=ax,
             classes=classes,
+            n_cols=n_cols,
             histogram=histogram,
             interval=interval,
             confidence_level=confidence_level,
@@ -784,6 +808,7 @@ class ReliabilityDisplay:
         ax=None,
         name=None,
         classes=None,
+        n_cols=None,
         histogram=True,
         interval="wilson",
         confidence_level=0.95,
@@ -826,6 +851,8 @@ class ReliabilityDisplay:
         classes : sequence, default=None
             ``"classwise"`` only: labels of the classes to draw; None draws
             the six most frequent.
+        n_cols : int, default=None
+            See :meth:`plot`.
         histogram : bool, default=True
             Draw the histogram of samples per bin below each diagram.
         interval : {"wilson", "clopper-pearson"} or None, default="wilson"
@@ -865,6 +892,7 @@ class ReliabilityDisplay:
             ax=ax,
             name=type(calibrator).__name__ if name is None else name,
             classes=classes,
+            n_cols=n_cols,
             histogram=histogram,
             interval=interval,
             confidence_level=confidence_level,
@@ -989,6 +1017,7 @@ class ReliabilityDisplay:
         *,
         name=None,
         classes=None,
+        n_cols=None,
         histogram=True,
         interval="wilson",
         confidence_level=0.95,
@@ -1017,6 +1046,10 @@ class ReliabilityDisplay:
         classes : sequence, default=None
             ``"classwise"`` only: labels of the classes to draw; None draws
             the six most frequent (all of them when there are at most six).
+        n_cols : int, default=None
+            ``"classwise"`` grids on a new figure only: panels per row (1
+            suits a phone's screen); None draws two for four panels and
+            rows of three otherwise.
         histogram : bool, default=True
             Draw the histogram of samples per bin below each diagram.
         interval : {"wilson", "clopper-pearson"} or None, default="wilson"
@@ -1047,8 +1080,18 @@ class ReliabilityDisplay:
             "min_interval_width": min_interval_width,
             "bar_kwargs": kwargs,
         }
+        if n_cols is not None:
+            if self.reduction not in _GRID_REDUCTIONS or ax is not None:
+                raise ValueError(
+                    "n_cols arranges the panels of a new classwise grid; it needs "
+                    f"reduction='classwise' or 'top_label_conditional' (not "
+                    f"{self.reduction!r}) and ax=None."
+                )
+            n_cols = _check_n_cols(n_cols)
         if self.reduction in _GRID_REDUCTIONS:
-            return self._plot_classwise(stats, ax, name, classes, histogram, options)
+            return self._plot_classwise(
+                stats, ax, name, classes, histogram, options, n_cols
+            )
         if classes is not None:
             raise ValueError(
                 "classes selects panels of the classwise grid; it needs "
@@ -1090,7 +1133,7 @@ class ReliabilityDisplay:
         self.figure_, self.ax_, self.hist_ax_ = fig, ax, hist_ax
         return self
 
-    def _plot_classwise(self, stats, ax, name, classes, histogram, options):
+    def _plot_classwise(self, stats, ax, name, classes, histogram, options, n_cols):
         from matplotlib.figure import Figure
 
         conditional = self.reduction == "top_label_conditional"
@@ -1102,7 +1145,9 @@ class ReliabilityDisplay:
         n_shown = len(chosen)
         if ax is None:
             # Four panels make a square; otherwise rows of three.
-            n_cols = 2 if n_shown == 4 else min(_GRID_COLUMNS, n_shown)
+            if n_cols is None:
+                n_cols = 2 if n_shown == 4 else _GRID_COLUMNS
+            n_cols = min(n_cols, n_shown)
             n_rows = -(-n_shown // n_cols)
             fig = Figure(
                 figsize=(3.6 * n_cols, (4.6 if histogram else 3.7) * n_rows + 0.4),
@@ -1161,7 +1206,8 @@ class ReliabilityDisplay:
             title = f"{_wrap(name, 100)}\n{title}"
         if ax is None:
             _figure_legend(fig, axes[0], hist_axes[0])
-            fig.suptitle(title)
+            # Wrapped to the figure, which may be one panel wide.
+            fig.suptitle(title, wrap=True)
         else:
             # The caller's figure keeps its own title and layout: the overall
             # number heads a compact legend in the first panel.
@@ -1507,15 +1553,7 @@ class ReliabilityComparisonDisplay:
             )
         _check_comparable(reductions.pop())
         n = len(self.displays)
-        if n_cols is None:
-            n_cols = n
-        elif (
-            isinstance(n_cols, (bool, np.bool_))
-            or not isinstance(n_cols, numbers.Integral)
-            or n_cols < 1
-        ):
-            raise ValueError(f"n_cols must be an integer >= 1 or None; got {n_cols!r}.")
-        n_cols = min(int(n_cols), n)
+        n_cols = n if n_cols is None else min(_check_n_cols(n_cols), n)
         n_rows = -(-n // n_cols)
         per_row = 2 if histogram else 1
         fig = Figure(

@@ -13,6 +13,7 @@ of the smooth ECE with a bootstrap band instead of bins (without ``--model``).
 
 import os
 
+from calibrate._figures import save_figure
 from calibrate.cli._common import (
     CommandError,
     UsageError,
@@ -183,6 +184,6 @@ def run(args, progress):
         progress.step(f"writing {args.output}"),
         atomic_write(args.output, "wb", overwrite=args.force) as f,
     ):
-        display.figure_.savefig(f, format=suffix[1:], dpi=args.dpi)
+        save_figure(display.figure_, f, fmt=suffix[1:], dpi=args.dpi)
     print(f"wrote {args.output}")
     return 0

@@ -251,7 +251,7 @@ def _targets(args, output):
         if existing:
             raise CommandError(
                 f"{existing[0]} already exists; pass --force to overwrite the report "
-                "(each file is replaced only once the new one is complete)."
+                "(the old files are replaced only once every new one is complete)."
             )
 
 
@@ -320,36 +320,39 @@ def _write(report, args, output, say):
 
     Every file is checked before the first is written, the figures of a
     multilabel report (named after its methods) included, so a refused run
-    writes nothing.
+    writes nothing.  The files are written into a temporary directory beside
+    ``output`` and moved in only once every one is complete
+    (:func:`calibrate._staging.staged_directory`): a full disk, an error or
+    SIGTERM/SIGHUP leaves ``output`` as it was (with ``--force``, the old
+    report whole) and no temporary directory behind.
     """
+    from calibrate._staging import staged_directory
+
     names = {
         "html": ["report.html"],
         "md": report.markdown_files(),
         "json": ["report.json"],
     }
-    paths = [os.path.join(output, n) for fmt in args.formats for n in names[fmt]]
+    files = [n for fmt in args.formats for n in names[fmt]]
+    paths = [os.path.join(output, n) for n in files]
     existing = [p for p in paths if os.path.lexists(p)]
     if existing and not args.force:
         raise CommandError(
             f"{existing[0]} already exists; pass --force to overwrite the report "
-            "(each file is replaced only once the new one is complete)."
+            "(the old files are replaced only once every new one is complete)."
         )
-    os.makedirs(output, exist_ok=True)
-    written = []
-    if "html" in args.formats:
-        say("writing report.html")
-        written.append(
-            report.to_html(os.path.join(output, "report.html"), overwrite=args.force)
-        )
-    if "md" in args.formats:
-        say("writing README.md and its figures")
-        written += report.to_markdown(output, overwrite=args.force)
-    if "json" in args.formats:
-        say("writing report.json")
-        written.append(
-            report.to_json(os.path.join(output, "report.json"), overwrite=args.force)
-        )
-    return written
+    with staged_directory(output, overwrite=args.force) as stage:
+        if "html" in args.formats:
+            say("writing report.html")
+            report.to_html(stage / "report.html")
+        if "md" in args.formats:
+            say("writing README.md and its figures")
+            report.to_markdown(stage)
+        if "json" in args.formats:
+            say("writing report.json")
+            report.to_json(stage / "report.json")
+        say(f"moving the report into {output}")
+    return paths
 
 
 def _one(args, progress, output):

@@ -1139,3 +1139,70 @@ def test_smooth_kind_bad_options(rng, kwargs, message):
     P = rng.dirichlet(np.ones(3), size=50)
     with pytest.raises(ValueError, match=message):
         ReliabilityDisplay.from_predictions(y, P, **kwargs)
+def _drawn_extent(fig, artist):
+    fig.canvas.draw()  # the constrained layout places the legend and titles
+    return artist.get_window_extent()
+
+
+@pytest.mark.parametrize("n_cols", [1, 2, 4])
+def test_figure_legend_and_title_stay_inside_a_narrow_figure(n_cols, rng):
+    """A comparison one panel wide (a phone's report) keeps its legend whole."""
+    y = rng.integers(0, 3, size=300)
+    probs = softmax(rng.normal(size=(300, 3)), axis=1)
+    scores = {f"model {i}": probs for i in range(4)}
+    display = ReliabilityComparisonDisplay.from_predictions(y, scores, n_cols=n_cols)
+    fig = display.figure_
+    FigureCanvasAgg(fig)
+    (legend,) = fig.legends
+    box = _drawn_extent(fig, legend)
+    width = fig.get_figwidth() * fig.dpi
+    assert 0 <= box.x0 and box.x1 <= width, (box, width)
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert {"perfect calibration", "accuracy"} <= set(texts)
+
+
+def test_classwise_grid_takes_n_cols(rng):
+    data = make_miscalibrated(600, 6, temperature=2.0, random_state=0)
+    display = ReliabilityDisplay.from_predictions(
+        data.labels,
+        data.logits,
+        input_type="logits",
+        reduction="classwise",
+        n_cols=1,
+        name="a long model name " * 3,
+    )
+    fig = display.figure_
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    lefts = {round(ax.get_position().x0, 6) for ax in display.ax_}
+    assert len(display.ax_) == 6 and len(lefts) == 1
+    width = fig.get_figwidth() * fig.dpi
+    for artist in [*fig.legends, fig._suptitle]:
+        box = artist.get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= width, (artist, box, width)
+    default = ReliabilityDisplay.from_predictions(
+        data.labels, data.logits, input_type="logits", reduction="classwise"
+    )
+    lefts = {round(ax.get_position().x0, 6) for ax in default.ax_}
+    assert len(lefts) == 3  # rows of three by default
+
+
+@pytest.mark.parametrize("n_cols", [0, 1.5, True, "2"])
+def test_n_cols_must_be_a_positive_integer(n_cols, rng):
+    data = make_miscalibrated(200, 3, random_state=0)
+    with pytest.raises(ValueError, match="n_cols must be an integer >= 1"):
+        ReliabilityDisplay.from_predictions(
+            data.labels,
+            data.logits,
+            input_type="logits",
+            reduction="classwise",
+            n_cols=n_cols,
+        )
+
+
+def test_n_cols_needs_a_new_classwise_grid(rng):
+    data = make_miscalibrated(200, 3, random_state=0)
+    with pytest.raises(ValueError, match="n_cols arranges the panels"):
+        ReliabilityDisplay.from_predictions(
+            data.labels, data.logits, input_type="logits", n_cols=1
+        )

@@ -660,7 +660,6 @@ def test_parameters_and_diagnostics_equal_an_independent_fit(task, rng):
             rtol=1e-12,
         )
         assert d["validation_nll"] <= report.metadata["validation_nll_uncalibrated"]
-        assert d["fit_seconds"] >= 0.0
         assert d["warnings"] == []
     assert report.warnings == []
 
@@ -1045,8 +1044,8 @@ def test_json_schema_and_reader_refuse_other_documents(tmp_path, rng):
     document = build_report(val, test, n_bootstrap=10).to_dict()
     validator = jsonschema.Draft202012Validator(REPORT_SCHEMA)
     validator.validate(document)
-    future = json.loads(json.dumps(document)) | {"schema_version": 2}
-    with pytest.raises(ValueError, match="schema version 1"):
+    future = json.loads(json.dumps(document)) | {"schema_version": 3}
+    with pytest.raises(ValueError, match="schema version 1 or 2"):
         load_metrics(future)
     path = tmp_path / "future.json"
     path.write_text(json.dumps(future))

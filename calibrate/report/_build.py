@@ -4,10 +4,8 @@ import hashlib
 import importlib.metadata
 import numbers
 import platform
-import time
 import warnings
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -480,7 +478,6 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
     (X_val, y_val), (X_test, y_test) = val, test
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", calibrate.CalibrationWarning)
-        start = time.perf_counter()
         try:
             calibrator.fit(X_val, y_val)
         except (ValueError, TypeError) as exc:
@@ -488,7 +485,6 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
                 f"fitting {name} ({type(calibrator).__name__}) on the validation "
                 f"data: {exc}"
             ) from exc
-        seconds = time.perf_counter() - start
         if calibrator.task_ != checked.task:
             raise ValueError(
                 f"the validation data are {calibrator.task_} (labels of shape "
@@ -511,7 +507,6 @@ def _fit_and_score(name, calibrator, val, test, checked, n_bins):
         },
         # n_iter_ is optional (a closed-form fit has none): 0 iterations.
         "n_iter": int(getattr(calibrator, "n_iter_", 0)),
-        "fit_seconds": seconds,
         "validation_nll": val_nll,
         "warnings": [str(w.message) for w in caught],
     }
@@ -794,7 +789,6 @@ def build_report(
     metadata = {
         "title": title if title is not None else "Calibration report",
         "description": description,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
         "task": task,
         "input_type": input_type,

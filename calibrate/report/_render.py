@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 
+from calibrate._figures import save_figure
 from calibrate._text import escape_controls
 from calibrate.io import atomic_write
 from calibrate.metrics import METRICS
@@ -152,6 +153,8 @@ def _reliability_figures(report, n_cols):
             reduction="classwise",
             input_type=kind,
             name=name,
+            # The phone's figure: one panel a row, legible at its width.
+            n_cols=1 if n_cols == 1 else None,
         )
         figures[f"reliability_{name}"] = display.figure_
     return figures
@@ -234,10 +237,9 @@ def draw_figures(report, n_cols=2):
 
 def _figure_bytes(fig, fmt):
     buffer = io.BytesIO()
-    # No date or software stamp, so a regenerated report differs only where
-    # its numbers do.
-    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
+    # No date, no software stamp and fixed SVG ids, so a regenerated report
+    # differs only where its numbers do.
+    save_figure(fig, buffer, fmt=fmt, dpi=110)
     return buffer.getvalue()
 
 
@@ -255,13 +257,16 @@ def _caption(name):
 _STYLE = """
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  margin: 0 auto; padding: 1rem; max-width: 60rem; line-height: 1.45;
+  margin: 0 auto; padding: 1rem; max-width: 72rem; line-height: 1.45;
   color: #1d1d1f; background: #fff; }
+/* Prose and figures keep a readable measure; wide tables use the rest. */
+p, ul, details, .summary, figure, h1, h2, h3 { max-width: 60rem; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 h3 { font-size: 1.05rem; }
 p.meta { color: #555; margin-top: 0; }
 .summary { background: #f4f6fa; border-left: 4px solid #1f77b4;
+  box-sizing: border-box;
   overflow-wrap: anywhere;
   padding: 0.6rem 1rem; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
@@ -270,14 +275,16 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 0.3rem 0.6rem;
   text-align: right; vertical-align: top; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; position: sticky; left: 0;
   background: #fff; }
-td.text, th.text { text-align: left; white-space: normal; }
+td.text, th.text { text-align: left; white-space: normal; min-width: 8rem;
+  overflow-wrap: anywhere; }
 thead th { border-bottom: 2px solid #bbb; }
 .ci { display: block; color: #666; font-size: 0.8rem; }
 .best { font-weight: 700; }
 .better { color: #0b6e2b; font-weight: 600; }
 .worse { color: #a4161a; font-weight: 600; }
 figure { margin: 1rem 0; }
-figure img { width: 100%; height: auto; border: 1px solid #eee; }
+figure img { width: 100%; height: auto; border: 1px solid #eee;
+  box-sizing: border-box; }
 figcaption { color: #555; font-size: 0.9rem; }
 code { font-size: 0.85rem; word-break: break-all; }
 pre { white-space: pre-wrap; font-size: 0.85rem; background: #f7f7f7;
@@ -408,7 +415,6 @@ def _diagnostics_rows(report):
                 estimator,
                 str(d["n_iter"]),
                 str(d.get("n_parameters", "")),
-                f"{1000 * d['fit_seconds']:.1f} ms",
                 f"{before:.4f} → {d['validation_nll']:.4f}",
                 f"{test['uncalibrated']:.4f} → {test[method]:.4f}",
                 "; ".join(d["warnings"]) or "none",
@@ -436,7 +442,6 @@ _DIAGNOSTICS_HEADER = [
     "estimator",
     "iterations",
     "parameters",
-    "fit time",
     "validation NLL",
     "test NLL",
     "warnings",
@@ -503,7 +508,6 @@ def _settings_rows(report):
     m = report.metadata
     level = f"{100 * m['confidence_level']:g} %"
     return [
-        ["created", m["created"]],
         ["task", f"{m['task']}, {_n_classes(report)}"],
         ["input type", m["input_type"]],
         ["validation / test rows", f"{m['n_val']} / {m['n_test']}"],
@@ -572,8 +576,13 @@ def render_html(report):
     )
     diagnostics = _html_table(
         _DIAGNOSTICS_HEADER,
-        [[_e(c) for c in r] for r in _diagnostics_rows(report)],
-        text_columns=(1, 7),
+        # A break opportunity after "(" keeps a narrow column from breaking
+        # the estimator's class name.
+        [
+            [_e(c).replace("(", "(<wbr>") if i == 1 else _e(c) for i, c in enumerate(r)]
+            for r in _diagnostics_rows(report)
+        ],
+        text_columns=(1, 6),
     )
     settings = _html_table(
         ["setting", "value"],
@@ -601,7 +610,7 @@ def render_html(report):
 <h1>{_e(report.title)}</h1>
 <p class="meta">{_e(m["task"])} classification, {_n_classes(report)}
 ({_e(_classes_text(report))}); fitted on {m["n_val"]} validation rows,
-evaluated on {m["n_test"]} test rows; {_e(m["created"])}.</p>
+evaluated on {m["n_test"]} test rows.</p>
 {description}
 <div class="summary">
 <p>{_e(report.direction())}</p>
@@ -755,7 +764,7 @@ def render_markdown(report, directory, *, overwrite=False):
         "",
         f"{m['task']} classification, {_n_classes(report)} "
         f"({_md_escape(_classes_text(report))}); fitted on {m['n_val']} validation "
-        f"rows, evaluated on {m['n_test']} test rows; {m['created']}.",
+        f"rows, evaluated on {m['n_test']} test rows.",
         "",
         *([] if not m.get("description") else _md_block(m["description"])),
         f"> {_md_escape(report.direction())}",
@@ -806,7 +815,7 @@ def render_markdown(report, directory, *, overwrite=False):
         _DIAGNOSTICS_NOTE,
         "",
         format_markdown_table(
-            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrrrl"
+            _DIAGNOSTICS_HEADER, _diagnostics_rows(report), align="llrrrrl"
         ),
         "",
         "## Warnings",

@@ -19,7 +19,12 @@ __all__ = [
     "load_metrics",
 ]
 
-SCHEMA_VERSION = 1
+#: Version 2 dropped the run-dependent ``metadata.created`` and
+#: ``diagnostics.*.fit_seconds``, so that a report is the same bytes on every
+#: run; its metrics table is that of version 1, which :func:`load_metrics`
+#: still reads.
+SCHEMA_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _STATISTIC_SCHEMA = {"type": ["number", "null"]}
 #: The statistics of each metric in :attr:`CalibrationReport.metrics`.
 STATISTICS = ("value", "low", "high", "change", "change_low", "change_high")
@@ -69,7 +74,6 @@ REPORT_SCHEMA = {
         "metadata": {
             "type": "object",
             "required": [
-                "created",
                 "versions",
                 "task",
                 "input_type",
@@ -178,7 +182,7 @@ REPORT_SCHEMA = {
             "type": "object",
             "additionalProperties": {
                 "type": "object",
-                "required": ["class", "n_iter", "fit_seconds", "warnings"],
+                "required": ["class", "n_iter", "warnings"],
             },
         },
         "warnings": {
@@ -268,7 +272,7 @@ class CalibrationReport:
     parameters : dict
         Method to its fitted parameters (:func:`calibrate.io.fitted_parameters`).
     diagnostics : dict
-        Method to its fit diagnostics: class, parameters, iterations, seconds,
+        Method to its fit diagnostics: class, parameters, iterations,
         validation NLL after fitting, warnings.
     warnings : list of dict
         Every warning collected while building, with its ``source``,
@@ -377,7 +381,7 @@ class CalibrationReport:
     def to_json(self, path, *, overwrite=False):
         """Write the report as one JSON document, atomically.
 
-        The document follows :data:`REPORT_SCHEMA` (``schema_version`` 1);
+        The document follows :data:`REPORT_SCHEMA` (``schema_version`` 2);
         :func:`load_metrics` reads its table back into a DataFrame.
 
         Parameters
@@ -508,11 +512,12 @@ def load_metrics(source):
             document = json.load(handle)
     if (
         document.get("schema") != "calibrate.report"
-        or document.get("schema_version") != SCHEMA_VERSION
+        or type(document.get("schema_version")) is not int
+        or document["schema_version"] not in _READABLE_VERSIONS
     ):
         raise ValueError(
             f"{source if not isinstance(source, dict) else 'the document'} is not a "
-            f"calibrate report of schema version {SCHEMA_VERSION}; got schema "
+            f"calibrate report of schema version 1 or {SCHEMA_VERSION}; got schema "
             f"{document.get('schema')!r}, version {document.get('schema_version')!r}."
         )
     rows = document["metrics"]
