@@ -469,7 +469,9 @@ class TemperatureScaling(BaseCalibrator):
         self.max_iter = max_iter
 
     def _fit(self, Z, y, w):
-        self._absent_columns(y, w)
+        # No warning for classes absent from y (a vocabulary's rare tokens):
+        # the one temperature is informed by every row, whatever its label,
+        # and an absent class's column is scaled like the others.
         t, self.n_iter_, status = warm_started_temperature(
             Z, y, w, self.task_, max_iter=self.max_iter
         )
