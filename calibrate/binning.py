@@ -855,3 +855,124 @@ def _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy):
         )
         for g in range(n_groups)
     )
+
+
+class ColumnBinSums:
+    """Equal-width bin sums of every column, accumulated over chunks of rows.
+
+    The classwise reduction of a large score matrix: :meth:`add` takes one
+    chunk of probabilities at a time and :meth:`stats` returns what
+    :func:`bin_stats_by_column` gives for the whole matrix (up to the
+    rounding of the sums).  Memory is ``O(n_columns * n_bins)`` however many
+    rows pass through.
+
+    Cost per chunk: the first bin ``[0, 1 / n_bins]`` is summed with one
+    matrix-vector product; only the entries above it (at most ``n_bins - 1``
+    per row when the rows are probability distributions) are binned one by
+    one.  A vocabulary-sized row is almost all first-bin entries, so this is
+    far cheaper than binning every entry.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of columns (classes or labels).
+    n_bins : int
+        Number of equal-width bins per column.
+    weight_scale : float or None, default=None
+        None when every row weighs 1 (the effective counts are then the
+        counts); else the largest row weight of the whole data, by which the
+        weights are divided before squaring for Kish's effective counts.
+    """
+
+    def __init__(self, n_columns, n_bins, *, weight_scale=None):
+        self.n_columns, self.n_bins = n_columns, n_bins
+        self.edges = uniform_edges(n_bins)
+        self.scale = weight_scale
+        size = n_columns * n_bins
+        n_sums = 3 if weight_scale is None else 5
+        # counts, weights, score sums, target sums (, u sums, u**2 sums)
+        self.counts = np.zeros(size, dtype=np.int64)
+        self.sums = np.zeros((n_sums, size))
+
+    def _add_entries(self, flat, w, values):
+        size = self.counts.size
+        self.counts += np.bincount(flat, minlength=size)
+        self.sums[0] += np.bincount(flat, weights=w, minlength=size)
+        self.sums[1] += np.bincount(flat, weights=w * values, minlength=size)
+        if self.scale is not None:
+            u = w / self.scale
+            self.sums[3] += np.bincount(flat, weights=u, minlength=size)
+            self.sums[4] += np.bincount(flat, weights=u * u, minlength=size)
+
+    def add(self, P, w, *, labels=None, targets=None):
+        """Add a chunk of rows.
+
+        Parameters
+        ----------
+        P : ndarray of shape (m, n_columns), float64
+            Probabilities in [0, 1]; overwritten (the chunk's own copy).
+        w : ndarray of shape (m,)
+            Row weights.
+        labels : ndarray of shape (m,) of int, optional
+            The one column whose target is 1 in each row (multiclass).
+        targets : ndarray of shape (m, n_columns), optional
+            Targets in [0, 1] (binary, multilabel), when ``labels`` is None.
+        """
+        m, k = P.shape
+        B = self.n_bins
+        first = self.edges[1]
+        # Targets first: they read P before its entries above the first bin
+        # are cleared.
+        if labels is not None:
+            rows = np.arange(m)
+            values = P[rows, labels]
+            flat = labels * B + _bin_index(values, self.edges)
+            self.sums[2] += np.bincount(flat, weights=w, minlength=self.counts.size)
+        else:
+            rows, cols = np.nonzero(targets)
+            values = P[rows, cols]
+            flat = cols * B + _bin_index(values, self.edges)
+            self.sums[2] += np.bincount(
+                flat, weights=w[rows] * targets[rows, cols], minlength=self.counts.size
+            )
+        rows, cols = np.nonzero(P > first)
+        values = P[rows, cols]
+        self._add_entries(cols * B + _bin_index(values, self.edges), w[rows], values)
+        # The first bin of each column: everything else.
+        P[rows, cols] = 0.0
+        above_w = np.bincount(cols, weights=w[rows], minlength=k)
+        first_bin = np.arange(k) * B
+        self.counts[first_bin] += m - np.bincount(cols, minlength=k)
+        self.sums[0, first_bin] += w.sum() - above_w
+        self.sums[1, first_bin] += w @ P
+        if self.scale is not None:
+            u = w / self.scale
+            self.sums[3, first_bin] += u.sum() - np.bincount(
+                cols, weights=u[rows], minlength=k
+            )
+            self.sums[4, first_bin] += (u * u).sum() - np.bincount(
+                cols, weights=u[rows] ** 2, minlength=k
+            )
+
+    def stats(self):
+        """Return one :class:`BinStats` per column."""
+        shape = (self.n_columns, self.n_bins)
+        counts = self.counts.reshape(shape)
+        sums = self.sums.reshape((-1, *shape))
+        if self.scale is None:
+            effective = counts.astype(np.float64)
+        else:
+            effective = _kish(sums[3], sums[4])
+        return tuple(
+            _stats_from_sums(
+                self.edges.copy(),
+                counts[k],
+                sums[0, k],
+                effective[k],
+                sums[1, k],
+                sums[2, k],
+                "uniform",
+                self.n_bins,
+            )
+            for k in range(self.n_columns)
+        )

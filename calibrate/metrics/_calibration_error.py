@@ -5,7 +5,6 @@ import numpy as np
 from calibrate.binning import (
     BinStats,
     bin_stats,
-    bin_stats_by_column,
     bin_stats_by_group,
     check_binning,
 )
@@ -419,10 +418,9 @@ def bin_predictions(
             )
         )
     elif reduction == "classwise":
-        P, Y = pred.class_proba()
-        stats = bin_stats_by_column(
-            P, Y, n_bins=n_bins, strategy=strategy, sample_weight=pred.weights
-        )
+        # In bounded memory: bin sums over chunks of rows (equal width) or
+        # blocks of columns (equal mass), never an (n, K) float64 matrix.
+        stats = pred.classwise_bins(n_bins, strategy)
     else:
         scores, targets = (
             pred.top_label() if reduction == "top_label" else pred.positive()

@@ -22,7 +22,9 @@ result equals the whole-array one up to the rounding of the sums (about
 """
 
 import numbers
+import os
 import re
+import tempfile
 import warnings
 from contextlib import contextmanager
 
@@ -36,12 +38,18 @@ from calibrate._validation import (
     check_sample_weight,
     infer_task,
 )
-from calibrate.binning import _bin_column, _bin_columns, check_binning, merge_bin_stats
+from calibrate.binning import (
+    ColumnBinSums,
+    _bin_column,
+    _bin_columns,
+    check_binning,
+    merge_bin_stats,
+)
 from calibrate.metrics._calibration_error import (
     _check_frequency_weights,
     binned_calibration_error,
 )
-from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._predictions import COLUMN_BLOCK_BYTES, Predictions
 from calibrate.metrics._registry import METRICS
 
 __all__ = ["applicable_metrics", "evaluate", "evaluate_calibrator", "select_metrics"]
@@ -198,8 +206,12 @@ def _evaluate(
     strategy,
     rows,
     whole,
+    blocks_columns,
 ):
-    """Run the engine on checked input; ``whole()`` returns the whole scores."""
+    """Run the engine on checked input; ``whole()`` returns the whole scores.
+
+    ``blocks_columns`` is the number of score columns the blocks hold.
+    """
     metrics = {name: METRICS[name] for name in names}
     means = [n for n, m in metrics.items() if m.combine == "mean"]
     binned = [n for n, m in metrics.items() if m.combine == "binned"]
@@ -210,6 +222,16 @@ def _evaluate(
         _check_frequency_weights(weights)
     sums = dict.fromkeys(means, 0.0)
     total = 0.0
+    # Classwise bins: equal-width sums accumulated over the blocks (O(K) per
+    # class), or, for equal-mass edges, computed once from blocks of columns
+    # of the whole input; never the (n, K) float64 probabilities.
+    classwise = None
+    if "classwise" in reductions:
+        reductions.discard("classwise")
+        if strategy == "uniform":
+            scale = None if weights is None else float(weights.max())
+            k = 2 if task == "binary" else blocks_columns
+            classwise = ColumnBinSums(k, n_bins, weight_scale=scale)
     parts = {r: [] for r in reductions}
     if means or binned:
         with warnings_per_chunk():
@@ -225,6 +247,8 @@ def _evaluate(
                 total += w.sum()
                 for name in means:
                     sums[name] += np.dot(w, metrics[name].terms(pred))
+                if classwise is not None:
+                    pred.add_classwise(classwise, w)
                 for reduction in reductions:
                     scores, targets = _reduce(pred, reduction)
                     if strategy == "uniform":
@@ -242,6 +266,12 @@ def _evaluate(
             targets = np.concatenate([t for _, t in got])
             w = np.ones(n_rows) if weights is None else weights
             stats[reduction] = _bin(scores, targets, w, n_bins, strategy)
+    if classwise is not None:
+        stats["classwise"] = classwise.stats()
+    elif any(dict(metrics[n].binned)["reduction"] == "classwise" for n in binned):
+        stats["classwise"] = Predictions(
+            y_true, whole(), input_type=input_type, sample_weight=sample_weight
+        ).classwise_bins(n_bins, strategy)
     values = {}
     whole_scores = None
     for name, metric in metrics.items():
@@ -396,6 +426,7 @@ def evaluate(
         strategy,
         rows,
         lambda: X,
+        X2.shape[1],
     )
 
 
@@ -469,23 +500,39 @@ def evaluate_calibrator(
         else rows
     )
 
-    def whole():
-        return np.concatenate(
-            [read(slice(s, min(s + rows, shape[0]))) for s in range(0, shape[0], rows)]
-        )
+    with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
 
-    return _evaluate(
-        y,
-        encoded,
-        _Blocks(None, read),
-        shape[0],
-        task,
-        names,
-        "log_probs",
-        weights,
-        sample_weight,
-        n_bins,
-        strategy,
-        rows,
-        whole,
-    )
+        def whole():
+            # The whole-input statistics read the calibrated log-probabilities
+            # in blocks of columns; beyond the working set they are spilled to
+            # a memory-mapped float64 file, block by block, not held at once.
+            n, n_cols = shape
+            chunks = [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+            if n * n_cols * 8 <= COLUMN_BLOCK_BYTES:
+                return np.concatenate([read(c) for c in chunks])
+            out = np.lib.format.open_memmap(
+                os.path.join(tmp, "log_proba.npy"),
+                mode="w+",
+                dtype=np.float64,
+                shape=shape,
+            )
+            for c in chunks:
+                out[c] = read(c)
+            return out
+
+        return _evaluate(
+            y,
+            encoded,
+            _Blocks(None, read),
+            shape[0],
+            task,
+            names,
+            "log_probs",
+            weights,
+            sample_weight,
+            n_bins,
+            strategy,
+            rows,
+            whole,
+            n_classes,
+        )

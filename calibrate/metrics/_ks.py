@@ -116,8 +116,9 @@ def ks_calibration_error(
         reduction = "classwise" if pred.task == "multilabel" else "top_label"
     weights = pred.weights
     if reduction == "classwise":
-        P, Y = pred.class_proba()
-        return float(_ks_columns(P, np.asarray(Y, dtype=np.float64), weights).mean())
+        # Blocks of columns, every row of each: never an (n, K) float64 matrix.
+        errors = [_ks_columns(P, T, weights) for _, P, T in pred.class_columns()]
+        return float(np.concatenate(errors).mean())
     if reduction == "top_label":
         scores, targets = pred.top_label()
     else:

@@ -162,8 +162,12 @@ def _columns(y_true, y_prob, reduction, sample_weight, input_type):
     if reduction is None:
         reduction = "classwise" if pred.task == "multilabel" else "top_label"
     if reduction == "classwise":
-        P, Y = pred.class_proba()
-        columns = [(P[:, k], Y[:, k].astype(np.float64)) for k in range(P.shape[1])]
+        # Lazily, a block of columns at a time: never an (n, K) float64 matrix.
+        columns = (
+            (P[:, j], T[:, j])
+            for _, P, T in pred.class_columns()
+            for j in range(P.shape[1])
+        )
     elif reduction == "top_label":
         columns = [pred.top_label()]
     else:
