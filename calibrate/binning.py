@@ -893,8 +893,23 @@ class ColumnBinSums:
         # counts, weights, score sums, target sums (, u sums, u**2 sums)
         self.counts = np.zeros(size, dtype=np.int64)
         self.sums = np.zeros((n_sums, size))
+        self._pending, self._n_pending = [], 0
+        self._targets = []
 
     def _add_entries(self, flat, w, values):
+        # Entries above the first bin are few per row: they are buffered and
+        # binned in batches, so that a chunk of a few vocabulary-sized rows
+        # does not pay for bincounts of n_columns * n_bins values.
+        self._pending.append((flat, w, values))
+        self._n_pending += len(flat)
+        if self._n_pending >= 2**20:
+            self._flush()
+
+    def _flush(self):
+        if not self._pending:
+            return
+        flat, w, values = (np.concatenate(p) for p in zip(*self._pending, strict=True))
+        self._pending, self._n_pending = [], 0
         size = self.counts.size
         self.counts += np.bincount(flat, minlength=size)
         self.sums[0] += np.bincount(flat, weights=w, minlength=size)
@@ -924,17 +939,16 @@ class ColumnBinSums:
         # Targets first: they read P before its entries above the first bin
         # are cleared.
         if labels is not None:
-            rows = np.arange(m)
-            values = P[rows, labels]
+            values = P[np.arange(m), labels]
             flat = labels * B + _bin_index(values, self.edges)
-            self.sums[2] += np.bincount(flat, weights=w, minlength=self.counts.size)
+            self._targets.append((flat, w))
         else:
             rows, cols = np.nonzero(targets)
             values = P[rows, cols]
             flat = cols * B + _bin_index(values, self.edges)
-            self.sums[2] += np.bincount(
-                flat, weights=w[rows] * targets[rows, cols], minlength=self.counts.size
-            )
+            self._targets.append((flat, w[rows] * targets[rows, cols]))
+        if len(self._targets) >= 256:
+            self._flush_targets()
         rows, cols = np.nonzero(P > first)
         values = P[rows, cols]
         self._add_entries(cols * B + _bin_index(values, self.edges), w[rows], values)
@@ -954,8 +968,31 @@ class ColumnBinSums:
                 cols, weights=u[rows] ** 2, minlength=k
             )
 
+    def _flush_targets(self):
+        if self._targets:
+            flat, tw = (np.concatenate(p) for p in zip(*self._targets, strict=True))
+            self._targets = []
+            self.sums[2] += np.bincount(flat, weights=tw, minlength=self.counts.size)
+
+    def error_sums(self):
+        """``(gap_sums, total, weights, targets)``, ``(n_columns, n_bins)``.
+
+        What :func:`calibrate.metrics._calibration_error.binned_errors` reads,
+        without building one :class:`BinStats` per column.
+        """
+        self._flush()
+        self._flush_targets()
+        shape = (self.n_columns, self.n_bins)
+        weights = self.sums[0].reshape(shape)
+        nonempty = weights > 0
+        targets = np.where(nonempty, self.sums[2].reshape(shape), 0.0)
+        gap_sums = np.where(nonempty, targets - self.sums[1].reshape(shape), 0.0)
+        return gap_sums, weights.sum(axis=-1), weights, targets
+
     def stats(self):
         """Return one :class:`BinStats` per column."""
+        self._flush()
+        self._flush_targets()
         shape = (self.n_columns, self.n_bins)
         counts = self.counts.reshape(shape)
         sums = self.sums.reshape((-1, *shape))

@@ -145,8 +145,11 @@ def stats_sums(per_class):
     shorter are padded with empty bins, which contribute nothing.
     """
     width = max(s.n_bins for s in per_class)
+    padded = any(s.n_bins != width for s in per_class)
 
     def rows(name):
+        if not padded:  # one stack, not a pad per class (32,000 of a vocabulary)
+            return np.array([getattr(s, name) for s in per_class], dtype=np.float64)
         return np.array(
             [np.pad(getattr(s, name), (0, width - s.n_bins)) for s in per_class],
             dtype=np.float64,

@@ -48,6 +48,7 @@ from calibrate.binning import (
 from calibrate.metrics._calibration_error import (
     _check_frequency_weights,
     binned_calibration_error,
+    binned_errors,
 )
 from calibrate.metrics._predictions import COLUMN_BLOCK_BYTES, Predictions
 from calibrate.metrics._registry import METRICS
@@ -189,7 +190,10 @@ class _Blocks:
     def __getitem__(self, rows):
         if self.read is not None:
             return self.read(rows)
-        return np.asarray(self.X[rows])
+        block = np.asarray(self.X[rows])
+        # float16 arithmetic is emulated (a max or an argmax costs 30 times
+        # its float32 cost); the block is widened to float32, exactly.
+        return block.astype(np.float32) if block.dtype == np.float16 else block
 
 
 def _evaluate(
@@ -267,7 +271,7 @@ def _evaluate(
             w = np.ones(n_rows) if weights is None else weights
             stats[reduction] = _bin(scores, targets, w, n_bins, strategy)
     if classwise is not None:
-        stats["classwise"] = classwise.stats()
+        stats["classwise"] = classwise
     elif any(dict(metrics[n].binned)["reduction"] == "classwise" for n in binned):
         stats["classwise"] = Predictions(
             y_true, whole(), input_type=input_type, sample_weight=sample_weight
@@ -279,10 +283,24 @@ def _evaluate(
             values[name] = float(sums[name] / total)
         elif metric.combine == "binned":
             options = dict(metric.binned)
+            got = stats[options["reduction"]]
+            if isinstance(got, ColumnBinSums):
+                # From the sums directly: no BinStats per class.
+                gap_sums, class_totals, bin_weights, targets = got.error_sums()
+                norm = "max" if options["norm"] == "max_cell" else options["norm"]
+                values[name] = float(
+                    binned_errors(
+                        gap_sums,
+                        class_totals,
+                        norm=norm,
+                        debias=options["debias"],
+                        weights=bin_weights,
+                        targets=targets,
+                    )
+                )
+                continue
             values[name] = binned_calibration_error(
-                stats[options["reduction"]],
-                norm=options["norm"],
-                debias=options["debias"],
+                got, norm=options["norm"], debias=options["debias"]
             )
         else:
             if whole_scores is None:
