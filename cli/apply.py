@@ -91,8 +91,7 @@ def add_parser(subparsers):
         "--dtype",
         choices=tuple(DTYPES),
         default=None,
-        help="dtype of the output (default: the input's float dtype, at least "
-        "float32)",
+        help="dtype of the output (default: the input's float dtype, at least float32)",
     )
     add_output_option(
         parser, metavar="OUT.npy", help="file to write (.npy)", dest="out"

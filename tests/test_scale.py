@@ -55,9 +55,7 @@ def test_classwise_ece_equals_a_column_by_column_reference(rng, input_type):
     P = softmax(z, axis=1)
     X = z if input_type == "logits" else P
     expected = reference_classwise_ece(y, P, 15)
-    got = expected_calibration_error(
-        y, X, reduction="classwise", input_type=input_type
-    )
+    got = expected_calibration_error(y, X, reduction="classwise", input_type=input_type)
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
     chunked = evaluate(
         y, X, metrics=["ece_classwise"], input_type=input_type, chunk_rows=77
@@ -122,9 +120,7 @@ def test_no_metric_allocates_n_by_k_float64(rng, monkeypatch):
     # (64 MB; the old cost was three of them): O(chunk), 2**20 values.
     # The column kernels (classwise KS, in "every metric") hold blocks of
     # columns within COLUMN_BLOCK_BYTES (256 MB); 4 MB here, to see them.
-    monkeypatch.setattr(
-        "calibrate.metrics._predictions.COLUMN_BLOCK_BYTES", 2**22
-    )
+    monkeypatch.setattr("calibrate.metrics._predictions.COLUMN_BLOCK_BYTES", 2**22)
     z, y = vocabulary_logits(rng, 8000, 1000)
     P = softmax(z.astype(np.float64), axis=1).astype(np.float32)
     P /= P.sum(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)

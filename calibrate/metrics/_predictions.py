@@ -415,9 +415,7 @@ class Predictions:
                 P /= total[:, None]
             elif self.input_type == "log_probs":
                 np.exp(P, out=P)
-            T = (self.y[:, None] == np.arange(cols.start, cols.stop)).astype(
-                np.float64
-            )
+            T = (self.y[:, None] == np.arange(cols.start, cols.stop)).astype(np.float64)
             yield cols, P, T
 
     def log_likelihood(self):
