@@ -968,6 +968,20 @@ class ColumnBinSums:
                 cols, weights=u[rows] ** 2, minlength=k
             )
 
+    def compact(self):
+        """Fold the buffered entries into the sums (before sending it away)."""
+        self._flush()
+        self._flush_targets()
+        return self
+
+    def merge(self, other):
+        """Add the sums of ``other`` (disjoint rows, same shape) to these."""
+        self.compact()
+        other.compact()
+        self.counts += other.counts
+        self.sums += other.sums
+        return self
+
     def _flush_targets(self):
         if self._targets:
             flat, tw = (np.concatenate(p) for p in zip(*self._targets, strict=True))

@@ -196,6 +196,56 @@ class _Blocks:
         return block.astype(np.float32) if block.dtype == np.float16 else block
 
 
+class _BlockSpec:
+    """What :func:`block_partial` computes on each block of rows."""
+
+    def __init__(self, **facts):
+        self.__dict__.update(facts)
+
+
+def block_partial(spec, encoded, scores, w):
+    """Return the sums one block of rows contributes (the map step).
+
+    Returns ``(sums, total, parts, classwise)``: the weighted sums of the
+    per-row terms of each "mean" metric, the block's total weight, the bins
+    (or, for equal-mass bins, the reduced scores and targets) of each
+    reduction, and the classwise :class:`~calibrate.binning.ColumnBinSums`.
+    Small (O(K) per class) and merged by :func:`merge_partials`, so blocks
+    can be computed anywhere (a dask worker) and combined in any order.
+    """
+    pred = Predictions(encoded, scores, input_type=spec.input_type, sample_weight=None)
+    sums = {
+        name: float(np.dot(w, spec.metrics[name].terms(pred))) for name in spec.means
+    }
+    classwise = None
+    if spec.classwise is not None:
+        k, scale = spec.classwise
+        classwise = ColumnBinSums(k, spec.n_bins, weight_scale=scale)
+        pred.add_classwise(classwise, w)
+        classwise.compact()
+    parts = {}
+    for reduction in spec.reductions:
+        got, targets = _reduce(pred, reduction)
+        if spec.strategy == "uniform":
+            parts[reduction] = [_bin(got, targets, w, spec.n_bins, spec.strategy)]
+        else:
+            parts[reduction] = [(got, targets)]
+    return sums, float(w.sum()), parts, classwise
+
+
+def merge_partials(a, b):
+    """Combine two :func:`block_partial` results (of disjoint rows)."""
+    sums = {name: a[0][name] + b[0][name] for name in a[0]}
+    parts = {r: a[2][r] + b[2][r] for r in a[2]}
+    for r, got in parts.items():
+        if len(got) > 1 and not isinstance(got[0], tuple):
+            parts[r] = [_merge(got)]  # equal-width bins: keep one merged
+    classwise = a[3]
+    if classwise is not None:
+        classwise.merge(b[3])
+    return sums, a[1] + b[1], parts, classwise
+
+
 def _evaluate(
     y_true,
     encoded,
@@ -224,43 +274,34 @@ def _evaluate(
         dict(metrics[n].binned)["debias"] for n in binned
     ):
         _check_frequency_weights(weights)
-    sums = dict.fromkeys(means, 0.0)
-    total = 0.0
     # Classwise bins: equal-width sums accumulated over the blocks (O(K) per
     # class), or, for equal-mass edges, computed once from blocks of columns
     # of the whole input; never the (n, K) float64 probabilities.
-    classwise = None
-    if "classwise" in reductions:
-        reductions.discard("classwise")
-        if strategy == "uniform":
-            scale = None if weights is None else float(weights.max())
-            k = 2 if task == "binary" else blocks_columns
-            classwise = ColumnBinSums(k, n_bins, weight_scale=scale)
-    parts = {r: [] for r in reductions}
+    spec = _BlockSpec(
+        input_type=input_type,
+        metrics=metrics,
+        means=means,
+        reductions=sorted(reductions - {"classwise"}),
+        classwise=None,
+        n_bins=n_bins,
+        strategy=strategy,
+    )
+    if "classwise" in reductions and strategy == "uniform":
+        spec.classwise = (
+            2 if task == "binary" else blocks_columns,
+            None if weights is None else float(weights.max()),
+        )
+    partial = None
     if means or binned:
         with warnings_per_chunk():
             for start in range(0, n_rows, rows):
                 block = slice(start, min(start + rows, n_rows))
-                pred = Predictions(
-                    encoded[block],
-                    blocks[block],
-                    input_type=input_type,
-                    sample_weight=None,
-                )
                 w = _block_weights(weights, block, n_rows)
-                total += w.sum()
-                for name in means:
-                    sums[name] += np.dot(w, metrics[name].terms(pred))
-                if classwise is not None:
-                    pred.add_classwise(classwise, w)
-                for reduction in reductions:
-                    scores, targets = _reduce(pred, reduction)
-                    if strategy == "uniform":
-                        parts[reduction].append(
-                            _bin(scores, targets, w, n_bins, strategy)
-                        )
-                    else:
-                        parts[reduction].append((scores, targets))
+                got = block_partial(spec, encoded[block], blocks[block], w)
+                partial = got if partial is None else merge_partials(partial, got)
+    sums, total, parts, classwise = (
+        (dict.fromkeys(means, 0.0), 0.0, {}, None) if partial is None else partial
+    )
     stats = {}
     for reduction, got in parts.items():
         if strategy == "uniform":
@@ -270,6 +311,7 @@ def _evaluate(
             targets = np.concatenate([t for _, t in got])
             w = np.ones(n_rows) if weights is None else weights
             stats[reduction] = _bin(scores, targets, w, n_bins, strategy)
+    reductions = {dict(metrics[n].binned)["reduction"] for n in binned}
     if classwise is not None:
         stats["classwise"] = classwise
     elif any(dict(metrics[n].binned)["reduction"] == "classwise" for n in binned):
