@@ -134,6 +134,10 @@ def as_numeric_array(X, name):
             except (TypeError, ValueError):
                 pass
     kind = arr.dtype.kind
+    if arr.dtype.name == "bfloat16":
+        # ml_dtypes' bfloat16 (language-model logits) stays as it is, read
+        # chunk by chunk and widened to float32 (exactly) like float16.
+        return arr
     if kind in "fiu":
         # float16 stays float16 (read chunk by chunk, never converted whole;
         # its probability rows are checked at float16's own precision);

@@ -218,3 +218,16 @@ def test_apply_dtype(rng, tmp_path, stored, option, expected):
     assert written.dtype == expected
     reference = softmax(z.astype(stored).astype(np.float64) / cal.temperature_, axis=1)
     np.testing.assert_array_equal(written, reference.astype(expected))
+
+
+def test_bfloat16_reads_as_its_float32_copy(rng):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    z, y = vocabulary_logits(rng, 900, 30)
+    narrow = z.astype(ml_dtypes.bfloat16)
+    wide = narrow.astype(np.float32)  # exact
+    a = evaluate(y, narrow, input_type="logits", chunk_rows=200)
+    b = evaluate(y, wide, input_type="logits")
+    for name in a:
+        assert a[name] == pytest.approx(b[name], rel=1e-12, abs=1e-15), name
+    fitted = TemperatureScaling().fit(narrow, y)
+    assert fitted.temperature_ == TemperatureScaling().fit(wide, y).temperature_

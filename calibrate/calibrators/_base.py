@@ -169,6 +169,8 @@ class BaseCalibrator(
         return arr, one_d
 
     def _validate_fit_data(self, X, y, sample_weight, classes=None):
+        if _is_dask(X):
+            return self._validate_dask_fit_data(X, y, sample_weight, classes)
         X, _ = self._scores_2d(X, reset=True)
         if X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(
@@ -198,6 +200,41 @@ class BaseCalibrator(
         self.classes_ = classes
         self.task_ = task
         return Z, y_enc, w / w.sum()
+
+    #: Whether ``_fit`` runs on a dask array chunked along rows (its passes
+    #: are per-block reductions); the others refuse dask input.
+    _fits_dask = False
+
+    def _validate_dask_fit_data(self, X, y, sample_weight, classes):
+        from calibrate._dask import _local, _rows_chunked, check_dask_logits
+
+        name = type(self).__name__
+        if not self._fits_dask:
+            raise TypeError(
+                f"{name} does not fit dask arrays; TemperatureScaling does. Pass "
+                "X.compute() if the scores fit in memory."
+            )
+        if self.input_type != "logits":
+            raise ValueError(
+                f"{name} fits dask arrays of logits only; got input_type="
+                f"{self.input_type!r}."
+            )
+        X = _rows_chunked(X)
+        if X.dtype.kind != "f":
+            X = X.astype(np.float64)
+        self.n_features_in_ = X.shape[1]
+        y = as_label_array(_local(y), "y")
+        task = infer_task(X.shape, y)
+        if task not in self._supported_tasks:
+            raise ValueError(f"{name} supports {', '.join(self._supported_tasks)}.")
+        y_enc, classes = check_labels(
+            y, task=task, n_columns=X.shape[1], n_samples=X.shape[0], classes=classes
+        )
+        check_dask_logits(X)
+        w = check_sample_weight(_local(sample_weight), X.shape[0])
+        self.classes_ = classes
+        self.task_ = task
+        return X, y_enc, w / w.sum()
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)

@@ -58,6 +58,10 @@ def _derivatives(Z, y, w, beta, task, *, coarse=False):
     1e-6 relative, enough for a first step from a warm start, never used to
     declare convergence.
     """
+    if type(Z).__module__.startswith("dask"):
+        from calibrate._dask import temperature_derivatives
+
+        return temperature_derivatives(Z, y, w, beta, task, coarse)
     n, k = Z.shape
     chunks = list(iter_chunks(n, k))
     # numpy releases the GIL in its loops, so on a large input the chunks are
@@ -134,6 +138,17 @@ def _separable(Z, y, w, task):
     Then the NLL decreases to 0 as ``T -> 0`` and the optimum is the lower
     bound; its derivatives underflow long before, so this is checked directly.
     """
+    if type(Z).__module__.startswith("dask"):
+        import dask
+
+        bounds = np.cumsum((0, *Z.chunks[0]))
+        checks = [
+            dask.delayed(_separable)(
+                block, y[bounds[i] : bounds[i + 1]], w[bounds[i] : bounds[i + 1]], task
+            )
+            for i, block in enumerate(Z.to_delayed()[:, 0])
+        ]
+        return all(dask.compute(*checks))
     for rows in iter_chunks(*Z.shape):
         Zc, keep = Z[rows], w[rows] > 0
         if task == "multiclass":
@@ -326,15 +341,19 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
     t0 = 0.0
     stride = int(np.ceil(n * k / _WARM_START_ELEMENTS))
     # The spread is read from the subsample on large inputs: the bounds only
-    # need its order of magnitude, not another full pass.
-    bounds = temperature_bounds(Z[::stride], task)
+    # need its order of magnitude, not another full pass.  (The subsample of
+    # a dask array, at most 2**20 values, is computed here.)
+    sub = Z[::stride]
+    if type(Z).__module__.startswith("dask"):
+        sub = np.asarray(sub)
+    bounds = temperature_bounds(sub, task)
     if stride > 1:
         # A strided subsample is deterministic and needs no random state; it is
         # only a starting point, the answer is the full-data optimum.
         w_sub = w[::stride]
         if w_sub.sum() > 0:
             t0, _, status = fit_temperature(
-                Z[::stride],
+                sub,
                 subsample(y, stride),
                 w_sub / w_sub.sum(),
                 task,
@@ -463,6 +482,7 @@ class TemperatureScaling(BaseCalibrator):
     _help = "one positive temperature dividing every logit; keeps the ranking"
     _fitted_parameters = ("temperature_",)
     _scalar_parameters = (("max_iter", numbers.Integral, 1),)
+    _fits_dask = True
 
     def __init__(self, *, input_type="logits", max_iter=100):
         self.input_type = input_type

@@ -181,6 +181,11 @@ def _merge(parts):
     return merge_bin_stats(parts)
 
 
+def _narrow(dtype):
+    """float16 or bfloat16: 2-byte floats, widened to float32 for arithmetic."""
+    return dtype == np.float16 or dtype.name == "bfloat16"
+
+
 class _Blocks:
     """Scores read block by block: an array (in its own dtype) or a function."""
 
@@ -193,7 +198,7 @@ class _Blocks:
         block = np.asarray(self.X[rows])
         # float16 arithmetic is emulated (a max or an argmax costs 30 times
         # its float32 cost); the block is widened to float32, exactly.
-        return block.astype(np.float32) if block.dtype == np.float16 else block
+        return block.astype(np.float32) if _narrow(block.dtype) else block
 
 
 class _BlockSpec:
@@ -201,6 +206,31 @@ class _BlockSpec:
 
     def __init__(self, **facts):
         self.__dict__.update(facts)
+
+
+def _make_spec(metrics, task, weights, input_type, n_bins, strategy, blocks_columns):
+    """Return the :class:`_BlockSpec` of ``metrics`` (a dict name -> Metric)."""
+    means = [n for n, m in metrics.items() if m.combine == "mean"]
+    binned = [n for n, m in metrics.items() if m.combine == "binned"]
+    reductions = {dict(metrics[n].binned)["reduction"] for n in binned}
+    # Classwise bins: equal-width sums accumulated over the blocks (O(K) per
+    # class), or, for equal-mass edges, computed once from blocks of columns
+    # of the whole input; never the (n, K) float64 probabilities.
+    spec = _BlockSpec(
+        input_type=input_type,
+        metrics=metrics,
+        means=means,
+        reductions=sorted(reductions - {"classwise"}),
+        classwise=None,
+        n_bins=n_bins,
+        strategy=strategy,
+    )
+    if "classwise" in reductions and strategy == "uniform":
+        spec.classwise = (
+            2 if task == "binary" else blocks_columns,
+            None if weights is None else float(weights.max()),
+        )
+    return spec
 
 
 def block_partial(spec, encoded, scores, w):
@@ -261,38 +291,25 @@ def _evaluate(
     rows,
     whole,
     blocks_columns,
+    partial=None,
 ):
     """Run the engine on checked input; ``whole()`` returns the whole scores.
 
-    ``blocks_columns`` is the number of score columns the blocks hold.
+    ``blocks_columns`` is the number of score columns the blocks hold;
+    ``partial``, the merged :func:`block_partial` of every block when they
+    were computed elsewhere (dask), or None to compute them here.
     """
     metrics = {name: METRICS[name] for name in names}
     means = [n for n, m in metrics.items() if m.combine == "mean"]
     binned = [n for n, m in metrics.items() if m.combine == "binned"]
-    reductions = {dict(metrics[n].binned)["reduction"] for n in binned}
     if sample_weight is not None and any(
         dict(metrics[n].binned)["debias"] for n in binned
     ):
         _check_frequency_weights(weights)
-    # Classwise bins: equal-width sums accumulated over the blocks (O(K) per
-    # class), or, for equal-mass edges, computed once from blocks of columns
-    # of the whole input; never the (n, K) float64 probabilities.
-    spec = _BlockSpec(
-        input_type=input_type,
-        metrics=metrics,
-        means=means,
-        reductions=sorted(reductions - {"classwise"}),
-        classwise=None,
-        n_bins=n_bins,
-        strategy=strategy,
+    spec = _make_spec(
+        metrics, task, weights, input_type, n_bins, strategy, blocks_columns
     )
-    if "classwise" in reductions and strategy == "uniform":
-        spec.classwise = (
-            2 if task == "binary" else blocks_columns,
-            None if weights is None else float(weights.max()),
-        )
-    partial = None
-    if means or binned:
+    if (means or binned) and partial is None:
         with warnings_per_chunk():
             for start in range(0, n_rows, rows):
                 block = slice(start, min(start + rows, n_rows))
@@ -311,7 +328,6 @@ def _evaluate(
             targets = np.concatenate([t for _, t in got])
             w = np.ones(n_rows) if weights is None else weights
             stats[reduction] = _bin(scores, targets, w, n_bins, strategy)
-    reductions = {dict(metrics[n].binned)["reduction"] for n in binned}
     if classwise is not None:
         stats["classwise"] = classwise
     elif any(dict(metrics[n].binned)["reduction"] == "classwise" for n in binned):
@@ -434,7 +450,12 @@ def evaluate(
         error) and binned once.
     chunk_rows : int, default=None
         Rows per block; None takes about 2**20 scores per block (at most
-        2**18 rows).
+        2**18 rows).  A ``dask.array`` ``y_prob`` keeps its own row chunks:
+        each block's sums are computed as a dask task (on a ``distributed``
+        cluster when a ``Client`` is active) and merged; only the metrics
+        that combine over blocks (``combine="mean"`` or ``"binned"``, not
+        the equal-mass classwise bins) are defined then, and None selects
+        those.
 
     Returns
     -------
@@ -459,6 +480,18 @@ def evaluate(
     check_input_type(input_type)
     n_bins = check_binning(n_bins, strategy)
     rows = _check_chunk_rows(chunk_rows)
+    if type(y_prob).__module__.startswith("dask"):  # never imports dask otherwise
+        from calibrate._dask import evaluate_dask
+
+        return evaluate_dask(
+            y_true,
+            y_prob,
+            metrics=metrics,
+            input_type=input_type,
+            sample_weight=sample_weight,
+            n_bins=n_bins,
+            strategy=strategy,
+        )
     X = as_numeric_array(y_prob, "y_prob")
     if X.ndim not in (1, 2):
         raise ValueError(

@@ -186,7 +186,8 @@ class Predictions:
             out["brier"] = np.empty(n)
         # float16 is widened to float32 chunk by chunk (exactly): its emulated
         # arithmetic costs 30 times float32's.
-        dtype = np.float32 if Z.dtype == np.float16 else Z.dtype
+        narrow = Z.dtype == np.float16 or Z.dtype.name == "bfloat16"
+        dtype = np.float32 if narrow else Z.dtype
         buffer = np.empty((min(n, _chunk_rows(Z.shape[1])), Z.shape[1]), dtype=dtype)
         for rows in iter_chunks(n, Z.shape[1], chunk_elements=_CHUNK_ELEMENTS):
             z = np.asarray(Z[rows], dtype=dtype)
