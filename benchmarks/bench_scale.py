@@ -7,6 +7,12 @@ Run by hand from the repository root (a report, not a test: it always exits
     python benchmarks/bench_scale.py cli --data-dir DIR   # reuse DIR's files
     python benchmarks/bench_scale.py dask           # (b) 10**6 x 1,000 float16
     python benchmarks/bench_scale.py dask --rows 200000   # a smaller (b)
+    python benchmarks/bench_scale.py kernels        # classwise ECE, Brier
+
+``kernels``: the classwise ECE and the Brier score of 50,000 x 1,000
+float32 logits and probabilities, in units of one log-sum-exp pass over the
+input and with their peak extra memory (``tracemalloc``) as a fraction of
+the input's size.
 
 (a) writes validation and test logits of 20,000 x 32,000 float16 (1.28 GB a
 split; labels drawn from ``softmax(z / 1.5)``, so the true temperature is
@@ -249,6 +255,43 @@ def bench_dask(args):
     print(f"\nspeed-up 1 -> 2 workers: evaluate {e1 / e2:.2f}x, fit {f1 / f2:.2f}x")
 
 
+def bench_kernels(args):
+    """Classwise ECE and Brier score at 50,000 x 1,000 float32: passes and memory."""
+    from _common import best_times, lse_pass, make_logits, peak_extra_memory
+    from scipy.special import softmax
+
+    from calibrate.metrics import brier_score, expected_calibration_error
+
+    X, y = make_logits(args.n, args.k)
+    P = softmax(X.astype(np.float64), axis=1).astype(np.float32)
+    P /= P.sum(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    runs = {
+        "classwise ECE, logits": lambda: expected_calibration_error(
+            y, X, reduction="classwise", input_type="logits"
+        ),
+        "classwise ECE, probs": lambda: expected_calibration_error(
+            y, P, reduction="classwise"
+        ),
+        "Brier, logits": lambda: brier_score(y, X, input_type="logits"),
+        "Brier, probs": lambda: brier_score(y, P),
+    }
+    (lse, *times), _ = best_times(
+        [lambda: lse_pass(X), *runs.values()], [args.repeat] * (len(runs) + 1)
+    )
+    size = X.nbytes
+    print(
+        f"\n{args.n} x {args.k} float32 ({size / 1e6:.0f} MB); one log-sum-exp "
+        f"pass {lse * 1e3:.0f} ms\n"
+    )
+    print(f"{'call':<24} {'ms':>7} {'passes':>7} {'extra memory':>13}")
+    for (name, func), t in zip(runs.items(), times, strict=True):
+        extra = peak_extra_memory(func)
+        print(
+            f"{name:<24} {t * 1e3:>7.0f} {t / lse:>7.2f} {extra / 1e6:>9.1f} MB "
+            f"({extra / size:.3f}x)"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -260,8 +303,12 @@ def main():
     dk.add_argument("--rows", type=int, default=1_000_000)
     dk.add_argument("--classes", type=int, default=1_000)
     dk.add_argument("--block-rows", type=int, default=20_000)
+    kernels = sub.add_parser("kernels")
+    kernels.add_argument("--n", type=int, default=50_000)
+    kernels.add_argument("--k", type=int, default=1_000)
+    kernels.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    (bench_cli if args.part == "cli" else bench_dask)(args)
+    {"cli": bench_cli, "dask": bench_dask, "kernels": bench_kernels}[args.part](args)
     return 0
 
 
