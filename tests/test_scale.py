@@ -231,3 +231,22 @@ def test_bfloat16_reads_as_its_float32_copy(rng):
         assert a[name] == pytest.approx(b[name], rel=1e-12, abs=1e-15), name
     fitted = TemperatureScaling().fit(narrow, y)
     assert fitted.temperature_ == TemperatureScaling().fit(wide, y).temperature_
+
+
+def test_evaluate_calibrator_spills_whole_input_metrics_to_a_memory_map(
+    rng, monkeypatch
+):
+    from calibrate.metrics import evaluate_calibrator
+
+    z, y = vocabulary_logits(rng, 800, 60)
+    cal = TemperatureScaling().fit(z, y)
+    names = ["ks", "ks_classwise", "ece_top_label_conditional", "nll"]
+    held = evaluate_calibrator(cal, z, y, metrics=names)
+    monkeypatch.setattr("calibrate.metrics._engine.COLUMN_BLOCK_BYTES", 2**12)
+    spilled = evaluate_calibrator(cal, z, y, metrics=names)
+    # the reference: the metrics of the calibrated probabilities, in numpy
+    P = softmax(z.astype(np.float64) / cal.temperature_, axis=1)
+    want = np.mean([reference_ks(P[:, k], (y == k) * 1.0) for k in range(60)])
+    assert spilled["ks_classwise"] == pytest.approx(want, rel=1e-9)
+    for name in names:
+        assert spilled[name] == pytest.approx(held[name], rel=1e-12), name
