@@ -143,9 +143,7 @@ def _renamed(exc, stage, destination):
 @contextlib.contextmanager
 def _signals_held():
     """Hold SIGTERM and SIGHUP back (delivered on exit) where the system can."""
-    held = {
-        getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)
-    }
+    held = {getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)}
     if not held or not hasattr(signal, "pthread_sigmask"):
         yield
         return

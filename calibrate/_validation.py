@@ -134,6 +134,10 @@ def as_numeric_array(X, name):
             except (TypeError, ValueError):
                 pass
     kind = arr.dtype.kind
+    if arr.dtype.name == "bfloat16":
+        # ml_dtypes' bfloat16 (language-model logits) stays as it is, read
+        # chunk by chunk and widened to float32 (exactly) like float16.
+        return arr
     if kind in "fiu":
         # float16 stays float16 (read chunk by chunk, never converted whole;
         # its probability rows are checked at float16's own precision);
@@ -162,8 +166,16 @@ def _first_index(mask):
     return tuple(int(i) for i in np.unravel_index(np.argmax(mask), mask.shape))
 
 
-def _entries(mask):
-    n = int(mask.sum())
+def _entries(mask, X=None):
+    """``"3 entries"``: the True entries of ``mask``, or of ``mask(X)`` by chunks."""
+    if X is None:
+        n = int(mask.sum())
+    else:
+        n_cols = X.shape[1] if X.ndim == 2 else 1
+        n = sum(
+            int(np.count_nonzero(mask(X[rows])))
+            for rows in iter_chunks(X.shape[0], n_cols)
+        )
     return f"{n} entry" if n == 1 else f"{n} entries"
 
 
@@ -174,28 +186,40 @@ def _where(index):
 
 
 def _check_finite(X, name, *, allow_neg_inf=False):
-    # One sum over the array (in its own dtype) detects any NaN or inf without
-    # a boolean temporary of the array's size; the element-wise search that
-    # names the culprit runs only when the sum is not finite (including a
-    # harmless overflow of huge finite values, which it then lets through).
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.sum(X)
-    if np.isfinite(total):
-        return
-    nan = np.isnan(X)
-    if nan.any():
-        idx = _first_index(nan)
-        raise ValueError(
-            f"{name} contains NaN ({_entries(nan)}; first at {_where(idx)})."
-        )
-    bad = np.isposinf(X) if allow_neg_inf else np.isinf(X)
-    if bad.any():
-        idx = _first_index(bad)
-        raise ValueError(
-            f"{name} contains infinite values ({_entries(bad)}; first at "
-            f"{_where(idx)}: {X[idx].item()})."
-        )
-    # Only finite values (and allowed -inf) whose float64 sum overflowed.
+    # One float64 sum per chunk of rows detects any NaN or inf without a
+    # boolean temporary of the array's size (a float16 sum of the whole array
+    # would overflow, and a whole-array mask of a 20,000 x 32,000 file is
+    # 640 MB); the element-wise search that names the culprit runs only on a
+    # chunk whose sum is not finite (including a harmless overflow of huge
+    # finite values, which it then lets through).
+    n_rows = X.shape[0]
+    n_cols = X.shape[1] if X.ndim == 2 else 1
+    for rows in iter_chunks(n_rows, n_cols):
+        chunk = X[rows]
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.sum(chunk, dtype=np.float64)
+        if np.isfinite(total):
+            continue
+        nan = np.isnan(chunk)
+        if nan.any():
+            idx = _shift(_first_index(nan), rows.start)
+            raise ValueError(
+                f"{name} contains NaN ({_entries(np.isnan, X)}; first at "
+                f"{_where(idx)})."
+            )
+        test = np.isposinf if allow_neg_inf else np.isinf
+        bad = test(chunk)
+        if bad.any():
+            idx = _shift(_first_index(bad), rows.start)
+            raise ValueError(
+                f"{name} contains infinite values ({_entries(test, X)}; first at "
+                f"{_where(idx)}: {X[idx].item()})."
+            )
+        # Only finite values (and allowed -inf) whose float64 sum overflowed.
+
+
+def _shift(index, start):
+    return (index[0] + start, *index[1:])
 
 
 def check_score_values(X, *, input_type="logits", task, name="X"):

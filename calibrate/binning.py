@@ -855,3 +855,175 @@ def _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy):
         )
         for g in range(n_groups)
     )
+
+
+class ColumnBinSums:
+    """Equal-width bin sums of every column, accumulated over chunks of rows.
+
+    The classwise reduction of a large score matrix: :meth:`add` takes one
+    chunk of probabilities at a time and :meth:`stats` returns what
+    :func:`bin_stats_by_column` gives for the whole matrix (up to the
+    rounding of the sums).  Memory is ``O(n_columns * n_bins)`` however many
+    rows pass through.
+
+    Cost per chunk: the first bin ``[0, 1 / n_bins]`` is summed with one
+    matrix-vector product; only the entries above it (at most ``n_bins - 1``
+    per row when the rows are probability distributions) are binned one by
+    one.  A vocabulary-sized row is almost all first-bin entries, so this is
+    far cheaper than binning every entry.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of columns (classes or labels).
+    n_bins : int
+        Number of equal-width bins per column.
+    weight_scale : float or None, default=None
+        None when every row weighs 1 (the effective counts are then the
+        counts); else the largest row weight of the whole data, by which the
+        weights are divided before squaring for Kish's effective counts.
+    """
+
+    def __init__(self, n_columns, n_bins, *, weight_scale=None):
+        self.n_columns, self.n_bins = n_columns, n_bins
+        self.edges = uniform_edges(n_bins)
+        self.scale = weight_scale
+        size = n_columns * n_bins
+        n_sums = 3 if weight_scale is None else 5
+        # counts, weights, score sums, target sums (, u sums, u**2 sums)
+        self.counts = np.zeros(size, dtype=np.int64)
+        self.sums = np.zeros((n_sums, size))
+        self._pending, self._n_pending = [], 0
+        self._targets = []
+
+    def _add_entries(self, flat, w, values):
+        # Entries above the first bin are few per row: they are buffered and
+        # binned in batches, so that a chunk of a few vocabulary-sized rows
+        # does not pay for bincounts of n_columns * n_bins values.
+        self._pending.append((flat, w, values))
+        self._n_pending += len(flat)
+        if self._n_pending >= 2**20:
+            self._flush()
+
+    def _flush(self):
+        if not self._pending:
+            return
+        flat, w, values = (np.concatenate(p) for p in zip(*self._pending, strict=True))
+        self._pending, self._n_pending = [], 0
+        size = self.counts.size
+        self.counts += np.bincount(flat, minlength=size)
+        self.sums[0] += np.bincount(flat, weights=w, minlength=size)
+        self.sums[1] += np.bincount(flat, weights=w * values, minlength=size)
+        if self.scale is not None:
+            u = w / self.scale
+            self.sums[3] += np.bincount(flat, weights=u, minlength=size)
+            self.sums[4] += np.bincount(flat, weights=u * u, minlength=size)
+
+    def add(self, P, w, *, labels=None, targets=None):
+        """Add a chunk of rows.
+
+        Parameters
+        ----------
+        P : ndarray of shape (m, n_columns), float64
+            Probabilities in [0, 1]; overwritten (the chunk's own copy).
+        w : ndarray of shape (m,)
+            Row weights.
+        labels : ndarray of shape (m,) of int, optional
+            The one column whose target is 1 in each row (multiclass).
+        targets : ndarray of shape (m, n_columns), optional
+            Targets in [0, 1] (binary, multilabel), when ``labels`` is None.
+        """
+        m, k = P.shape
+        B = self.n_bins
+        first = self.edges[1]
+        # Targets first: they read P before its entries above the first bin
+        # are cleared.
+        if labels is not None:
+            values = P[np.arange(m), labels]
+            flat = labels * B + _bin_index(values, self.edges)
+            self._targets.append((flat, w))
+        else:
+            rows, cols = np.nonzero(targets)
+            values = P[rows, cols]
+            flat = cols * B + _bin_index(values, self.edges)
+            self._targets.append((flat, w[rows] * targets[rows, cols]))
+        if len(self._targets) >= 256:
+            self._flush_targets()
+        rows, cols = np.nonzero(P > first)
+        values = P[rows, cols]
+        self._add_entries(cols * B + _bin_index(values, self.edges), w[rows], values)
+        # The first bin of each column: everything else.
+        P[rows, cols] = 0.0
+        above_w = np.bincount(cols, weights=w[rows], minlength=k)
+        first_bin = np.arange(k) * B
+        self.counts[first_bin] += m - np.bincount(cols, minlength=k)
+        self.sums[0, first_bin] += w.sum() - above_w
+        self.sums[1, first_bin] += w @ P
+        if self.scale is not None:
+            u = w / self.scale
+            self.sums[3, first_bin] += u.sum() - np.bincount(
+                cols, weights=u[rows], minlength=k
+            )
+            self.sums[4, first_bin] += (u * u).sum() - np.bincount(
+                cols, weights=u[rows] ** 2, minlength=k
+            )
+
+    def compact(self):
+        """Fold the buffered entries into the sums (before sending it away)."""
+        self._flush()
+        self._flush_targets()
+        return self
+
+    def merge(self, other):
+        """Add the sums of ``other`` (disjoint rows, same shape) to these."""
+        self.compact()
+        other.compact()
+        self.counts += other.counts
+        self.sums += other.sums
+        return self
+
+    def _flush_targets(self):
+        if self._targets:
+            flat, tw = (np.concatenate(p) for p in zip(*self._targets, strict=True))
+            self._targets = []
+            self.sums[2] += np.bincount(flat, weights=tw, minlength=self.counts.size)
+
+    def error_sums(self):
+        """``(gap_sums, total, weights, targets)``, ``(n_columns, n_bins)``.
+
+        What :func:`calibrate.metrics._calibration_error.binned_errors` reads,
+        without building one :class:`BinStats` per column.
+        """
+        self._flush()
+        self._flush_targets()
+        shape = (self.n_columns, self.n_bins)
+        weights = self.sums[0].reshape(shape)
+        nonempty = weights > 0
+        targets = np.where(nonempty, self.sums[2].reshape(shape), 0.0)
+        gap_sums = np.where(nonempty, targets - self.sums[1].reshape(shape), 0.0)
+        return gap_sums, weights.sum(axis=-1), weights, targets
+
+    def stats(self):
+        """Return one :class:`BinStats` per column."""
+        self._flush()
+        self._flush_targets()
+        shape = (self.n_columns, self.n_bins)
+        counts = self.counts.reshape(shape)
+        sums = self.sums.reshape((-1, *shape))
+        if self.scale is None:
+            effective = counts.astype(np.float64)
+        else:
+            effective = _kish(sums[3], sums[4])
+        return tuple(
+            _stats_from_sums(
+                self.edges.copy(),
+                counts[k],
+                sums[0, k],
+                effective[k],
+                sums[1, k],
+                sums[2, k],
+                "uniform",
+                self.n_bins,
+            )
+            for k in range(self.n_columns)
+        )

@@ -1,6 +1,9 @@
 """``calibrate apply``: calibrate new scores with a saved model, write ``.npy``.
 
-The scores are read as the model's ``input_type`` and written as float64, of
+The scores are read as the model's ``input_type`` and written in the dtype
+``--dtype`` names (default: the input's float dtype, at least float32, so
+float16 logits give float32 and float64 stay float64; the arithmetic is
+float64 either way, rounded to the output dtype as each chunk is written), of
 the kind ``--kind`` names:
 
 * ``probs`` (default): ``predict_proba``; binary models give two columns
@@ -43,6 +46,25 @@ __all__ = ["OUTPUTS", "add_arguments", "run"]
 
 logger = logging.getLogger("calibrate")
 
+#: ``--dtype`` choices.
+DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+
+
+def output_dtype(choice, scores_dtype):
+    """Return ``choice``, or the input's float dtype, at least float32.
+
+    Examples
+    --------
+    >>> output_dtype(None, np.dtype(np.float16)), output_dtype("float16", None)
+    (dtype('float32'), dtype('float16'))
+    """
+    if choice is not None:
+        return np.dtype(DTYPES[choice])
+    if scores_dtype.kind == "f" and scores_dtype.itemsize >= 4:
+        return np.dtype(np.float32 if scores_dtype.itemsize == 4 else np.float64)
+    return np.dtype(np.float32 if scores_dtype == np.float16 else np.float64)
+
+
 #: ``--kind`` choice -> calibrator method.
 OUTPUTS = {
     "probs": "predict_proba",
@@ -78,6 +100,12 @@ def add_arguments(parser):
         choices=tuple(OUTPUTS),
         action=_DeprecatedKind,
         help="deprecated spelling of --kind, removed in the next release",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=tuple(DTYPES),
+        default=None,
+        help="dtype of the output (default: the input's float dtype, at least float32)",
     )
     add_output_option(
         parser, metavar="OUT.npy", help="file to write (.npy)", dest="out"
@@ -131,10 +159,11 @@ def run(args, progress):
         warnings_per_chunk(args.scores),
     ):
         # The first chunk gives the output's shape and dtype for the header.
-        first = _apply(method, scores, chunks[0], args)
+        dtype = output_dtype(args.dtype, scores.dtype)
+        first = _apply(method, scores, chunks[0], args).astype(dtype)
         shape = (n, *first.shape[1:])
         header = {
-            "descr": np.lib.format.dtype_to_descr(first.dtype),
+            "descr": np.lib.format.dtype_to_descr(dtype),
             "fortran_order": False,
             "shape": shape,
         }
@@ -143,7 +172,7 @@ def run(args, progress):
                 np.lib.format.write_array_header_1_0(f, header)
                 f.write(np.ascontiguousarray(first).data)
                 for rows in chunks[1:]:
-                    chunk = _apply(method, scores, rows, args)
+                    chunk = _apply(method, scores, rows, args).astype(dtype)
                     f.write(np.ascontiguousarray(chunk).data)
         except FileExistsError:
             raise CommandError(
@@ -151,7 +180,7 @@ def run(args, progress):
                 "nothing was written. Pass --force to overwrite it."
             ) from None
     print(
-        f"wrote {args.out}: {args.kind} of shape {shape}, float64, from "
+        f"wrote {args.out}: {args.kind} of shape {shape}, {dtype}, from "
         f"{args.scores} through {args.model} ({type(calibrator).__name__})"
     )
     return 0

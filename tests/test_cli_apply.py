@@ -82,7 +82,11 @@ def test_apply_streams_many_chunks(rng, tmp_path, monkeypatch):
         )
         == 0
     )
-    assert np.array_equal(np.load(out), calibrator.predict_proba(logits))
+    # float32 scores give float32 probabilities (apply --dtype's default):
+    # the float64 result rounded once.
+    written = np.load(out)
+    assert written.dtype == np.float32
+    assert np.array_equal(written, calibrator.predict_proba(logits).astype(np.float32))
 
 
 def test_failure_while_writing_leaves_no_file(

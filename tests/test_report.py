@@ -668,16 +668,16 @@ def test_fit_warnings_are_collected_into_the_report(rng):
     (Xv, yv), test = make_split("multiclass", rng, n=300)
     yv = np.where(yv == 3, 0, yv)  # class 3 never occurs in the validation labels
     with pytest.warns(CalibrationWarning) as expected:
-        TemperatureScaling().fit(Xv, yv)
+        VectorScaling().fit(Xv, yv)
     messages = [str(w.message) for w in expected]
     assert any("never occur" in m for m in messages)
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
-        report = build_report((Xv, yv), test, methods=["temperature"], n_bootstrap=10)
+        report = build_report((Xv, yv), test, methods=["vector"], n_bootstrap=10)
     assert shown == []
-    assert report.diagnostics["temperature"]["warnings"] == messages
-    assert [w for w in report.warnings if w["source"] == "temperature"] == [
-        {"source": "temperature", "category": "CalibrationWarning", "message": m}
+    assert report.diagnostics["vector"]["warnings"] == messages
+    assert [w for w in report.warnings if w["source"] == "vector"] == [
+        {"source": "vector", "category": "CalibrationWarning", "message": m}
         for m in messages
     ]
 

@@ -39,6 +39,25 @@ from calibrate.exceptions import CalibrationWarning
 __all__ = ["BaseCalibrator"]
 
 
+def _is_dask(X):
+    """Whether ``X`` is a dask array, without importing dask."""
+    return type(X).__module__.startswith("dask")
+
+
+def _check_out(out, shape):
+    """Refuse an ``out`` array of the wrong shape, dtype or writability."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(
+            f"out must be a numpy array or memory map; got {type(out).__name__}."
+        )
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}; got {out.shape}.")
+    if out.dtype.kind != "f":
+        raise ValueError(f"out must have a floating dtype; got {out.dtype}.")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only; pass a writeable array or memory map.")
+
+
 class BaseCalibrator(
     ClassifierMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
 ):
@@ -150,6 +169,8 @@ class BaseCalibrator(
         return arr, one_d
 
     def _validate_fit_data(self, X, y, sample_weight, classes=None):
+        if _is_dask(X):
+            return self._validate_dask_fit_data(X, y, sample_weight, classes)
         X, _ = self._scores_2d(X, reset=True)
         if X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(
@@ -179,6 +200,41 @@ class BaseCalibrator(
         self.classes_ = classes
         self.task_ = task
         return Z, y_enc, w / w.sum()
+
+    #: Whether ``_fit`` runs on a dask array chunked along rows (its passes
+    #: are per-block reductions); the others refuse dask input.
+    _fits_dask = False
+
+    def _validate_dask_fit_data(self, X, y, sample_weight, classes):
+        from calibrate._dask import _local, _rows_chunked, check_dask_logits
+
+        name = type(self).__name__
+        if not self._fits_dask:
+            raise TypeError(
+                f"{name} does not fit dask arrays; TemperatureScaling does. Pass "
+                "X.compute() if the scores fit in memory."
+            )
+        if self.input_type != "logits":
+            raise ValueError(
+                f"{name} fits dask arrays of logits only; got input_type="
+                f"{self.input_type!r}."
+            )
+        X = _rows_chunked(X)
+        if X.dtype.kind != "f":
+            X = X.astype(np.float64)
+        self.n_features_in_ = X.shape[1]
+        y = as_label_array(_local(y), "y")
+        task = infer_task(X.shape, y)
+        if task not in self._supported_tasks:
+            raise ValueError(f"{name} supports {', '.join(self._supported_tasks)}.")
+        y_enc, classes = check_labels(
+            y, task=task, n_columns=X.shape[1], n_samples=X.shape[0], classes=classes
+        )
+        check_dask_logits(X)
+        w = check_sample_weight(_local(sample_weight), X.shape[0])
+        self.classes_ = classes
+        self.task_ = task
+        return X, y_enc, w / w.sum()
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
@@ -281,6 +337,27 @@ class BaseCalibrator(
         for name, kind, low in self._scalar_parameters:
             check_scalar(getattr(self, name), name, kind, min_val=low)
 
+    def _decision_chunk(self, Zc, start):
+        """Map output of one float64 chunk ``Zc`` (rows from ``start``)."""
+        probability = self._output_space == "probability"
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if probability:
+                chunk = np.asarray(self._calibrated_log_proba(Zc), dtype=np.float64)
+            else:
+                chunk = np.asarray(self._calibrated_logits(Zc), dtype=np.float64)
+        if probability:
+            self._check_log_proba_chunk(chunk, start)
+            return chunk
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            row = int(np.argmax(bad.any(axis=1)))
+            raise ValueError(
+                f"{type(self).__name__}: the calibrated logits of row {start + row} "
+                f"are not finite ({chunk[row][:5].tolist()}); the scores or the "
+                "fitted parameters are too extreme for float64."
+            )
+        return chunk
+
     def _decision(self, X):
         """Map output of ``X`` as float64 ``(n, K)``, and input layout.
 
@@ -288,28 +365,51 @@ class BaseCalibrator(
         (probability space, ``-inf`` allowed), computed chunk by chunk.
         """
         Z, one_d = self._validate_predict_data(X)
-        probability = self._output_space == "probability"
         out = np.empty(Z.shape, dtype=np.float64)
         for rows in iter_chunks(*Z.shape):
-            chunk = out[rows]
-            Zc = Z[rows].astype(np.float64)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                if probability:
-                    chunk[...] = self._calibrated_log_proba(Zc)
-                else:
-                    chunk[...] = self._calibrated_logits(Zc)
-            if probability:
-                self._check_log_proba_chunk(chunk, rows.start)
-                continue
-            bad = ~np.isfinite(chunk)
-            if bad.any():
-                row = rows.start + int(np.argmax(bad.any(axis=1)))
-                raise ValueError(
-                    f"{type(self).__name__}: the calibrated logits of row {row} are "
-                    f"not finite ({chunk[row - rows.start][:5].tolist()}); the "
-                    "scores or the fitted parameters are too extreme for float64."
-                )
+            out[rows] = self._decision_chunk(Z[rows].astype(np.float64), rows.start)
         return out, one_d
+
+    def _predict_into(self, X, kind, out):
+        """Compute ``kind`` of ``X`` chunk by chunk, into ``out`` if given.
+
+        ``kind`` is ``"transform"``, ``"log_proba"`` or ``"proba"``.  Only one
+        chunk of rows is held in float64 at a time; ``out`` (an array or a
+        memory map of the right shape and a float dtype) receives each chunk,
+        rounded to its dtype.
+        """
+        if _is_dask(X):
+            from calibrate._dask import predict_dask
+
+            return predict_dask(self, X, kind, out)
+        Z, one_d = self._validate_predict_data(X)
+        n, k = Z.shape
+        shape = self._output_shape(Z.shape, one_d, kind)
+        if out is None:
+            out = np.empty(shape, dtype=np.float64)
+        else:
+            _check_out(out, shape)
+        flat = out.reshape(n, -1) if out.ndim == 1 else out
+        for rows in iter_chunks(n, k):
+            S = self._decision_chunk(Z[rows].astype(np.float64), rows.start)
+            flat[rows] = self._finish(S, kind)
+        return out
+
+    def _output_shape(self, shape, one_d, kind):
+        n, k = shape
+        if kind == "transform":
+            return (n,) if one_d else (n, k)
+        return (n, 2) if self.task_ == "binary" else (n, k)
+
+    def _finish(self, S, kind):
+        """``kind`` from the map output ``S`` of one chunk."""
+        logit = self._output_space == "logit"
+        if kind == "transform":
+            return log_softmax(S) if self.task_ == "multiclass" and logit else S
+        if kind == "proba" and self.task_ == "multiclass" and logit:
+            return softmax(S)  # one exponential, not exp(log_softmax)
+        L = self._log_proba(S)
+        return np.exp(L) if kind == "proba" else L
 
     def _check_log_proba_chunk(self, L, start):
         """Refuse NaN, ``+inf``, log-probabilities above 0 and unnormalised rows."""
@@ -336,7 +436,7 @@ class BaseCalibrator(
                     "must return normalised multiclass log-probabilities."
                 )
 
-    def transform(self, X):
+    def transform(self, X, *, out=None):
         """Return the calibrated scores in the layout of the input.
 
         Logit space: calibrated logits.  Multiclass: normalised logits
@@ -352,7 +452,15 @@ class BaseCalibrator(
         Parameters
         ----------
         X : array-like of shape (n_samples,) or (n_samples, n_columns)
-            Scores, read as ``input_type`` says.
+            Scores, read as ``input_type`` says (a memory-mapped array is read
+            chunk by chunk in its own dtype; a ``dask.array`` chunked along
+            rows is computed block by block).
+        out : ndarray, optional
+            Array of the output's shape and a floating dtype (float64,
+            float32, float16; a ``numpy.memmap`` opened for writing works) to
+            write into, chunk by chunk, instead of allocating the result; it
+            is returned.  Values are rounded to its dtype.  For a dask input,
+            anything ``dask.array.store`` accepts (a memory map, a zarr array).
 
         Returns
         -------
@@ -360,18 +468,23 @@ class BaseCalibrator(
             Calibrated logits (logit space) or log-probabilities (probability
             space).
         """
-        S, one_d = self._decision(X)
-        if self.task_ == "multiclass" and self._output_space == "logit":
-            return log_softmax(S)
-        return S[:, 0] if one_d else S
+        return self._predict_into(X, "transform", out)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, *, out=None):
         """Return log-probabilities, computed in log space.
 
         Parameters
         ----------
         X : array-like of shape (n_samples,) or (n_samples, n_columns)
-            Scores, read as ``input_type`` says.
+            Scores, read as ``input_type`` says (a memory-mapped array is read
+            chunk by chunk in its own dtype; a ``dask.array`` chunked along
+            rows is computed block by block).
+        out : ndarray, optional
+            Array of the output's shape and a floating dtype (float64,
+            float32, float16; a ``numpy.memmap`` opened for writing works) to
+            write into, chunk by chunk, instead of allocating the result; it
+            is returned.  Values are rounded to its dtype.  For a dask input,
+            anything ``dask.array.store`` accepts (a memory map, a zarr array).
 
         Returns
         -------
@@ -381,7 +494,7 @@ class BaseCalibrator(
             ``log P(label j is on)`` for each label.  ``-inf`` only from a
             probability-space calibrator that gives probability 0.
         """
-        return self._log_proba(self._decision(X)[0])
+        return self._predict_into(X, "log_proba", out)
 
     def _log_proba(self, S):
         """Log-probabilities from the map output ``S`` (float64, 2-D)."""
@@ -395,13 +508,21 @@ class BaseCalibrator(
             return np.column_stack([log_expit(-S[:, 0]), log_expit(S[:, 0])])
         return log_expit(S)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, *, out=None):
         """Return calibrated probabilities.
 
         Parameters
         ----------
         X : array-like of shape (n_samples,) or (n_samples, n_columns)
-            Scores, read as ``input_type`` says.
+            Scores, read as ``input_type`` says (a memory-mapped array is read
+            chunk by chunk in its own dtype; a ``dask.array`` chunked along
+            rows is computed block by block).
+        out : ndarray, optional
+            Array of the output's shape and a floating dtype (float64,
+            float32, float16; a ``numpy.memmap`` opened for writing works) to
+            write into, chunk by chunk, instead of allocating the result; it
+            is returned.  Values are rounded to its dtype.  For a dask input,
+            anything ``dask.array.store`` accepts (a memory map, a zarr array).
 
         Returns
         -------
@@ -409,10 +530,7 @@ class BaseCalibrator(
             Multiclass and binary: rows sum to 1 (binary gives two columns, as
             scikit-learn does).  Multilabel: the probability of each label.
         """
-        S, _ = self._decision(X)
-        if self.task_ == "multiclass" and self._output_space == "logit":
-            return softmax(S)  # one exponential, not exp(log_softmax)
-        return np.exp(self._log_proba(S))
+        return self._predict_into(X, "proba", out)
 
     def predict(self, X):
         """Return the predicted class of each sample.
@@ -420,7 +538,9 @@ class BaseCalibrator(
         Parameters
         ----------
         X : array-like of shape (n_samples,) or (n_samples, n_columns)
-            Scores, read as ``input_type`` says.
+            Scores, read as ``input_type`` says (a memory-mapped array is read
+            chunk by chunk in its own dtype; a ``dask.array`` chunked along
+            rows is computed block by block).
 
         Returns
         -------
@@ -429,14 +549,19 @@ class BaseCalibrator(
             calibrated probability exceeds 0.5 for binary; a 0/1 indicator
             matrix for multilabel.
         """
-        S, _ = self._decision(X)
-        if self.task_ == "multiclass":
-            return self.classes_[np.argmax(S, axis=1)]
+        Z, _ = self._validate_predict_data(X)
         # Logit space: log-odds above 0; probability space: log P above log 0.5.
         threshold = 0.0 if self._output_space == "logit" else np.log(0.5)
-        if self.task_ == "binary":
-            return self.classes_[(S[:, 0] > threshold).astype(np.intp)]
-        return (S > threshold).astype(np.int64)
+        parts = []
+        for rows in iter_chunks(*Z.shape):
+            S = self._decision_chunk(Z[rows].astype(np.float64), rows.start)
+            if self.task_ == "multiclass":
+                parts.append(self.classes_[np.argmax(S, axis=1)])
+            elif self.task_ == "binary":
+                parts.append(self.classes_[(S[:, 0] > threshold).astype(np.intp)])
+            else:
+                parts.append((S > threshold).astype(np.int64))
+        return np.concatenate(parts)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -99,7 +99,8 @@ class EnsembleTemperatureScaling(BaseCalibrator):
         )
 
     def _fit(self, Z, y, w):
-        self._absent_columns(y, w)
+        # No per-class parameter: absent classes change nothing (as for
+        # temperature scaling), so no warning about them.
         t, self.n_iter_, status = warm_started_temperature(
             Z, y, w, "multiclass", max_iter=self.max_iter
         )

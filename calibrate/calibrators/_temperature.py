@@ -62,6 +62,10 @@ def _derivatives(Z, y, w, beta, task, *, coarse=False, scale=1.0):
     chunk is read: the derivatives are then those in ``beta * scale``, and
     logits of 1e307, whose cubes overflow, are fitted like any others.
     """
+    if type(Z).__module__.startswith("dask"):
+        from calibrate._dask import temperature_derivatives
+
+        return temperature_derivatives(Z, y, w, beta, task, coarse, scale)
     n, k = Z.shape
     chunks = list(iter_chunks(n, k))
     # numpy releases the GIL in its loops, so on a large input the chunks are
@@ -140,6 +144,17 @@ def _separable(Z, y, w, task):
     Then the NLL decreases to 0 as ``T -> 0`` and the optimum is the lower
     bound; its derivatives underflow long before, so this is checked directly.
     """
+    if type(Z).__module__.startswith("dask"):
+        import dask
+
+        bounds = np.cumsum((0, *Z.chunks[0]))
+        checks = [
+            dask.delayed(_separable)(
+                block, y[bounds[i] : bounds[i + 1]], w[bounds[i] : bounds[i + 1]], task
+            )
+            for i, block in enumerate(Z.to_delayed()[:, 0])
+        ]
+        return all(dask.compute(*checks))
     for rows in iter_chunks(*Z.shape):
         Zc, keep = Z[rows], w[rows] > 0
         if task == "multiclass":
@@ -378,8 +393,12 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
     t0 = 0.0
     stride = int(np.ceil(n * k / _WARM_START_ELEMENTS))
     # The spread is read from the subsample on large inputs: the bounds only
-    # need its order of magnitude, not another full pass.
-    bounds = temperature_bounds(Z[::stride], task)
+    # need its order of magnitude, not another full pass.  (The subsample of
+    # a dask array, at most 2**20 values, is computed here.)
+    sub = Z[::stride]
+    if type(Z).__module__.startswith("dask"):
+        sub = np.asarray(sub)
+    bounds = temperature_bounds(sub, task)
     # Logits so large that their cubes overflow are read divided by a power
     # of two; T scales with them, so the fit is the same problem.
     scale = logit_scale(np.exp(bounds[1] - np.log(_T_BOUNDS[1])))
@@ -391,7 +410,7 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
         w_sub = w[::stride]
         if w_sub.sum() > 0:
             t0, _, status = fit_temperature(
-                Z[::stride],
+                sub,
                 subsample(y, stride),
                 w_sub / w_sub.sum(),
                 task,
@@ -523,13 +542,16 @@ class TemperatureScaling(BaseCalibrator):
     _help = "one positive temperature dividing every logit; keeps the ranking"
     _fitted_parameters = ("temperature_",)
     _scalar_parameters = (("max_iter", numbers.Integral, 1),)
+    _fits_dask = True
 
     def __init__(self, *, input_type="logits", max_iter=100):
         self.input_type = input_type
         self.max_iter = max_iter
 
     def _fit(self, Z, y, w):
-        self._absent_columns(y, w)
+        # No warning for classes absent from y (a vocabulary's rare tokens):
+        # the one temperature is informed by every row, whatever its label,
+        # and an absent class's column is scaled like the others.
         t, self.n_iter_, status = warm_started_temperature(
             Z, y, w, self.task_, max_iter=self.max_iter
         )

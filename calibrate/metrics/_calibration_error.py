@@ -5,7 +5,6 @@ import numpy as np
 from calibrate.binning import (
     BinStats,
     bin_stats,
-    bin_stats_by_column,
     bin_stats_by_group,
     check_binning,
 )
@@ -184,8 +183,11 @@ def stats_sums(per_class):
     shorter are padded with empty bins, which contribute nothing.
     """
     width = max(s.n_bins for s in per_class)
+    padded = any(s.n_bins != width for s in per_class)
 
     def rows(name):
+        if not padded:  # one stack, not a pad per class (32,000 of a vocabulary)
+            return np.array([getattr(s, name) for s in per_class], dtype=np.float64)
         return np.array(
             [np.pad(getattr(s, name), (0, width - s.n_bins)) for s in per_class],
             dtype=np.float64,
@@ -467,10 +469,9 @@ def bin_predictions(
             )
         )
     elif reduction == "classwise":
-        P, Y = pred.class_proba()
-        stats = bin_stats_by_column(
-            P, Y, n_bins=n_bins, strategy=strategy, sample_weight=pred.weights
-        )
+        # In bounded memory: bin sums over chunks of rows (equal width) or
+        # blocks of columns (equal mass), never an (n, K) float64 matrix.
+        stats = pred.classwise_bins(n_bins, strategy)
     else:
         scores, targets = (
             pred.top_label() if reduction == "top_label" else pred.positive()

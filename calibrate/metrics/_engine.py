@@ -22,7 +22,9 @@ result equals the whole-array one up to the rounding of the sums (about
 """
 
 import numbers
+import os
 import re
+import tempfile
 import warnings
 from contextlib import contextmanager
 
@@ -37,6 +39,7 @@ from calibrate._validation import (
     infer_task,
 )
 from calibrate.binning import (
+    ColumnBinSums,
     _bin_column,
     _bin_columns,
     _bin_groups,
@@ -47,9 +50,10 @@ from calibrate.metrics._calibration_error import (
     TopLabelConditionalBins,
     _check_frequency_weights,
     binned_calibration_error,
+    binned_errors,
     default_reduction,
 )
-from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._predictions import COLUMN_BLOCK_BYTES, Predictions
 from calibrate.metrics._registry import METRICS
 
 __all__ = ["applicable_metrics", "evaluate", "evaluate_calibrator", "select_metrics"]
@@ -200,6 +204,11 @@ def _merge(parts):
     return merge_bin_stats(parts)
 
 
+def _narrow(dtype):
+    """float16 or bfloat16: 2-byte floats, widened to float32 for arithmetic."""
+    return dtype == np.float16 or dtype.name == "bfloat16"
+
+
 class _Blocks:
     """Scores read block by block: an array (in its own dtype) or a function."""
 
@@ -209,7 +218,100 @@ class _Blocks:
     def __getitem__(self, rows):
         if self.read is not None:
             return self.read(rows)
-        return np.asarray(self.X[rows])
+        block = np.asarray(self.X[rows])
+        # float16 arithmetic is emulated (a max or an argmax costs 30 times
+        # its float32 cost); the block is widened to float32, exactly.
+        return block.astype(np.float32) if _narrow(block.dtype) else block
+
+
+class _BlockSpec:
+    """What :func:`block_partial` computes on each block of rows."""
+
+    def __init__(self, **facts):
+        self.__dict__.update(facts)
+
+
+def _make_spec(metrics, task, weights, input_type, n_bins, strategy, blocks_columns):
+    """Return the :class:`_BlockSpec` of ``metrics`` (a dict name -> Metric)."""
+    means = [n for n, m in metrics.items() if m.combine == "mean"]
+    binned = [n for n, m in metrics.items() if m.combine == "binned"]
+    reduction_of = {
+        n: default_reduction(dict(metrics[n].binned)["reduction"], task) for n in binned
+    }
+    reductions = set(reduction_of.values())
+    # Classwise bins: equal-width sums accumulated over the blocks (O(K) per
+    # class), or, for equal-mass edges, computed once from blocks of columns
+    # of the whole input; never the (n, K) float64 probabilities.
+    spec = _BlockSpec(
+        input_type=input_type,
+        metrics=metrics,
+        means=means,
+        reductions=sorted(reductions - {"classwise"}),
+        reduction_of=reduction_of,
+        # Predicted classes of the conditional reduction (two for binary).
+        n_groups=max(blocks_columns, 2),
+        classwise=None,
+        n_bins=n_bins,
+        strategy=strategy,
+    )
+    if "classwise" in reductions and strategy == "uniform":
+        spec.classwise = (
+            2 if task == "binary" else blocks_columns,
+            None if weights is None else float(weights.max()),
+        )
+    return spec
+
+
+def block_partial(spec, encoded, scores, w):
+    """Return the sums one block of rows contributes (the map step).
+
+    Returns ``(sums, total, parts, classwise)``: the weighted sums of the
+    per-row terms of each "mean" metric, the block's total weight, the bins
+    (or, for equal-mass bins, the reduced scores and targets) of each
+    reduction, and the classwise :class:`~calibrate.binning.ColumnBinSums`.
+    Small (O(K) per class) and merged by :func:`merge_partials`, so blocks
+    can be computed anywhere (a dask worker) and combined in any order.
+    """
+    pred = Predictions(encoded, scores, input_type=spec.input_type, sample_weight=None)
+    sums = {
+        name: float(np.dot(w, spec.metrics[name].terms(pred))) for name in spec.means
+    }
+    classwise = None
+    if spec.classwise is not None:
+        k, scale = spec.classwise
+        classwise = ColumnBinSums(k, spec.n_bins, weight_scale=scale)
+        pred.add_classwise(classwise, w)
+        classwise.compact()
+    parts = {}
+    for reduction in spec.reductions:
+        arrays = _reduce(pred, reduction)
+        if spec.strategy == "uniform":
+            parts[reduction] = [
+                _bin(arrays, w, spec.n_bins, spec.strategy, spec.n_groups)
+            ]
+        else:
+            parts[reduction] = [arrays]
+    return sums, float(w.sum()), parts, classwise
+
+
+def _is_arrays(part):
+    """Whether a block's part is reduced scores (equal-mass), not bins."""
+    return isinstance(part, tuple) and isinstance(part[0], np.ndarray)
+
+
+def merge_partials(a, b):
+    """Combine two :func:`block_partial` results (of disjoint rows)."""
+    sums = {name: a[0][name] + b[0][name] for name in a[0]}
+    parts = {r: a[2][r] + b[2][r] for r in a[2]}
+    for r, got in parts.items():
+        # Equal-width bins (BinStats, or a tuple of them): keep one merged.
+        # Equal-mass input (a tuple of arrays) waits for the whole column.
+        if len(got) > 1 and not _is_arrays(got[0]):
+            parts[r] = [_merge(got)]
+    classwise = a[3]
+    if classwise is not None:
+        classwise.merge(b[3])
+    return sums, a[1] + b[1], parts, classwise
 
 
 def _evaluate(
@@ -226,46 +328,35 @@ def _evaluate(
     strategy,
     rows,
     whole,
+    blocks_columns,
+    partial=None,
 ):
-    """Run the engine on checked input; ``whole()`` returns the whole scores."""
+    """Run the engine on checked input; ``whole()`` returns the whole scores.
+
+    ``blocks_columns`` is the number of score columns the blocks hold;
+    ``partial``, the merged :func:`block_partial` of every block when they
+    were computed elsewhere (dask), or None to compute them here.
+    """
     metrics = {name: METRICS[name] for name in names}
     means = [n for n, m in metrics.items() if m.combine == "mean"]
     binned = [n for n, m in metrics.items() if m.combine == "binned"]
-    reduction_of = {
-        n: default_reduction(dict(metrics[n].binned)["reduction"], task) for n in binned
-    }
-    reductions = set(reduction_of.values())
     if sample_weight is not None and any(
         dict(metrics[n].binned)["debias"] for n in binned
     ):
         _check_frequency_weights(weights)
-    sums = dict.fromkeys(means, 0.0)
-    total = 0.0
-    parts = {r: [] for r in reductions}
-    n_groups = 2
-    if means or binned:
+    spec = _make_spec(
+        metrics, task, weights, input_type, n_bins, strategy, blocks_columns
+    )
+    if (means or binned) and partial is None:
         with warnings_per_chunk():
             for start in range(0, n_rows, rows):
                 block = slice(start, min(start + rows, n_rows))
-                pred = Predictions(
-                    encoded[block],
-                    blocks[block],
-                    input_type=input_type,
-                    sample_weight=None,
-                )
-                n_groups = _n_groups(pred)
                 w = _block_weights(weights, block, n_rows)
-                total += w.sum()
-                for name in means:
-                    sums[name] += np.dot(w, metrics[name].terms(pred))
-                for reduction in reductions:
-                    arrays = _reduce(pred, reduction)
-                    if strategy == "uniform":
-                        parts[reduction].append(
-                            _bin(arrays, w, n_bins, strategy, n_groups)
-                        )
-                    else:
-                        parts[reduction].append(arrays)
+                got = block_partial(spec, encoded[block], blocks[block], w)
+                partial = got if partial is None else merge_partials(partial, got)
+    sums, total, parts, classwise = (
+        (dict.fromkeys(means, 0.0), 0.0, {}, None) if partial is None else partial
+    )
     stats = {}
     for reduction, got in parts.items():
         if strategy == "uniform":
@@ -273,7 +364,13 @@ def _evaluate(
         else:
             arrays = tuple(np.concatenate(column) for column in zip(*got, strict=True))
             w = np.ones(n_rows) if weights is None else weights
-            stats[reduction] = _bin(arrays, w, n_bins, strategy, n_groups)
+            stats[reduction] = _bin(arrays, w, n_bins, strategy, spec.n_groups)
+    if classwise is not None:
+        stats["classwise"] = classwise
+    elif "classwise" in spec.reduction_of.values():
+        stats["classwise"] = Predictions(
+            y_true, whole(), input_type=input_type, sample_weight=sample_weight
+        ).classwise_bins(n_bins, strategy)
     values = {}
     whole_scores = None
     for name, metric in metrics.items():
@@ -281,10 +378,24 @@ def _evaluate(
             values[name] = float(sums[name] / total)
         elif metric.combine == "binned":
             options = dict(metric.binned)
+            got = stats[spec.reduction_of[name]]
+            if isinstance(got, ColumnBinSums):
+                # From the sums directly: no BinStats per class.
+                gap_sums, class_totals, bin_weights, targets = got.error_sums()
+                norm = "max" if options["norm"] == "max_cell" else options["norm"]
+                values[name] = float(
+                    binned_errors(
+                        gap_sums,
+                        class_totals,
+                        norm=norm,
+                        debias=options["debias"],
+                        weights=bin_weights,
+                        targets=targets,
+                    )
+                )
+                continue
             values[name] = binned_calibration_error(
-                stats[reduction_of[name]],
-                norm=options["norm"],
-                debias=options["debias"],
+                got, norm=options["norm"], debias=options["debias"]
             )
         else:
             if whole_scores is None:
@@ -376,7 +487,12 @@ def evaluate(
         error) and binned once.
     chunk_rows : int, default=None
         Rows per block; None takes about 2**20 scores per block (at most
-        2**18 rows).
+        2**18 rows).  A ``dask.array`` ``y_prob`` keeps its own row chunks:
+        each block's sums are computed as a dask task (on a ``distributed``
+        cluster when a ``Client`` is active) and merged; only the metrics
+        that combine over blocks (``combine="mean"`` or ``"binned"``, not
+        the equal-mass classwise bins) are defined then, and None selects
+        those.
 
     Returns
     -------
@@ -401,6 +517,18 @@ def evaluate(
     check_input_type(input_type)
     n_bins = check_binning(n_bins, strategy)
     rows = _check_chunk_rows(chunk_rows)
+    if type(y_prob).__module__.startswith("dask"):  # never imports dask otherwise
+        from calibrate._dask import evaluate_dask
+
+        return evaluate_dask(
+            y_true,
+            y_prob,
+            metrics=metrics,
+            input_type=input_type,
+            sample_weight=sample_weight,
+            n_bins=n_bins,
+            strategy=strategy,
+        )
     X = as_numeric_array(y_prob, "y_prob")
     if X.ndim not in (1, 2):
         raise ValueError(
@@ -428,6 +556,7 @@ def evaluate(
         strategy,
         rows,
         lambda: X,
+        X2.shape[1],
     )
 
 
@@ -501,23 +630,39 @@ def evaluate_calibrator(
         else rows
     )
 
-    def whole():
-        return np.concatenate(
-            [read(slice(s, min(s + rows, shape[0]))) for s in range(0, shape[0], rows)]
-        )
+    with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
 
-    return _evaluate(
-        y,
-        encoded,
-        _Blocks(None, read),
-        shape[0],
-        task,
-        names,
-        "log_probs",
-        weights,
-        sample_weight,
-        n_bins,
-        strategy,
-        rows,
-        whole,
-    )
+        def whole():
+            # The whole-input statistics read the calibrated log-probabilities
+            # in blocks of columns; beyond the working set they are spilled to
+            # a memory-mapped float64 file, block by block, not held at once.
+            n, n_cols = shape
+            chunks = [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+            if n * n_cols * 8 <= COLUMN_BLOCK_BYTES:
+                return np.concatenate([read(c) for c in chunks])
+            out = np.lib.format.open_memmap(
+                os.path.join(tmp, "log_proba.npy"),
+                mode="w+",
+                dtype=np.float64,
+                shape=shape,
+            )
+            for c in chunks:
+                out[c] = read(c)
+            return out
+
+        return _evaluate(
+            y,
+            encoded,
+            _Blocks(None, read),
+            shape[0],
+            task,
+            names,
+            "log_probs",
+            weights,
+            sample_weight,
+            n_bins,
+            strategy,
+            rows,
+            whole,
+            n_classes,
+        )

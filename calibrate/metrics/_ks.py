@@ -32,18 +32,21 @@ KS_REDUCTIONS = ("top_label", "classwise", "positive")
 
 def _ks_columns(scores, targets, weights):
     """KS error of each column of trusted ``(n, k)`` scores and targets."""
-    order = np.argsort(scores, axis=0, kind="stable")
-    sorted_scores = np.take_along_axis(scores, order, axis=0)
-    w = weights[order]
-    gap = np.cumsum(
-        w * (np.take_along_axis(targets, order, axis=0) - sorted_scores), axis=0
-    )
+    # Sorted along the last axis of contiguous (k, n) copies: sorting the
+    # strided columns of an (n, k) block directly is several times slower.
+    scores = np.ascontiguousarray(np.asarray(scores, dtype=np.float64).T)
+    targets = np.ascontiguousarray(np.asarray(targets, dtype=np.float64).T)
+    order = np.argsort(scores, axis=1, kind="stable")
+    sorted_scores = np.take_along_axis(scores, order, axis=1)
+    gap = np.take_along_axis(targets, order, axis=1)
+    gap -= sorted_scores
+    gap *= weights[order]
+    np.cumsum(gap, axis=1, out=gap)
+    np.abs(gap, out=gap)
     # the end of each run of tied scores (and the last row) is where both
     # step functions have taken their jump
-    run_end = np.ones(scores.shape, dtype=bool)
-    run_end[:-1] = sorted_scores[1:] != sorted_scores[:-1]
-    largest = np.where(run_end, np.abs(gap), 0.0).max(axis=0)
-    return largest / weights.sum()
+    gap[:, :-1][sorted_scores[:, 1:] == sorted_scores[:, :-1]] = 0.0
+    return gap.max(axis=1) / weights.sum()
 
 
 def ks_calibration_error(
@@ -116,8 +119,9 @@ def ks_calibration_error(
         reduction = "classwise" if pred.task == "multilabel" else "top_label"
     weights = pred.weights
     if reduction == "classwise":
-        P, Y = pred.class_proba()
-        return float(_ks_columns(P, np.asarray(Y, dtype=np.float64), weights).mean())
+        # Blocks of columns, every row of each: never an (n, K) float64 matrix.
+        errors = [_ks_columns(P, T, weights) for _, P, T in pred.class_columns()]
+        return float(np.concatenate(errors).mean())
     if reduction == "top_label":
         scores, targets = pred.top_label()
     else:

@@ -33,6 +33,7 @@ Log-probabilities are taken as they are: ``-inf`` for the observed outcome
 makes the negative log-likelihood infinite, with a warning.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -53,6 +54,7 @@ from calibrate._validation import (
     check_score_values,
     infer_task,
 )
+from calibrate.binning import ColumnBinSums, _bin_column
 from calibrate.exceptions import CalibrationWarning
 
 __all__ = ["Predictions"]
@@ -60,6 +62,11 @@ __all__ = ["Predictions"]
 # Rows per chunk are chosen so that a chunk of float32 logits (1 MiB) and its
 # exponentials stay in the L2 cache: measured twice as fast as 8 MiB chunks.
 _CHUNK_ELEMENTS = 2**18
+# The column kernels (equal-mass classwise bins, the classwise KS and smooth
+# errors) need every row of a column at once: they read blocks of columns
+# whose float64 temporaries (about eight arrays of n x columns) stay within
+# this many bytes, the working set stated in the README.
+COLUMN_BLOCK_BYTES = 2**28
 
 
 class Predictions:
@@ -105,6 +112,28 @@ class Predictions:
         self.weights = check_sample_weight(sample_weight, X.shape[0])
         self.task = task
         self.input_type = input_type
+
+    def _rows(self, rows):
+        """Return the same predictions restricted to ``rows`` (views, no copies)."""
+        part = copy.copy(self)
+        part.scores, part.y, part.weights = (
+            self.scores[rows],
+            self.y[rows],
+            self.weights[rows],
+        )
+        return part
+
+    def _per_row(self, method):
+        """Compute ``method`` (a per-row quantity) over chunks of rows.
+
+        Keeps the float64 temporaries of an element-wise formula at one
+        chunk: the result is O(n), never ``(n, K)`` float64.
+        """
+        n, k = self.scores.shape
+        chunks = list(iter_chunks(n, k, chunk_elements=_CHUNK_ELEMENTS))
+        if len(chunks) == 1:
+            return method(self)
+        return np.concatenate([method(self._rows(rows)) for rows in chunks])
 
     @property
     def n_columns(self):
@@ -161,9 +190,13 @@ class Predictions:
             out["log_true"] = np.empty(n)
         if brier:
             out["brier"] = np.empty(n)
-        buffer = np.empty_like(Z, shape=(min(n, _chunk_rows(Z.shape[1])), Z.shape[1]))
+        # float16 is widened to float32 chunk by chunk (exactly): its emulated
+        # arithmetic costs 30 times float32's.
+        narrow = Z.dtype == np.float16 or Z.dtype.name == "bfloat16"
+        dtype = np.float32 if narrow else Z.dtype
+        buffer = np.empty((min(n, _chunk_rows(Z.shape[1])), Z.shape[1]), dtype=dtype)
         for rows in iter_chunks(n, Z.shape[1], chunk_elements=_CHUNK_ELEMENTS):
-            z = Z[rows]
+            z = np.asarray(Z[rows], dtype=dtype)
             e = buffer[: z.shape[0]]
             top = z.argmax(axis=1)
             r = np.arange(z.shape[0])
@@ -294,19 +327,132 @@ class Predictions:
             )
         return self.proba(), self._one_hot()
 
+    def _class_chunk(self):
+        """Probabilities (float64, owned) and labels or dense targets, per class.
+
+        Multiclass: ``(P, labels, None)``; binary: two columns ``1 - p`` and
+        ``p`` with their targets; multilabel: each label's probability and the
+        indicator.  For one chunk of rows (no ``(n, K)`` one-hot is formed).
+        """
+        if self.task == "multilabel":
+            return self.event_proba(), None, self.y
+        if self.task == "binary":
+            p = self.event_proba()[:, 0]
+            return (
+                np.column_stack((1.0 - p, p)),
+                None,
+                np.column_stack((1.0 - self.y, self.y)),
+            )
+        return self.proba(), self.y, None
+
+    @property
+    def n_class_columns(self):
+        """Columns of the classwise reduction (2 for binary scores)."""
+        return 2 if self.task == "binary" else self.n_columns
+
+    def add_classwise(self, sums, weights=None):
+        """Add these rows to a :class:`~calibrate.binning.ColumnBinSums`.
+
+        Chunk by chunk: the float64 probabilities of one chunk at a time.
+        ``weights`` (one per row) replace :attr:`weights` when given.
+        """
+        n, k = self.scores.shape
+        weights = self.weights if weights is None else weights
+        # Half-size chunks: their float64 probabilities and the softmax's
+        # temporaries stay within 0.05x of a 50,000 x 1,000 float32 input.
+        for rows in iter_chunks(n, k, chunk_elements=_CHUNK_ELEMENTS // 2):
+            P, labels, targets = self._rows(rows)._class_chunk()
+            sums.add(P, weights[rows], labels=labels, targets=targets)
+        return sums
+
+    def classwise_bins(self, n_bins, strategy):
+        """One :class:`~calibrate.binning.BinStats` per class, in bounded memory.
+
+        Equal width: bin sums accumulated over chunks of rows
+        (:class:`~calibrate.binning.ColumnBinSums`).  Equal mass: each column
+        needs all its rows, read in blocks of columns (:meth:`class_columns`).
+        Equal to ``bin_stats_by_column(*class_proba())`` up to the rounding
+        of the sums.
+        """
+        if strategy == "uniform":
+            w = self.weights
+            scale = None if np.all(w == w[0]) else float(w.max())
+            sums = ColumnBinSums(self.n_class_columns, n_bins, weight_scale=scale)
+            return self.add_classwise(sums).stats()
+        return tuple(
+            _bin_column(P[:, j], T[:, j], self.weights, n_bins, strategy)
+            for _, P, T in self.class_columns()
+            for j in range(P.shape[1])
+        )
+
+    def class_columns(self, max_bytes=None):
+        """Yield ``(columns, P, T)``: every row of a block of class columns.
+
+        ``P`` and ``T`` are float64 ``(n, c)`` probabilities and 0/1 targets
+        of the classes ``columns`` (a slice), with ``c`` chosen so that about
+        eight such arrays fit in ``max_bytes`` (default
+        :data:`COLUMN_BLOCK_BYTES`).  Multiclass logits are normalised by
+        each row's maximum and sum of exponentials, computed once over chunks
+        of rows, so that ``P`` equals the softmax of the whole row.
+        """
+        n = self.scores.shape[0]
+        budget = COLUMN_BLOCK_BYTES if max_bytes is None else max_bytes
+        width = max(1, int(budget // (64 * n)))
+        if self.task == "binary":
+            P, _, T = self._class_chunk()
+            yield slice(0, 2), P, T
+            return
+        k = self.n_columns
+        if self.task == "multiclass" and self.input_type == "logits":
+            top = np.empty(n)
+            total = np.empty(n)
+            for rows in iter_chunks(n, k):
+                e = np.array(self.scores[rows], dtype=np.float64)  # a copy
+                top[rows] = e.max(axis=1)
+                e -= top[rows, None]
+                np.exp(e, out=e)
+                total[rows] = e.sum(axis=1)
+        for start in range(0, k, width):
+            cols = slice(start, min(start + width, k))
+            block = self.scores[:, cols]
+            if self.task == "multilabel":
+                part = copy.copy(self)
+                part.scores, part.y = block, self.y[:, cols]
+                yield cols, part.event_proba(), part.y
+                continue
+            P = np.array(block, dtype=np.float64)  # a copy, changed in place
+            if self.input_type == "logits":
+                P -= top[:, None]
+                np.exp(P, out=P)
+                P /= total[:, None]
+            elif self.input_type == "log_probs":
+                np.exp(P, out=P)
+            T = (self.y[:, None] == np.arange(cols.start, cols.stop)).astype(np.float64)
+            yield cols, P, T
+
     def log_likelihood(self):
         """Return log P(observed outcome) per row, floored at ``log(tiny)``.
 
         Multilabel rows average their labels' log-likelihoods.
         """
         if self.task != "multiclass":
-            with np.errstate(divide="ignore"):
-                ll = self._event_log_likelihood()
-            if self.input_type == "probs":  # log_sigmoid of logits is exact
-                ll = _floor_log(ll)
-            elif self.input_type == "log_probs":
-                _warn_impossible(ll)
-            return ll.mean(axis=1) if self.task == "multilabel" else ll[:, 0]
+            log_floor = np.log(PROBA_FLOOR)
+            found = {"floored": 0, "impossible": 0}
+
+            def rows_log_likelihood(part):
+                with np.errstate(divide="ignore"):
+                    ll = part._event_log_likelihood()
+                if part.input_type == "probs":  # log_sigmoid of logits is exact
+                    found["floored"] += int(np.count_nonzero(ll < log_floor))
+                    ll = np.maximum(ll, log_floor)
+                elif part.input_type == "log_probs":
+                    found["impossible"] += int(np.count_nonzero(np.isneginf(ll)))
+                return ll.mean(axis=1) if part.task == "multilabel" else ll[:, 0]
+
+            ll = self._per_row(rows_log_likelihood)
+            _warn_floored(found["floored"])
+            _warn_impossible_count(found["impossible"])
+            return ll
         r = np.arange(self.scores.shape[0])
         if self.input_type == "logits":
             return self._logit_pass(log_true=True)["log_true"]
@@ -324,10 +470,13 @@ class Predictions:
         Multiclass: ``sum_k (p_k - 1[y = k])**2``.  Binary and multilabel: the
         mean over columns of ``(p - y)**2``.
         """
+        if self.task == "multiclass" and self.input_type == "logits":
+            return self._logit_pass(brier=True)["brier"]
+        return self._per_row(Predictions._squared_error_chunk)
+
+    def _squared_error_chunk(self):
         if self.task != "multiclass":
             return ((self.event_proba() - self._event_targets()) ** 2).mean(axis=1)
-        if self.input_type == "logits":
-            return self._logit_pass(brier=True)["brier"]
         diff = self.proba()
         diff[np.arange(diff.shape[0]), self.y] -= 1.0
         return np.einsum("ij,ij->i", diff, diff)
@@ -350,7 +499,9 @@ class Predictions:
         Multilabel rows give the share of wrong labels (Hamming loss).
         """
         if self.task == "multilabel":
-            return ((self.event_proba() > 0.5) != (self.y == 1)).mean(axis=1)
+            return self._per_row(
+                lambda part: ((part.event_proba() > 0.5) != (part.y == 1)).mean(axis=1)
+            )
         _, correct = self.top_label()
         return 1.0 - correct
 
@@ -366,13 +517,16 @@ def _warn_impossible(log_p):
     probability-space map such as histogram binning gives it), not an
     underflow: it is kept, and the NLL is infinite.
     """
-    impossible = np.isneginf(log_p)
-    if impossible.any():
+    _warn_impossible_count(int(np.count_nonzero(np.isneginf(log_p))), stacklevel=5)
+
+
+def _warn_impossible_count(n_impossible, stacklevel=4):
+    if n_impossible:
         warnings.warn(
-            f"{int(impossible.sum())} observed outcomes have probability 0 "
+            f"{n_impossible} observed outcomes have probability 0 "
             "(log-probability -inf): the negative log-likelihood is infinite.",
             CalibrationWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
 
 
@@ -380,12 +534,18 @@ def _floor_log(log_p):
     log_floor = np.log(PROBA_FLOOR)
     low = log_p < log_floor
     if low.any():
+        _warn_floored(int(low.sum()), stacklevel=5)
+        log_p = np.maximum(log_p, log_floor)
+    return log_p
+
+
+def _warn_floored(n_low, stacklevel=4):
+    if n_low:
+        log_floor = np.log(PROBA_FLOOR)
         warnings.warn(
-            f"{int(low.sum())} observed outcomes have probability below "
+            f"{n_low} observed outcomes have probability below "
             f"{PROBA_FLOOR:.3g} (0 included); their probability was floored there, "
             f"so each adds {-log_floor:.1f} to the summed negative log-likelihood.",
             CalibrationWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
-        log_p = np.maximum(log_p, log_floor)
-    return log_p

@@ -405,8 +405,12 @@ def _reduced_columns(pred, reduction):
     if reduction is None:
         reduction = "classwise" if pred.task == "multilabel" else "top_label"
     if reduction == "classwise":
-        P, Y = pred.class_proba()
-        return [(P[:, k], Y[:, k].astype(np.float64)) for k in range(P.shape[1])]
+        # Lazily, a block of columns at a time: never an (n, K) float64 matrix.
+        return (
+            (P[:, j], T[:, j])
+            for _, P, T in pred.class_columns()
+            for j in range(P.shape[1])
+        )
     if reduction == "top_label":
         return [pred.top_label()]
     scores, targets = pred.positive()
@@ -442,7 +446,11 @@ def smooth_replicates(pred, *, reduction=None):
     columns = _reduced_columns(pred, reduction)
 
     def replicates(counts):
-        errors = [_Smoother(s, t, counts).fixed_points()[0] for s, t in columns]
+        # Classwise columns are generated afresh for each block of counts.
+        cols = (
+            columns if isinstance(columns, list) else _reduced_columns(pred, reduction)
+        )
+        errors = [_Smoother(s, t, counts).fixed_points()[0] for s, t in cols]
         return np.mean(errors, axis=0)
 
     return replicates
