@@ -134,6 +134,16 @@ def bench_cli(args):
                 out / "report",
             ],
         }
+        if args.commands:
+            chosen = [c.strip() for c in args.commands.split(",")]
+            unknown = sorted(set(chosen) - set(commands))
+            if unknown:
+                raise SystemExit(
+                    f"unknown commands {unknown}; choose from {list(commands)}"
+                )
+            if any(c in chosen for c in ("evaluate --model", "apply", "plot")):
+                chosen = ["fit", *[c for c in chosen if c != "fit"]]
+            commands = {c: commands[c] for c in commands if c in chosen}
         print(f"\n{n} x {k} float16 logits, {n * k * 2 / 1e9:.2f} GB a split\n")
         print(
             f"{'command':<18} {'status':>6} {'wall s':>8} {'peak RSS':>9} "
@@ -299,6 +309,12 @@ def main():
     cli.add_argument("--n", type=int, default=20_000)
     cli.add_argument("--k", type=int, default=32_000)
     cli.add_argument("--data-dir", default=None)
+    cli.add_argument(
+        "--commands",
+        default=None,
+        help="comma-separated subset (fit, evaluate, evaluate --model, apply, plot, "
+        "report); the commands that need a model also run fit",
+    )
     dk = sub.add_parser("dask")
     dk.add_argument("--rows", type=int, default=1_000_000)
     dk.add_argument("--classes", type=int, default=1_000)

@@ -857,6 +857,98 @@ def _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy):
     )
 
 
+class GroupBinSums:
+    """Equal-width bin sums of scores split by group, accumulated over chunks.
+
+    The class-conditional top-label reduction of a large score matrix: every
+    row falls in one cell ``(group, bin)`` (its predicted class and the bin of
+    its confidence).  :meth:`add` takes one chunk at a time (three
+    ``bincount`` calls over its rows) and :meth:`merge` adds the sums of
+    disjoint rows, so the cost does not grow with the number of groups per
+    chunk (one :class:`BinStats` per group and chunk would: 32,000 of them
+    per chunk of a vocabulary).  :meth:`stats` returns what
+    :func:`bin_stats_by_group` gives for the whole data (up to the rounding
+    of the sums); :meth:`error_sums` the arrays the error formulas read.
+
+    Parameters
+    ----------
+    n_groups : int
+        Number of groups (predicted classes).
+    n_bins : int
+        Number of equal-width bins per group.
+    weight_scale : float or None, default=None
+        As for :class:`ColumnBinSums`: None when every row weighs 1, else the
+        largest row weight of the whole data (for Kish's effective counts).
+    """
+
+    def __init__(self, n_groups, n_bins, *, weight_scale=None):
+        self.n_groups, self.n_bins = n_groups, n_bins
+        self.edges = uniform_edges(n_bins)
+        self.scale = weight_scale
+        size = n_groups * n_bins
+        # counts; weights, score sums, target sums (, u sums, u**2 sums)
+        self.counts = np.zeros(size, dtype=np.int64)
+        self.sums = np.zeros((3 if weight_scale is None else 5, size))
+
+    def add(self, scores, targets, groups, w):
+        """Add a chunk: scores and targets in [0, 1], integer groups, weights."""
+        size = self.counts.size
+        flat = np.asarray(groups, dtype=np.int64) * self.n_bins + _bin_index(
+            scores, self.edges
+        )
+        self.counts += np.bincount(flat, minlength=size)
+        self.sums[0] += np.bincount(flat, weights=w, minlength=size)
+        self.sums[1] += np.bincount(flat, weights=w * scores, minlength=size)
+        self.sums[2] += np.bincount(flat, weights=w * targets, minlength=size)
+        if self.scale is not None:
+            u = w / self.scale
+            self.sums[3] += np.bincount(flat, weights=u, minlength=size)
+            self.sums[4] += np.bincount(flat, weights=u * u, minlength=size)
+        return self
+
+    def merge(self, other):
+        """Add the sums of ``other`` (disjoint rows, same shape) to these."""
+        self.counts += other.counts
+        self.sums += other.sums
+        return self
+
+    def error_sums(self):
+        """``(gap_sums, total, weights, targets)``, ``(n_groups, n_bins)``.
+
+        What :func:`calibrate.metrics._calibration_error.conditional_errors`
+        reads, without building one :class:`BinStats` per group.
+        """
+        shape = (self.n_groups, self.n_bins)
+        weights = self.sums[0].reshape(shape)
+        nonempty = weights > 0
+        targets = np.where(nonempty, self.sums[2].reshape(shape), 0.0)
+        gap_sums = np.where(nonempty, targets - self.sums[1].reshape(shape), 0.0)
+        return gap_sums, weights.sum(axis=-1), weights, targets
+
+    def stats(self):
+        """Return one :class:`BinStats` per group."""
+        shape = (self.n_groups, self.n_bins)
+        counts = self.counts.reshape(shape)
+        sums = self.sums.reshape((-1, *shape))
+        if self.scale is None:
+            effective = counts.astype(np.float64)
+        else:
+            effective = _kish(sums[3], sums[4])
+        return tuple(
+            _stats_from_sums(
+                self.edges.copy(),
+                counts[g],
+                sums[0, g],
+                effective[g],
+                sums[1, g],
+                sums[2, g],
+                "uniform",
+                self.n_bins,
+            )
+            for g in range(self.n_groups)
+        )
+
+
 class ColumnBinSums:
     """Equal-width bin sums of every column, accumulated over chunks of rows.
 

@@ -242,8 +242,20 @@ def test_proper_scores_agree_with_scikit_learn(task, rng):
         np.testing.assert_allclose(got[("brier", "value")], brier, rtol=1e-9)
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["held", "streamed"])
 @pytest.mark.parametrize("task", ["multiclass", "binary", "multilabel"])
-def test_replicates_are_the_library_metrics_of_the_resampled_rows(task, rng):
+def test_replicates_are_the_library_metrics_of_the_resampled_rows(
+    task, streamed, rng, monkeypatch
+):
+    if streamed:
+        # The paths of a vocabulary-sized input, on a small one: calibrated
+        # log-probabilities in a temporary memory map, classwise sums read
+        # again chunk by chunk for each block of replicates, replicates in
+        # blocks of 2 and sums in sub-blocks of one replicate.
+        monkeypatch.setattr("calibrate.report._build.COLUMN_BLOCK_BYTES", 0)
+        monkeypatch.setattr("calibrate.report._bootstrap._DENSE_BYTES", 0)
+        monkeypatch.setattr("calibrate.report._bootstrap._BLOCK_ELEMENTS", 400)
+        monkeypatch.setattr("calibrate.report._bootstrap._CHUNK_ELEMENTS", 64)
     val, test = make_split(task, rng, n=200)
     X_test, y_test = test
     n, n_bootstrap, seed = len(y_test), 60, int(rng.integers(2**31))

@@ -137,8 +137,8 @@ def test_no_metric_allocates_n_by_k_float64(rng, monkeypatch):
         finally:
             tracemalloc.stop()
         # Plus the O(K) state per class the contract allows: the
-        # class-conditional top-label bins hold a BinStats of n_bins per
-        # class per block (a few KB each), whatever the number of rows.
+        # class-conditional top-label bins hold sums of n_bins per class
+        # (GroupBinSums), whatever the number of rows.
         assert peak < 0.3 * n_by_k + 4096 * P.shape[1], peak
 
 
@@ -253,3 +253,55 @@ def test_evaluate_calibrator_spills_whole_input_metrics_to_a_memory_map(
     assert spilled["ks_classwise"] == pytest.approx(want, rel=1e-9)
     for name in names:
         assert spilled[name] == pytest.approx(held[name], rel=1e-12), name
+
+
+def _small_working_set(monkeypatch, nbytes):
+    """Shrink every fixed working set of the report to ``nbytes``, to see it."""
+    for where in (
+        "calibrate.metrics._predictions.COLUMN_BLOCK_BYTES",
+        "calibrate.metrics._engine.COLUMN_BLOCK_BYTES",
+        "calibrate.report._build.COLUMN_BLOCK_BYTES",
+        "calibrate.report._bootstrap._DENSE_BYTES",
+    ):
+        monkeypatch.setattr(where, nbytes)
+    monkeypatch.setattr("calibrate.report._bootstrap._BLOCK_ELEMENTS", nbytes // 64)
+
+
+def test_report_memory_does_not_grow_with_n_times_k(rng, tmp_path, monkeypatch):
+    # build_report on memory-mapped float32 test splits of 1,500 and 6,000
+    # rows x 1,000 classes: the calibrated log-probabilities go to a
+    # temporary memory map and the bootstrap's classwise sums are streamed
+    # over chunks of rows, so the peak (tracemalloc) grows by far less than
+    # the (n, K) float64 array it would hold (36 MB more for the larger).
+    # The fixed working sets (chunks of 2**20 values) cancel in the
+    # difference; what grows is O(n) (labels, per-row terms, the few
+    # classwise entries above the first bin).  Before, the report held three
+    # (n, K) float64 arrays per method.
+    from calibrate.report import build_report
+
+    _small_working_set(monkeypatch, 2**20)
+    zv, yv = vocabulary_logits(rng, 1000, 1000)
+    peaks = []
+    for n in (1500, 6000):
+        zt, yt = vocabulary_logits(rng, n, 1000)
+        np.save(tmp_path / f"test{n}.npy", zt)
+        zt = np.load(tmp_path / f"test{n}.npy", mmap_mode="r")
+        tracemalloc.start()
+        try:
+            report = build_report(
+                (zv, yv),
+                (zt, yt),
+                methods=["temperature"],
+                n_bootstrap=20,
+                random_state=0,
+            )
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    grown = 4500 * 1000 * 8
+    assert peaks[1] - peaks[0] < 0.15 * grown, peaks
+    # and the numbers are the library's (the full check is in test_report.py)
+    T = report.parameters["temperature"]["temperature_"]
+    P = softmax(zt.astype(np.float64) / T, axis=1)
+    got = report.metrics.loc["temperature", ("ece_classwise", "value")]
+    assert got == pytest.approx(reference_classwise_ece(yt, P, 15), rel=1e-9)

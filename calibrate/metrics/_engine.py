@@ -40,6 +40,7 @@ from calibrate._validation import (
 )
 from calibrate.binning import (
     ColumnBinSums,
+    GroupBinSums,
     _bin_column,
     _bin_columns,
     _bin_groups,
@@ -51,6 +52,7 @@ from calibrate.metrics._calibration_error import (
     _check_frequency_weights,
     binned_calibration_error,
     binned_errors,
+    conditional_errors,
     default_reduction,
 )
 from calibrate.metrics._predictions import COLUMN_BLOCK_BYTES, Predictions
@@ -182,7 +184,13 @@ def _n_groups(pred):
     return max(pred.n_columns, 2)
 
 
-def _bin(arrays, weights, n_bins, strategy, n_groups):
+def _bin(arrays, weights, n_bins, strategy, n_groups, weight_scale=None):
+    if len(arrays) == 3 and strategy == "uniform":
+        # Sums per (predicted class, bin) cell: merged by adding arrays, not
+        # one BinStats per class and block.
+        return GroupBinSums(n_groups, n_bins, weight_scale=weight_scale).add(
+            *arrays, weights
+        )
     if len(arrays) == 3:
         return TopLabelConditionalBins(
             _bin_groups(*arrays, n_groups, weights, n_bins, strategy)
@@ -196,6 +204,11 @@ def _bin(arrays, weights, n_bins, strategy, n_groups):
 def _merge(parts):
     if len(parts) == 1:
         return parts[0]
+    if isinstance(parts[0], GroupBinSums):
+        merged = parts[0]
+        for part in parts[1:]:
+            merged.merge(part)
+        return merged
     if isinstance(parts[0], tuple):
         # the classwise tuple, or TopLabelConditionalBins: merged per column
         return type(parts[0])(
@@ -253,6 +266,8 @@ def _make_spec(metrics, task, weights, input_type, n_bins, strategy, blocks_colu
         classwise=None,
         n_bins=n_bins,
         strategy=strategy,
+        # None when every row weighs 1 (effective counts = counts).
+        weight_scale=None if weights is None else float(weights.max()),
     )
     if "classwise" in reductions and strategy == "uniform":
         spec.classwise = (
@@ -287,7 +302,14 @@ def block_partial(spec, encoded, scores, w):
         arrays = _reduce(pred, reduction)
         if spec.strategy == "uniform":
             parts[reduction] = [
-                _bin(arrays, w, spec.n_bins, spec.strategy, spec.n_groups)
+                _bin(
+                    arrays,
+                    w,
+                    spec.n_bins,
+                    spec.strategy,
+                    spec.n_groups,
+                    spec.weight_scale,
+                )
             ]
         else:
             parts[reduction] = [arrays]
@@ -379,6 +401,23 @@ def _evaluate(
         elif metric.combine == "binned":
             options = dict(metric.binned)
             got = stats[spec.reduction_of[name]]
+            if isinstance(got, GroupBinSums):
+                gap_sums, group_totals, bin_weights, targets = got.error_sums()
+                if not group_totals.sum() > 0:
+                    raise ValueError(
+                        "the bins hold no weight; need a positive total weight."
+                    )
+                values[name] = float(
+                    conditional_errors(
+                        gap_sums,
+                        group_totals.sum(),
+                        norm=options["norm"],
+                        debias=options["debias"],
+                        weights=bin_weights,
+                        targets=targets,
+                    )
+                )
+                continue
             if isinstance(got, ColumnBinSums):
                 # From the sums directly: no BinStats per class.
                 gap_sums, class_totals, bin_weights, targets = got.error_sums()

@@ -17,7 +17,17 @@ quantities are computed once (by
 :class:`calibrate.metrics._predictions.Predictions`, the code behind the
 metrics) and laid out as the columns of one sparse matrix ``M``; ``C @ M``
 then gives every sum of every replicate in one product, with ``C`` the
-replicates' counts.  Replicate ``b`` equals the library metric with
+replicates' counts.
+
+The classwise reduction has a score per row *and class*, so its layout would
+be ``n x K`` (a language model's 20,000 x 32,000 test logits: 5 GB per
+quantity).  Instead (:class:`_ClasswiseBins`) only the entries above the
+first bin ``[0, 1 / n_bins]`` are laid out, at most ``n_bins - 1`` per row
+of a probability distribution, and the first bin of each class is the
+complement: the class's total (``C @ (T - P)``, one dense product over
+chunks of rows, ``O(K)`` per replicate) minus its other bins.  Memory is
+then ``O(n * n_bins)`` for the layout and ``O(K)`` per replicate, whatever
+the number of classes.  Replicate ``b`` equals the library metric with
 ``sample_weight=C[b]``, which equals the metric on the resampled rows
 (integer weights act as repeated rows, the debiased error reading them as
 counts).  A ``"whole"`` metric (a median, a rank statistic) has no such sums:
@@ -27,6 +37,7 @@ it is recomputed on the resampled rows of each replicate.
 import numpy as np
 import scipy.sparse
 
+from calibrate._special import iter_chunks
 from calibrate.binning import bin_index, uniform_edges
 from calibrate.metrics import METRICS
 from calibrate.metrics._calibration_error import (
@@ -35,7 +46,10 @@ from calibrate.metrics._calibration_error import (
     default_reduction,
 )
 from calibrate.metrics._engine import _n_groups, _reduce
-from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._predictions import (
+    _CHUNK_ELEMENTS,
+    Predictions,
+)
 from calibrate.metrics._registry import report_metrics
 
 __all__ = [
@@ -54,6 +68,8 @@ REPORT_METRICS = report_metrics()
 # each, 32 MiB): the whole C @ M for 1000 replicates of 100 classes and 15
 # bins would be 12 MB per class.
 _BLOCK_ELEMENTS = 2**22
+# Classwise probabilities up to this size are kept whole between replicate blocks.
+_DENSE_BYTES = 2**25
 
 
 def bootstrap_counts(n_samples, n_bootstrap, rng):
@@ -71,6 +87,122 @@ def bootstrap_counts(n_samples, n_bootstrap, rng):
         size = min(block, n_bootstrap - done)
         yield rng.multinomial(n_samples, uniform, size=size).astype(np.float64)
         done += size
+
+
+class _ClasswiseBins:
+    """Per-replicate classwise bin sums, without an ``(n, K)`` layout.
+
+    ``sums(counts)`` yields, for sub-blocks of the rows of ``counts``, the
+    ``(gap, weight, target)`` arrays of shape ``(n_sub, K, n_bins)`` that
+    :func:`binned_errors` reads (``None`` for a quantity not in ``need``),
+    equal to the full layout's up to the rounding of the sums.
+    """
+
+    def __init__(self, pred, n_bins, need):
+        n, k = pred.scores.shape[0], pred.n_class_columns
+        self.pred, self.n_bins, self.need, self.k = pred, n_bins, need, k
+        self.quantities = [q for q in ("gap", "weight", "target") if q in need]
+        edges = uniform_edges(n_bins)
+        # The probabilities are held whole only when small (_DENSE_BYTES);
+        # otherwise each block of replicates reads them again, chunk by chunk.
+        small = n * k * 8 <= _DENSE_BYTES
+        rows_at, cells, values, dense = [], [], [], []
+        t_rows, t_cols, t_values = [], [], []
+        for rows in self._chunks():
+            P, T = self._chunk(rows)
+            index = bin_index(P, edges)
+            r, c = np.nonzero(index > 0)
+            rows_at.append(r + rows.start)
+            cells.append(c * n_bins + index[r, c])
+            values.append((T[r, c], P[r, c]))
+            # the targets, sparse: one per row of a multiclass problem
+            r, c = np.nonzero(T)
+            t_rows.append(r + rows.start)
+            t_cols.append(c)
+            t_values.append(T[r, c])
+            if small:
+                dense.append(P)
+        self.dense = np.concatenate(dense) if small else None
+        t_at = (np.concatenate(t_rows), np.concatenate(t_cols))
+        self.targets = scipy.sparse.csc_matrix(
+            (np.concatenate(t_values), t_at), shape=(n, k)
+        )
+        r = np.concatenate(rows_at)
+        c = np.concatenate(cells)
+        t = np.concatenate([v[0] for v in values])
+        p = np.concatenate([v[1] for v in values])
+        size = k * n_bins
+        data, cols = [], []
+        for j, quantity in enumerate(self.quantities):
+            cols.append(c + j * size)
+            if quantity == "gap":
+                data.append(t - p)
+            elif quantity == "weight":
+                data.append(np.ones_like(t))
+            else:
+                data.append(t)
+        self.matrix = scipy.sparse.csr_matrix(
+            (np.concatenate(data), (np.tile(r, len(data)), np.concatenate(cols))),
+            shape=(n, len(self.quantities) * size),
+        )
+        self._last = None
+        # Replicates per sub-block: their (n_sub, K, n_bins) arrays in 32 MiB.
+        self.sub = max(1, _BLOCK_ELEMENTS // max(1, len(self.quantities) * size))
+
+    def _chunks(self):
+        n = self.pred.scores.shape[0]
+        return iter_chunks(n, self.k, chunk_elements=_CHUNK_ELEMENTS // 2)
+
+    def _chunk(self, rows):
+        """Float64 probabilities and targets of ``rows``, ``(rows, K)``."""
+        P, labels, T = self.pred._rows(rows)._class_chunk()
+        if T is None:
+            T = np.zeros(P.shape)
+            T[np.arange(P.shape[0]), labels] = 1.0
+        return P, np.asarray(T, dtype=np.float64)
+
+    def _totals(self, counts):
+        """``(C @ P, C @ T)``: each class's count-weighted sums over all rows.
+
+        Kept for the last block of counts, which every classwise metric of
+        the report reads (one pass over the scores per block, not per metric).
+        """
+        if self._last is not None and self._last[0] is counts:
+            return self._last[1]
+        self._last = (counts, self._sum_totals(counts))
+        return self._last[1]
+
+    def _sum_totals(self, counts):
+        ct = np.asarray((self.targets.T @ counts.T).T)
+        if self.dense is not None:
+            return counts @ self.dense, ct
+        cp = np.zeros((counts.shape[0], self.k))
+        for rows in self._chunks():
+            P, _ = self.pred._rows(rows)._class_chunk()[:2]
+            cp += counts[:, rows] @ P
+        return cp, ct
+
+    def sums(self, counts):
+        """Yield ``(block, gap, weight, target)`` for sub-blocks of ``counts``."""
+        cp, ct = self._totals(counts)
+        total = counts.sum(axis=1)
+        k, nb = self.k, self.n_bins
+        for start in range(0, counts.shape[0], self.sub):
+            block = slice(start, min(start + self.sub, counts.shape[0]))
+            got = np.asarray((self.matrix.T @ counts[block].T).T)
+            got = got.reshape(got.shape[0], len(self.quantities), k, nb)
+            out = dict.fromkeys(("gap", "weight", "target"))
+            first = {
+                "gap": ct[block] - cp[block],
+                "weight": np.broadcast_to(total[block, None], (got.shape[0], k)),
+                "target": ct[block],
+            }
+            for j, quantity in enumerate(self.quantities):
+                q = got[:, j]
+                # the first bin: the class's total minus its other bins
+                q[:, :, 0] = first[quantity] - q[:, :, 1:].sum(axis=-1)
+                out[quantity] = q
+            yield block, out["gap"], out["weight"], out["target"]
 
 
 class _Layout:
@@ -112,7 +244,11 @@ class _Layout:
                     need.add("target")
         edges = uniform_edges(n_bins)
         self.binned = {}
+        self.classwise = None
         for reduction, need in needs.items():
+            if reduction == "classwise":
+                self.classwise = _ClasswiseBins(pred, n_bins, need)
+                continue
             arrays = _reduce(pred, reduction)
             if len(arrays) == 3:
                 # conditioned on the predicted class: one row of bins per
@@ -161,19 +297,14 @@ class _Layout:
         else:
             self.matrix = None
 
-    def replicates(self, counts):
-        """Every metric of ``names`` for each row of ``counts``, ``(n_block, m)``."""
-        out = np.full((counts.shape[0], len(self.names)), np.nan)
-        column = {name: j for j, name in enumerate(self.names)}
-        total = counts.sum(axis=1)
-        sums = None
-        if self.matrix is not None:
-            sums = np.asarray((self.matrix.T @ counts.T).T)
+    def _sparse_replicates(self, counts, total, out, column):
+        """Write the mean and non-classwise binned metrics of ``counts`` to ``out``."""
+        sums = np.asarray((self.matrix.T @ counts.T).T)
         for name, start in self.mean.items():
             out[:, column[name]] = sums[:, start] / total
         nb = self.n_bins
         for name, metric in self.metrics.items():
-            if metric.combine != "binned":
+            if metric.combine != "binned" or self.reduction[name] == "classwise":
                 continue
             options = dict(metric.binned)
             reduction = self.reduction[name]
@@ -197,6 +328,31 @@ class _Layout:
                 weights=block("weight"),
                 targets=block("target"),
             )
+
+    def replicates(self, counts):
+        """Every metric of ``names`` for each row of ``counts``, ``(n_block, m)``."""
+        out = np.full((counts.shape[0], len(self.names)), np.nan)
+        column = {name: j for j, name in enumerate(self.names)}
+        total = counts.sum(axis=1)
+        for name, metric in self.metrics.items():
+            if metric.combine == "binned" and self.reduction[name] == "classwise":
+                options = dict(metric.binned)
+                for block, gap, weights, targets in self.classwise.sums(counts):
+                    out[block, column[name]] = binned_errors(
+                        gap,
+                        total[block, None],
+                        norm=options["norm"],
+                        debias=options["debias"],
+                        weights=weights,
+                        targets=targets,
+                    )
+        if self.matrix is not None:
+            # Sub-blocks of replicates whose sums (K * n_bins per replicate
+            # for the class-conditional bins) fit in _BLOCK_ELEMENTS.
+            step = max(1, _BLOCK_ELEMENTS // max(1, self.size))
+            for start in range(0, counts.shape[0], step):
+                block = slice(start, min(start + step, counts.shape[0]))
+                self._sparse_replicates(counts[block], total[block], out[block], column)
         for name, replicates in self.resampled.items():
             out[:, column[name]] = replicates(counts)
         for name in self.whole:
