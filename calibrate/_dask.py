@@ -15,6 +15,13 @@ and read on the client.
   row at once and are refused with a clear message.
 * :func:`temperature_derivatives` is the per-pass reduction of the
   temperature-scaling fit: each block's sums of the three derivatives.
+* :func:`block_sums` is the same for the Newton kernels of vector and Platt
+  scaling (``calibrate/calibrators/_newton.py``): a kernel that sums a loss,
+  its gradient and its Hessian (or a Hessian-vector product) over the rows
+  of a numpy array is run on every block, as a dask task, and the results
+  are added in a tree.  The fits then make the same steps as on numpy, with
+  sums that differ only in their rounding (the order of the additions), and
+  stop on the same gradient-norm test.
 * :func:`predict_dask` maps a fitted calibrator over the blocks
   (``map_blocks``); with ``out`` the result is written by ``dask.array.store``.
 
@@ -24,7 +31,14 @@ cluster: dask uses the active client's scheduler for every ``compute``.
 
 import numpy as np
 
-__all__ = ["evaluate_dask", "is_dask", "predict_dask", "temperature_derivatives"]
+__all__ = [
+    "block_sums",
+    "evaluate_dask",
+    "is_dask",
+    "predict_dask",
+    "rows_of",
+    "temperature_derivatives",
+]
 
 
 def is_dask(X):
@@ -148,6 +162,43 @@ def check_dask_logits(X, name="X"):
         raise ValueError(f"{name} contains NaN or infinite values.")
 
 
+def rows_of(a, rows):
+    """Return the ``rows`` of labels, weights or a targets object (on the client)."""
+    return a.take_rows(rows) if hasattr(a, "take_rows") else a[rows]
+
+
+def _add(a, b):
+    """Return ``a + b``, entry by entry for (nested) tuples of numbers and arrays."""
+    if isinstance(a, tuple):
+        return tuple(_add(x, y) for x, y in zip(a, b, strict=True))
+    return a + b
+
+
+def block_sums(kernel, Z, row_args, *args, **kwargs):
+    """Sum ``kernel(block, *row_args_of_block, *args, **kwargs)`` over row blocks.
+
+    ``Z`` is a dask array chunked along rows (whole rows in every block);
+    ``row_args`` are O(n) numpy arrays or targets objects (labels, weights),
+    cut to each block's rows on the client.  ``kernel`` is a numpy function
+    whose result (a number, an array or a nested tuple of them) is a sum over
+    the rows it is given: each block's result is computed by one dask task
+    and the results are added pairwise in a tree, so no task holds more than
+    one block of scores (or two results).
+    """
+    import dask
+
+    task = dask.delayed(kernel, pure=True)
+    bounds = np.cumsum((0, *Z.chunks[0]))
+    parts = []
+    for i, block in enumerate(Z.to_delayed()[:, 0]):
+        rows = slice(int(bounds[i]), int(bounds[i + 1]))
+        parts.append(
+            task(block, *(rows_of(a, rows) for a in row_args), *args, **kwargs)
+        )
+    (total,) = dask.compute(_tree(parts, _add))
+    return total
+
+
 def temperature_derivatives(Z, y, w, beta, task, coarse, scale=1.0):
     """Return the sums of ``_derivative_sums`` over the blocks of a dask ``Z``."""
     import dask
@@ -155,7 +206,7 @@ def temperature_derivatives(Z, y, w, beta, task, coarse, scale=1.0):
     from calibrate._special import iter_chunks
     from calibrate.calibrators._temperature import _derivative_sums
 
-    def block_sums(block, yb, wb):
+    def sums_of_block(block, yb, wb):
         chunks = list(iter_chunks(*block.shape))
         return np.array(
             _derivative_sums(block, yb, wb, beta, task, coarse, chunks, scale)
@@ -165,7 +216,9 @@ def temperature_derivatives(Z, y, w, beta, task, coarse, scale=1.0):
     parts = []
     for i, block in enumerate(Z.to_delayed()[:, 0]):
         rows = slice(int(bounds[i]), int(bounds[i + 1]))
-        parts.append(dask.delayed(block_sums, pure=True)(block, y[rows], w[rows]))
+        parts.append(
+            dask.delayed(sums_of_block, pure=True)(block, rows_of(y, rows), w[rows])
+        )
     (total,) = dask.compute(_tree(parts, np.add))
     return tuple(float(v) for v in total)
 
