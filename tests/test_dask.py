@@ -175,3 +175,92 @@ def test_dask_nan_is_refused(rng):
     z[70, 3] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         TemperatureScaling().fit(da.from_array(z, chunks=50), y)
+
+
+def metric_cases(rng):
+    """(task, y, scores, input_type): each task, each input type."""
+    z, y = logits(rng, n=1800, k=7)
+    P = softmax(z, axis=1)
+    zb = z[:, 0] - z[:, 1]
+    yb = np.where(rng.uniform(size=len(zb)) < expit(zb / 2), "yes", "no")
+    yb[:700] = "yes"  # a whole block of one class (string labels, encoded once)
+    Y = (expit(z / 2) > rng.uniform(size=z.shape)).astype(np.int64)
+    return [
+        ("multiclass", y, z, "logits"),
+        ("multiclass", y, P, "probs"),
+        ("multiclass", y, np.log(P), "log_probs"),
+        ("binary", yb, zb, "logits"),
+        ("binary", yb, expit(zb), "probs"),
+        ("multilabel", Y, z, "logits"),
+        ("multilabel", Y, expit(z), "probs"),
+    ]
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_every_registry_metric_equals_numpy(rng, name, strategy):
+    metric = METRICS[name]
+    options = {"n_bins": 12, "strategy": strategy}
+    options = {o: v for o, v in options.items() if o in metric.options}
+    for task, y, X, input_type in metric_cases(rng):
+        if task not in metric.tasks:
+            continue
+        w = rng.integers(1, 4, size=len(y)).astype(float)
+        d = da.from_array(X, chunks=(700,) + X.shape[1:])  # uneven last block
+        for weights in (None, w):
+            dw = None if weights is None else da.from_array(weights, chunks=500)
+            got = metric(y, d, input_type=input_type, sample_weight=dw, **options)
+            want = metric(y, X, input_type=input_type, sample_weight=weights, **options)
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-15), (task, input_type)
+
+
+@pytest.mark.parametrize(
+    "func, kwargs",
+    [
+        ("expected_calibration_error", {"norm": "l2", "debias": True}),
+        ("expected_calibration_error", {"reduction": "top_label_conditional"}),
+        ("expected_calibration_error", {"norm": "max_cell", "strategy": "quantile",
+                                        "reduction": "top_label_conditional"}),
+        ("maximum_calibration_error", {"reduction": "classwise"}),
+        ("ks_calibration_error", {"reduction": "classwise"}),
+        ("smooth_calibration_error", {"bandwidth": 0.05}),
+        ("smooth_calibration_error", {"reduction": "classwise"}),
+    ],
+)
+def test_public_metric_options_on_dask(rng, func, kwargs):
+    import calibrate.metrics as metrics
+
+    z, y = logits(rng, n=1500, k=5)
+    w = rng.integers(1, 4, size=len(y)).astype(float)
+    f = getattr(metrics, func)
+    d = da.from_array(z, chunks=(400, 5))
+    got = f(y, d, input_type="logits", sample_weight=w, **kwargs)
+    want = f(y, z, input_type="logits", sample_weight=w, **kwargs)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_bins_and_bandwidth_on_dask(rng):
+    from calibrate.metrics import calibration_bins, smooth_ece_bandwidth
+
+    z, y = logits(rng, n=1200, k=4)
+    d = da.from_array(z, chunks=300)
+    got = calibration_bins(y, d, input_type="logits", n_bins=10)
+    want = calibration_bins(y, z, input_type="logits", n_bins=10)
+    np.testing.assert_array_equal(got.counts, want.counts)
+    np.testing.assert_allclose(got.mean_score, want.mean_score, rtol=1e-12)
+    np.testing.assert_array_equal(
+        smooth_ece_bandwidth(y, d, input_type="logits"),
+        smooth_ece_bandwidth(y, z, input_type="logits"),
+    )
+
+
+def test_dask_metric_input_errors(rng):
+    from calibrate.metrics import brier_score, ks_calibration_error
+
+    z, y = logits(rng, n=400, k=3)
+    P = softmax(z, axis=1)
+    P[350, 0] += 0.1  # a row that does not sum to 1, in the last block
+    with pytest.raises(ValueError, match="sum to 1"):
+        brier_score(y, da.from_array(P, chunks=100))
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        ks_calibration_error(y[:-1], da.from_array(softmax(z, axis=1), chunks=100))
