@@ -169,14 +169,26 @@ def bench_cli(args):
         )
 
 
+def _draw_logits(rng, m, k):
+    u = rng.standard_normal((m, k), dtype=np.float32) * 1.5
+    u[np.arange(m), rng.integers(k, size=m)] += np.log(k)
+    return u
+
+
 def _draw(start, stop, k):
     """Block ``[start, stop)``: logits ``1.5 * u`` and labels from ``softmax(u)``."""
     rng = np.random.default_rng(start)
     m = stop - start
-    u = rng.standard_normal((m, k), dtype=np.float32) * 1.5
-    u[np.arange(m), rng.integers(k, size=m)] += np.log(k)
+    u = _draw_logits(rng, m, k)
     labels = np.argmax(u + rng.gumbel(size=u.shape).astype(np.float32), axis=1)
     return (TRUE_TEMPERATURE * u).astype(np.float16), labels
+
+
+def _draw_scores(start, stop, k):
+    """The logits of :func:`_draw` alone (the same stream, without the labels'
+    Gumbel noise, which costs three times the logits)."""
+    u = _draw_logits(np.random.default_rng(start), stop - start, k)
+    return (TRUE_TEMPERATURE * u).astype(np.float16)
 
 
 def lazy_logits(n, k, rows_per_block):
@@ -193,7 +205,7 @@ def lazy_logits(n, k, rows_per_block):
 
     chunks = tuple(_sizes(n, rows_per_block))
     X = da.map_blocks(
-        lambda block_info=None: _draw(*rows(block_info), k)[0],
+        lambda block_info=None: _draw_scores(*rows(block_info), k),
         dtype=np.float16,
         chunks=(chunks, (k,)),
         meta=np.empty((0, 0), dtype=np.float16),
@@ -224,6 +236,8 @@ def bench_dask(args):
 
     n, k = args.rows, args.classes
     times = {}
+    began = time.perf_counter()
+    print(f"load average at start: {_load()}")
     for workers in (1, 2):
         with (
             LocalCluster(
@@ -238,7 +252,9 @@ def bench_dask(args):
             # Import the library on the workers first: a worker's first task
             # would otherwise pay for importing scipy and scikit-learn.
             client.run(_import_calibrate)
+            start = time.perf_counter()
             X, y = lazy_logits(n, k, args.block_rows)
+            t_labels = time.perf_counter() - start
             start = time.perf_counter()
             values = evaluate(y, X, input_type="logits")
             t_eval = time.perf_counter() - start
@@ -253,6 +269,7 @@ def bench_dask(args):
                 f"\n{workers} worker(s): {n} x {k} float16 = {n * k:.2e} scores "
                 f"in blocks of {args.block_rows} rows"
             )
+            print(f"  labels (one pass, O(n))  {t_labels:8.1f} s")
             print(f"  evaluate ({len(values)} metrics)  {t_eval:8.1f} s")
             print(
                 f"  temperature fit          {t_fit:8.1f} s  T = "
@@ -260,9 +277,15 @@ def bench_dask(args):
             )
             for address, peak in peaks.items():
                 print(f"  worker {address}: peak RSS {peak / 1e9:.2f} GB")
+            print(f"  load average: {_load()}")
     e1, f1 = times[1]
     e2, f2 = times[2]
     print(f"\nspeed-up 1 -> 2 workers: evaluate {e1 / e2:.2f}x, fit {f1 / f2:.2f}x")
+    print(f"total {time.perf_counter() - began:.0f} s; load average at end: {_load()}")
+
+
+def _load():
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def bench_kernels(args):

@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
-from scipy.special import softmax
+from scipy.special import expit, softmax
 
-from calibrate import TemperatureScaling, VectorScaling
+from calibrate import MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
 from calibrate.metrics import METRICS, evaluate
 
 da = pytest.importorskip("dask.array")
@@ -83,8 +83,91 @@ def test_temperature_fit_and_predictions_equal_numpy(rng, tmp_path):
 
 def test_other_calibrators_refuse_dask_clearly(rng):
     z, y = logits(rng, n=100)
-    with pytest.raises(TypeError, match="VectorScaling does not fit dask arrays"):
-        VectorScaling().fit(da.from_array(z, chunks=50), y)
+    with pytest.raises(TypeError, match="MatrixScaling does not fit dask arrays"):
+        MatrixScaling().fit(da.from_array(z, chunks=50), y)
+
+
+def softmax_affine_gradient(z, y, w, a, b):
+    """Gradient of the weighted mean softmax NLL of ``a * z + b`` (by hand)."""
+    R = softmax(z * a + b, axis=1)
+    R[np.arange(len(y)), y] -= 1.0
+    R *= (w / w.sum())[:, None]
+    return np.concatenate([(R * z).sum(axis=0), R.sum(axis=0)])
+
+
+def sigmoid_affine_gradients(z, T, w, a, b):
+    """Per-column gradient norms of the mean NLL of ``sigmoid(a z + b)`` (by hand)."""
+    R = (expit(z * a + b) - T) * (w / w.sum())[:, None]
+    return np.hypot((R * z).sum(axis=0), R.sum(axis=0))
+
+
+# 12 classes: the exact-Hessian Newton path; 260 (above 256): trust-region
+# Newton-CG with Hessian-vector products.
+@pytest.mark.parametrize("k", [12, 260])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_vector_scaling_fit_equals_numpy(rng, k, weighted):
+    z, y = logits(rng, n=1500 if k > 100 else 4000, k=k)
+    y[:k] = np.arange(k)  # every class occurs
+    z = z.astype(np.float32)
+    w = rng.integers(1, 4, size=len(y)).astype(float) if weighted else None
+    d = da.from_array(z, chunks=(700, k))
+    dw = None if w is None else da.from_array(w, chunks=500)
+    fitted = VectorScaling().fit(d, y, sample_weight=dw)
+    plain = VectorScaling().fit(z, y, sample_weight=w)
+    # The fit's stated criterion: the gradient of the mean NLL at most tol
+    # (1e-8), here of a float64 formula written out independently.
+    ones = np.ones(len(y)) if w is None else w
+    grad = softmax_affine_gradient(
+        z.astype(np.float64), y, ones, fitted.coef_, fitted.intercept_
+    )
+    assert np.linalg.norm(grad) <= fitted.tol
+    # Two fits meeting it agree to about tol / lambda_min (the smallest
+    # curvature, above 1e-3 on these data).
+    np.testing.assert_allclose(fitted.coef_, plain.coef_, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fitted.intercept_, plain.intercept_, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        fitted.predict_proba(d).compute(), plain.predict_proba(z), rtol=0, atol=1e-6
+    )
+
+
+def test_vector_scaling_absent_class_on_dask(rng):
+    z, y = logits(rng, n=3000, k=8)
+    y[y == 5] = 4
+    d = da.from_array(z, chunks=(1000, 8))
+    with pytest.warns(match="never occur"):
+        fitted = VectorScaling().fit(d, y)
+    with pytest.warns(match="never occur"):
+        plain = VectorScaling().fit(z, y)
+    np.testing.assert_allclose(fitted.coef_, plain.coef_, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fitted.intercept_, plain.intercept_, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("smoothing", [False, True])
+def test_platt_scaling_fit_equals_numpy(rng, task, smoothing):
+    z, y = logits(rng, n=3000, k=6)
+    w = rng.integers(1, 4, size=len(y)).astype(float)
+    if task == "binary":
+        z, y = z[:, 0] - z[:, 1], (y == 0).astype(np.int64)
+        T = y[:, None].astype(float)
+    elif task == "multilabel":
+        y = (expit(z / 2) > rng.uniform(size=z.shape)).astype(np.int64)
+        T = y.astype(float)
+    else:
+        T = (y[:, None] == np.arange(z.shape[1])).astype(float)
+    d = da.from_array(z, chunks=(800,) + z.shape[1:])
+    fitted = PlattScaling(target_smoothing=smoothing).fit(
+        d, y, sample_weight=da.from_array(w, chunks=800)
+    )
+    plain = PlattScaling(target_smoothing=smoothing).fit(z, y, sample_weight=w)
+    a, b = np.atleast_1d(fitted.coef_), np.atleast_1d(fitted.intercept_)
+    if smoothing:  # Platt's targets from the weighted counts (n = 3000 rows)
+        n_pos = len(y) * (w @ T) / w.sum()
+        T = np.where(T == 1, (n_pos + 1) / (n_pos + 2), 1 / (len(y) - n_pos + 2))
+    Z2 = z.reshape(len(y), -1)
+    assert sigmoid_affine_gradients(Z2, T, w, a, b).max() <= fitted.tol
+    np.testing.assert_allclose(a, np.atleast_1d(plain.coef_), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(b, np.atleast_1d(plain.intercept_), rtol=0, atol=1e-6)
 
 
 def test_dask_nan_is_refused(rng):
@@ -92,3 +175,92 @@ def test_dask_nan_is_refused(rng):
     z[70, 3] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         TemperatureScaling().fit(da.from_array(z, chunks=50), y)
+
+
+def metric_cases(rng):
+    """(task, y, scores, input_type): each task, each input type."""
+    z, y = logits(rng, n=1800, k=7)
+    P = softmax(z, axis=1)
+    zb = z[:, 0] - z[:, 1]
+    yb = np.where(rng.uniform(size=len(zb)) < expit(zb / 2), "yes", "no")
+    yb[:700] = "yes"  # a whole block of one class (string labels, encoded once)
+    Y = (expit(z / 2) > rng.uniform(size=z.shape)).astype(np.int64)
+    return [
+        ("multiclass", y, z, "logits"),
+        ("multiclass", y, P, "probs"),
+        ("multiclass", y, np.log(P), "log_probs"),
+        ("binary", yb, zb, "logits"),
+        ("binary", yb, expit(zb), "probs"),
+        ("multilabel", Y, z, "logits"),
+        ("multilabel", Y, expit(z), "probs"),
+    ]
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_every_registry_metric_equals_numpy(rng, name, strategy):
+    metric = METRICS[name]
+    options = {"n_bins": 12, "strategy": strategy}
+    options = {o: v for o, v in options.items() if o in metric.options}
+    for task, y, X, input_type in metric_cases(rng):
+        if task not in metric.tasks:
+            continue
+        w = rng.integers(1, 4, size=len(y)).astype(float)
+        d = da.from_array(X, chunks=(700,) + X.shape[1:])  # uneven last block
+        for weights in (None, w):
+            dw = None if weights is None else da.from_array(weights, chunks=500)
+            got = metric(y, d, input_type=input_type, sample_weight=dw, **options)
+            want = metric(y, X, input_type=input_type, sample_weight=weights, **options)
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-15), (task, input_type)
+
+
+@pytest.mark.parametrize(
+    "func, kwargs",
+    [
+        ("expected_calibration_error", {"norm": "l2", "debias": True}),
+        ("expected_calibration_error", {"reduction": "top_label_conditional"}),
+        ("expected_calibration_error", {"norm": "max_cell", "strategy": "quantile",
+                                        "reduction": "top_label_conditional"}),
+        ("maximum_calibration_error", {"reduction": "classwise"}),
+        ("ks_calibration_error", {"reduction": "classwise"}),
+        ("smooth_calibration_error", {"bandwidth": 0.05}),
+        ("smooth_calibration_error", {"reduction": "classwise"}),
+    ],
+)
+def test_public_metric_options_on_dask(rng, func, kwargs):
+    import calibrate.metrics as metrics
+
+    z, y = logits(rng, n=1500, k=5)
+    w = rng.integers(1, 4, size=len(y)).astype(float)
+    f = getattr(metrics, func)
+    d = da.from_array(z, chunks=(400, 5))
+    got = f(y, d, input_type="logits", sample_weight=w, **kwargs)
+    want = f(y, z, input_type="logits", sample_weight=w, **kwargs)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_bins_and_bandwidth_on_dask(rng):
+    from calibrate.metrics import calibration_bins, smooth_ece_bandwidth
+
+    z, y = logits(rng, n=1200, k=4)
+    d = da.from_array(z, chunks=300)
+    got = calibration_bins(y, d, input_type="logits", n_bins=10)
+    want = calibration_bins(y, z, input_type="logits", n_bins=10)
+    np.testing.assert_array_equal(got.counts, want.counts)
+    np.testing.assert_allclose(got.mean_score, want.mean_score, rtol=1e-12)
+    np.testing.assert_array_equal(
+        smooth_ece_bandwidth(y, d, input_type="logits"),
+        smooth_ece_bandwidth(y, z, input_type="logits"),
+    )
+
+
+def test_dask_metric_input_errors(rng):
+    from calibrate.metrics import brier_score, ks_calibration_error
+
+    z, y = logits(rng, n=400, k=3)
+    P = softmax(z, axis=1)
+    P[350, 0] += 0.1  # a row that does not sum to 1, in the last block
+    with pytest.raises(ValueError, match="sum to 1"):
+        brier_score(y, da.from_array(P, chunks=100))
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        ks_calibration_error(y[:-1], da.from_array(softmax(z, axis=1), chunks=100))

@@ -211,8 +211,9 @@ class BaseCalibrator(
         name = type(self).__name__
         if not self._fits_dask:
             raise TypeError(
-                f"{name} does not fit dask arrays; TemperatureScaling does. Pass "
-                "X.compute() if the scores fit in memory."
+                f"{name} does not fit dask arrays; TemperatureScaling, "
+                "VectorScaling and PlattScaling do. Pass X.compute() if the "
+                "scores fit in memory."
             )
         if self.input_type != "logits":
             raise ValueError(
@@ -789,6 +790,17 @@ def chunked_objective(Z, y, w, *, forward, backward, dlogits):
     loss : float
     grad : ndarray
     """
+    if _is_dask(Z):  # the same sums, one dask task per block of rows
+        from calibrate._dask import block_sums
+
+        return block_sums(
+            chunked_objective,
+            Z,
+            (y, w),
+            forward=forward,
+            backward=backward,
+            dlogits=dlogits,
+        )
     loss, grad = 0.0, None
     for rows in iter_chunks(*Z.shape):
         Zc = Z[rows].astype(np.float64)
@@ -836,6 +848,10 @@ class OneVsRestTargets:
     def every(self, stride):
         """Return the targets of every ``stride``-th row."""
         return OneVsRestTargets(self.labels[::stride], self.lo, self.hi)
+
+    def take_rows(self, rows):
+        """Return the targets of the slice ``rows`` (a block of a dask fit)."""
+        return OneVsRestTargets(self.labels[rows], self.lo, self.hi)
 
 
 def mask_columns(S, absent):

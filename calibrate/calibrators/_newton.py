@@ -26,6 +26,15 @@ Two solvers:
   ``sigmoid(a_k z_k + b_k)``, one per column (Platt scaling), solved together
   by a vectorised damped Newton method with exact 2 x 2 Hessians and a
   backtracking line search per column.
+
+Every pass over the rows is a sum over them (the loss, the gradient, the
+Hessian or a Hessian-vector product).  On a ``dask.array`` chunked along
+rows the same kernels run on each block as a dask task and their results are
+added (:func:`calibrate._dask.block_sums`): the solvers see the same numbers
+up to the rounding of the sums and stop on the same test, so a dask fit meets
+the gradient-norm tolerance of the numpy fit.  (The probabilities of the
+Hessian-vector products are not cached between the products then: a task
+keeps nothing.)
 """
 
 import warnings
@@ -35,6 +44,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from calibrate._dask import is_dask
 from calibrate._special import iter_chunks, logsumexp_rows, softmax
 
 __all__ = [
@@ -195,6 +205,12 @@ def _column_terms(Z, targets, w, a, b, *, target_chunk):
     ``softplus(S) = max(S, 0) + log1p(e)`` and ``sigmoid(S)`` is ``1 / (1 + e)``
     or ``e / (1 + e)`` by the sign of ``S``, both exact to rounding.
     """
+    if is_dask(Z):
+        from calibrate._dask import block_sums
+
+        return block_sums(
+            _column_terms, Z, (targets, w), a, b, target_chunk=target_chunk
+        )
     k = Z.shape[1]
     loss = np.zeros(k)
     g = np.zeros((2, k))
@@ -333,6 +349,13 @@ def per_column_affine_hessp(Z, w, *, absent):
     float64 chunks (none while the probabilities at ``theta`` are cached).
     ``absent`` columns are masked out of the softmax.
     """
+    if is_dask(Z):
+        from calibrate._dask import block_sums
+
+        def dask_hessp(theta, v):
+            return block_sums(_block_affine_hessp, Z, (w,), theta, v, absent)
+
+        return dask_hessp
     k = Z.shape[1]
     cache = _CurvatureCache(Z.shape[0] * k)
 
@@ -356,6 +379,11 @@ def per_column_affine_hessp(Z, w, *, absent):
         return out
 
     return hessp
+
+
+def _block_affine_hessp(Z, w, theta, v, absent):
+    """One block's share of :func:`per_column_affine_hessp` (a dask task)."""
+    return per_column_affine_hessp(Z, w, absent=absent)(theta, v)
 
 
 def matrix_hessp(Z, w, *, absent, lam, mu, off_diagonal):
@@ -422,6 +450,10 @@ def centre(values, absent, axis=0):
 
 def _softmax_nll(Z, y, w, forward, shift, present):
     """Weighted NLL of ``softmax(forward(Z))`` with ``present`` logits shifted."""
+    if is_dask(Z):
+        from calibrate._dask import block_sums
+
+        return block_sums(_softmax_nll, Z, (y, w), forward, shift, present)
     total = 0.0
     for rows in iter_chunks(*Z.shape):
         S = forward(Z[rows].astype(np.float64))
@@ -501,6 +533,10 @@ def _per_class_terms(Z, y, w, a, b, absent):
     ``H_ab = diag(sum w z p) - (Z p)^T W P`` and
     ``H_bb = diag(sum w p) - P^T W P``.
     """
+    if is_dask(Z):
+        from calibrate._dask import block_sums
+
+        return block_sums(_per_class_terms, Z, (y, w), a, b, absent)
     k = Z.shape[1]
     loss = 0.0
     g = np.zeros(2 * k)

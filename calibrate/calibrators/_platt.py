@@ -95,6 +95,7 @@ class PlattScaling(BaseCalibrator):
     _report_default_tasks = ("binary", "multilabel")
     _help = "a logistic regression on each score column"
     _fitted_parameters = ("coef_", "intercept_")
+    _fits_dask = True
     _scalar_parameters = (
         ("max_iter", numbers.Integral, 1),
         ("tol", numbers.Real, 0.0),

@@ -147,10 +147,15 @@ def _separable(Z, y, w, task):
     if type(Z).__module__.startswith("dask"):
         import dask
 
+        from calibrate._dask import rows_of
+
         bounds = np.cumsum((0, *Z.chunks[0]))
         checks = [
             dask.delayed(_separable)(
-                block, y[bounds[i] : bounds[i + 1]], w[bounds[i] : bounds[i + 1]], task
+                block,
+                rows_of(y, slice(bounds[i], bounds[i + 1])),
+                w[bounds[i] : bounds[i + 1]],
+                task,
             )
             for i, block in enumerate(Z.to_delayed()[:, 0])
         ]
@@ -219,7 +224,8 @@ def check_affine_scale(estimator, Z, task):
     read from the same strided subsample as the temperature warm start.
     """
     stride = int(np.ceil(Z.shape[0] * Z.shape[1] / _WARM_START_ELEMENTS))
-    spread = _spread(Z[::stride], task)
+    # (The subsample of a dask array, at most 2**20 values, is computed here.)
+    spread = _spread(np.asarray(Z[::stride]), task)
     if spread > _MAX_UNSCALED_SPREAD:
         raise ValueError(
             f"{type(estimator).__name__}: the logits are too large to fit in "

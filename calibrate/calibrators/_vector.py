@@ -104,6 +104,7 @@ class VectorScaling(BaseCalibrator):
     _report_default_tasks = ("multiclass",)
     _help = "a scale and a bias per class logit, 2K parameters"
     _fitted_parameters = ("coef_", "intercept_")
+    _fits_dask = True
     _scalar_parameters = (
         ("max_iter", numbers.Integral, 1),
         ("tol", numbers.Real, 0.0),

@@ -8,7 +8,7 @@ from calibrate.binning import (
     bin_stats_by_group,
     check_binning,
 )
-from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._predictions import predictions
 
 __all__ = [
     "NORMS",
@@ -449,13 +449,17 @@ def bin_predictions(
         raise ValueError(
             f"reduction must be one of {REDUCTIONS} or None; got {reduction!r}."
         )
-    pred = Predictions(
+    pred = predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
     reduction = default_reduction(reduction, pred.task)
     if frequency_weights and sample_weight is not None:
         _check_frequency_weights(pred.weights)
-    if reduction == "top_label_conditional":
+    if hasattr(pred, "binned"):
+        # A dask y_prob: the engine's per-block bins, merged (equal-mass
+        # bins: the reduced scores gathered, or blocks of class columns).
+        stats = pred.binned(reduction, n_bins, strategy)
+    elif reduction == "top_label_conditional":
         top, confidence, correct = pred.top_label_prediction()
         stats = TopLabelConditionalBins(
             bin_stats_by_group(

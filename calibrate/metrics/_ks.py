@@ -23,7 +23,7 @@ Cost: one sort per column, O(n log n), and one cumulative sum.
 
 import numpy as np
 
-from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._predictions import predictions
 
 __all__ = ["KS_REDUCTIONS", "ks_calibration_error"]
 
@@ -112,7 +112,9 @@ def ks_calibration_error(
         raise ValueError(
             f"reduction must be one of {KS_REDUCTIONS} or None; got {reduction!r}."
         )
-    pred = Predictions(
+    # A dask y_prob: the reduced columns are computed block by block (see
+    # calibrate._dask.DaskPredictions) and sorted on the client.
+    pred = predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
     if reduction is None:

@@ -38,6 +38,7 @@ import warnings
 
 import numpy as np
 
+from calibrate._dask import is_dask
 from calibrate._special import (
     PROBA_FLOOR,
     iter_chunks,
@@ -57,7 +58,7 @@ from calibrate._validation import (
 from calibrate.binning import ColumnBinSums, _bin_column
 from calibrate.exceptions import CalibrationWarning
 
-__all__ = ["Predictions"]
+__all__ = ["Predictions", "event_proba", "predictions"]
 
 # Rows per chunk are chosen so that a chunk of float32 logits (1 MiB) and its
 # exponentials stay in the L2 cache: measured twice as fast as 8 MiB chunks.
@@ -88,6 +89,11 @@ class Predictions:
 
     def __init__(self, y_true, y_prob, *, input_type, sample_weight):
         check_input_type(input_type)
+        if is_dask(y_prob):
+            raise TypeError(
+                "Predictions reads numpy arrays; a dask y_prob goes through "
+                "calibrate.metrics.predictions (the public metrics do this)."
+            )
         X = as_numeric_array(y_prob, "y_prob")
         if X.ndim == 1:
             X = X[:, None]
@@ -140,6 +146,10 @@ class Predictions:
         """Number of score columns (1 for binary)."""
         return self.scores.shape[1]
 
+    def mean_of(self, terms):
+        """Weighted mean of the per-row ``terms(self)`` (a proper score's)."""
+        return self.weighted_mean(terms(self))
+
     def weighted_mean(self, values):
         """Weighted mean over samples of a per-row quantity."""
         # A convex combination: finite per-row values (1e307 each, say) give a
@@ -154,12 +164,7 @@ class Predictions:
 
     def event_proba(self):
         """P(event) for every entry of a binary or multilabel score matrix."""
-        X = self.scores
-        if self.input_type == "probs":
-            return X.astype(np.float64)
-        if self.input_type == "log_probs":
-            return np.exp(X, dtype=np.float64)
-        return sigmoid(X)
+        return event_proba(self.scores, self.input_type)
 
     def _event_targets(self):
         return self.y if self.task == "multilabel" else self.y[:, None]
@@ -504,6 +509,33 @@ class Predictions:
             )
         _, correct = self.top_label()
         return 1.0 - correct
+
+
+def predictions(y_true, y_prob, *, input_type, sample_weight):
+    """Return validated predictions, of numpy or dask scores.
+
+    A :class:`Predictions`, or for a ``dask.array`` ``y_prob`` a
+    :class:`calibrate._dask.DaskPredictions` (the same methods, computed
+    block by block on the dask scheduler).
+    """
+    if is_dask(y_prob):
+        from calibrate._dask import DaskPredictions
+
+        return DaskPredictions(
+            y_true, y_prob, input_type=input_type, sample_weight=sample_weight
+        )
+    return Predictions(
+        y_true, y_prob, input_type=input_type, sample_weight=sample_weight
+    )
+
+
+def event_proba(X, input_type):
+    """P(event) of each entry of binary or multilabel scores, float64."""
+    if input_type == "probs":
+        return X.astype(np.float64)
+    if input_type == "log_probs":
+        return np.exp(X, dtype=np.float64)
+    return sigmoid(X)
 
 
 def _chunk_rows(n_columns):

@@ -19,8 +19,12 @@ from calibrate.metrics._ks import ks_calibration_error
 from calibrate.metrics._scores import (
     accuracy,
     brier_score,
+    brier_terms,
     classification_error,
     negative_log_likelihood,
+    nll_terms,
+    right_terms,
+    wrong_terms,
 )
 from calibrate.metrics._smooth import smooth_calibration_error, smooth_replicates
 
@@ -275,22 +279,6 @@ def _binned(
     )
 
 
-def _nll_terms(pred):
-    return -pred.log_likelihood()
-
-
-def _brier_terms(pred):
-    return pred.brier_terms()
-
-
-def _wrong_terms(pred):
-    return pred.predicted_wrong()
-
-
-def _right_terms(pred):
-    return 1.0 - pred.predicted_wrong()
-
-
 # The order is the report's column order: accuracy first, the proper scores,
 # then the binned errors.
 METRICS = {
@@ -306,7 +294,7 @@ METRICS = {
             direction="higher",
             combine="mean",
             report=True,
-            terms=_right_terms,
+            terms=right_terms,
         ),
         Metric(
             "nll",
@@ -316,7 +304,7 @@ METRICS = {
             range=(0.0, np.inf),
             combine="mean",
             report=True,
-            terms=_nll_terms,
+            terms=nll_terms,
         ),
         Metric(
             "brier",
@@ -327,7 +315,7 @@ METRICS = {
             range=(0.0, 2.0),
             combine="mean",
             report=True,
-            terms=_brier_terms,
+            terms=brier_terms,
         ),
         _binned(
             "ece",
@@ -426,7 +414,7 @@ METRICS = {
             percent=True,
             range=(0.0, 1.0),
             combine="mean",
-            terms=_wrong_terms,
+            terms=wrong_terms,
         ),
     )
 }

@@ -1,8 +1,30 @@
 """Proper scores (negative log-likelihood, Brier) and the classification error."""
 
-from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._predictions import predictions
 
 __all__ = ["accuracy", "brier_score", "classification_error", "negative_log_likelihood"]
+
+
+# The per-row terms whose weighted means are the scores below (the registry's
+# ``terms``): module-level functions, so that dask can send them to workers.
+def nll_terms(pred):
+    """Per-row ``-log p(observed outcome)``."""
+    return -pred.log_likelihood()
+
+
+def brier_terms(pred):
+    """Per-row terms of the Brier score."""
+    return pred.brier_terms()
+
+
+def wrong_terms(pred):
+    """Per-row 1.0 for a wrong prediction (share of wrong labels: multilabel)."""
+    return pred.predicted_wrong()
+
+
+def right_terms(pred):
+    """Per-row ``1 - wrong_terms``."""
+    return 1.0 - pred.predicted_wrong()
 
 
 def negative_log_likelihood(y_true, y_prob, *, sample_weight=None, input_type="probs"):
@@ -61,10 +83,10 @@ def negative_log_likelihood(y_true, y_prob, *, sample_weight=None, input_type="p
     ...                               input_type="logits"), 6)
     0.503204
     """
-    pred = Predictions(
+    pred = predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
-    return -pred.weighted_mean(pred.log_likelihood())
+    return pred.mean_of(nll_terms)
 
 
 def brier_score(y_true, y_prob, *, sample_weight=None, input_type="probs"):
@@ -106,10 +128,10 @@ def brier_score(y_true, y_prob, *, sample_weight=None, input_type="probs"):
     >>> round(brier_score([0, 2], [[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]]), 6)
     0.1875
     """
-    pred = Predictions(
+    pred = predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
-    return pred.weighted_mean(pred.brier_terms())
+    return pred.mean_of(brier_terms)
 
 
 def classification_error(y_true, y_prob, *, sample_weight=None, input_type="probs"):
@@ -148,10 +170,10 @@ def classification_error(y_true, y_prob, *, sample_weight=None, input_type="prob
     >>> classification_error([0, 1, 1], [[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
     0.3333333333333333
     """
-    pred = Predictions(
+    pred = predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
-    return pred.weighted_mean(pred.predicted_wrong())
+    return pred.mean_of(wrong_terms)
 
 
 def accuracy(y_true, y_prob, *, sample_weight=None, input_type="probs"):
@@ -172,7 +194,7 @@ def accuracy(y_true, y_prob, *, sample_weight=None, input_type="probs"):
     >>> accuracy([0, 1, 1], [[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
     0.6666666666666666
     """
-    pred = Predictions(
+    pred = predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
-    return pred.weighted_mean(1.0 - pred.predicted_wrong())
+    return pred.mean_of(right_terms)

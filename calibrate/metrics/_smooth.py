@@ -73,7 +73,7 @@ import scipy.fft
 import scipy.signal
 import scipy.sparse
 
-from calibrate.metrics._predictions import Predictions
+from calibrate.metrics._predictions import predictions
 
 __all__ = [
     "SmoothCurve",
@@ -394,7 +394,9 @@ def _columns(y_true, y_prob, reduction, sample_weight, input_type):
         raise ValueError(
             f"reduction must be one of {SMOOTH_REDUCTIONS} or None; got {reduction!r}."
         )
-    pred = Predictions(
+    # A dask y_prob: the reduced columns are computed block by block (see
+    # calibrate._dask.DaskPredictions); the smoothing runs on the client.
+    pred = predictions(
         y_true, y_prob, input_type=input_type, sample_weight=sample_weight
     )
     return _reduced_columns(pred, reduction), pred.weights
