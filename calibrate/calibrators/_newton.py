@@ -238,7 +238,7 @@ def _linear_target_terms(Z, targets, w, *, target_chunk):
 
 
 def _column_sums(Z, w, a, b, chunks):
-    """Return the sums over ``chunks`` of the target-free terms of :func:`_column_terms`.
+    """Return the target-free sums of :func:`_column_terms` over ``chunks``.
 
     Rows ``(sum w softplus(S), sum w s z, sum w s, sum w c, sum w c z,
     sum w c z^2)`` per column, with ``S = a z + b``, ``s = sigmoid(S)`` and
