@@ -466,7 +466,8 @@ def per_column_affine_hessp(Z, w, *, absent):
         scale, bias = theta[:k], theta[k:]
         va, vb = v[:k], v[k:]
         out = np.zeros(2 * k)
-        for index, rows in enumerate(iter_chunks(*Z.shape)):
+        chunks = iter_chunks(*Z.shape, chunk_elements=_CACHE_CHUNK_ELEMENTS)
+        for index, rows in enumerate(chunks):
             Zc = Z[rows].astype(np.float64)
 
             def probabilities(Zc=Zc):
@@ -499,7 +500,8 @@ def matrix_hessp(Z, w, *, absent, lam, mu, off_diagonal):
         W, b = theta[: k * k].reshape(k, k), theta[k * k :]
         V, vb = v[: k * k].reshape(k, k), v[k * k :]
         gW, gb = np.zeros((k, k)), np.zeros(k)
-        for index, rows in enumerate(iter_chunks(*Z.shape)):
+        chunks = iter_chunks(*Z.shape, chunk_elements=_CACHE_CHUNK_ELEMENTS)
+        for index, rows in enumerate(chunks):
             Zc = Z[rows].astype(np.float64)
 
             def probabilities(Zc=Zc):
