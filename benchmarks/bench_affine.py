@@ -5,6 +5,7 @@ Run by hand from the repository root (a report, not a test: it always exits 0)::
     python benchmarks/bench_affine.py            # 10k x 10, 10k x 100, 1M x 10
     python benchmarks/bench_affine.py --large    # also 50,000 x 1,000 (minutes)
     python benchmarks/bench_affine.py --repeat 3
+    python benchmarks/bench_affine.py --sizes 10000x100 1000000x10
 
 On float32 logits of a synthetic over-confident model (``_common.make_logits``,
 true T = 2) it times, interleaved round by round and reporting the best of
@@ -214,12 +215,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        metavar="NxK",
+        help="run only these sizes, e.g. 10000x100 1000000x10",
+    )
     args = parser.parse_args()
     print(machine_info())
     peers = probmetrics_fitters()
     sizes = [(10_000, 10), (10_000, 100), (1_000_000, 10)]
     if args.large:
         sizes.append((50_000, 1_000))
+    if args.sizes:
+        sizes = [tuple(int(v) for v in size.lower().split("x")) for size in args.sizes]
     for n, k in sizes:
         run(n, k, args.repeat, peers)
 
