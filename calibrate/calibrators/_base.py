@@ -250,7 +250,7 @@ class BaseCalibrator(
     _maps_given_probabilities = False
 
     def _check_scores(self, X, task):
-        """Validated scores as ``_fit`` and the map take them (see above)."""
+        """Return the validated scores as ``_fit`` and the map take them."""
         if self._maps_given_probabilities and self.input_type == "probs":
             return check_score_values(X, input_type="probs", task=task)
         return check_scores(X, input_type=self.input_type, task=task)

@@ -221,7 +221,7 @@ class IsotonicCalibration(BaseCalibrator):
     _maps_given_probabilities = True
 
     def _probabilities(self, Zc):
-        """The model's probabilities of a float64 chunk of validated scores."""
+        """Return the model's probabilities for a float64 chunk of scores."""
         if self.input_type == "probs":
             return Zc
         return score_probabilities(Zc, self.task_)
