@@ -167,3 +167,16 @@ def test_equal_weight_kernel_equals_sklearn_knot_for_knot(rng, scores):
             np.testing.assert_array_equal(xs, ref.X_thresholds_)
             np.testing.assert_allclose(ys, ref.y_thresholds_, rtol=0, atol=1e-12)
 
+
+
+def test_multiclass_with_tied_float32_scores_equals_sklearn(rng):
+    P, y = multiclass_probs(rng, 20_000, 5)
+    P = P.astype(np.float32).astype(np.float64)
+    P /= P.sum(axis=1, keepdims=True)
+    P = np.round(P, 3)
+    P /= P.sum(axis=1, keepdims=True)  # many equal scores in every column
+    ref = CalibratedClassifierCV(
+        FrozenEstimator(ProbaModel().fit(P, y)), method="isotonic"
+    ).fit(P, y)
+    cal = IsotonicCalibration(input_type="probs").fit(P, y)
+    np.testing.assert_allclose(cal.predict_proba(P), ref.predict_proba(P), atol=1e-12)

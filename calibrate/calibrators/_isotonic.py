@@ -10,6 +10,50 @@ from calibrate.calibrators._probability import score_probabilities
 __all__ = ["IsotonicCalibration", "fit_isotonic", "apply_isotonic"]
 
 
+# scikit-learn's rule for equal scores (``_make_unique``): a score less than
+# float64's resolution above the first score of a group joins that group, and
+# the group is represented by its first score.
+_TIE = np.finfo(np.float64).resolution
+
+
+def _tie_starts(v):
+    """Index of the first score of each group of equal scores in sorted ``v``.
+
+    Groups follow scikit-learn's greedy rule (``_TIE`` above): a new group
+    starts at the first score whose difference to the current group's first
+    score is at least ``_TIE``.  Scores closer than that to their predecessor
+    form chains; only a chain wider than ``_TIE`` is split further, by
+    bisection, all chains at once.
+    """
+    n = len(v)
+    apart = v[1:] - v[:-1] >= _TIE
+    starts = np.flatnonzero(np.concatenate(([True], apart)))
+    if len(starts) == n:
+        return starts
+    ends = np.append(starts[1:], n)
+    wide = v[ends - 1] - v[starts] >= _TIE
+    cur, end = starts[wide], ends[wide]
+    found = [starts]
+    while len(cur):
+        first = v[cur]
+        nxt = np.maximum(np.searchsorted(v, first + _TIE, side="left"), cur + 1)
+        # first + _TIE is rounded: step to the exact test of the rule.
+        while True:
+            back = (nxt - 1 > cur) & (v[nxt - 1] - first >= _TIE)
+            if not back.any():
+                break
+            nxt[back] -= 1
+        while True:
+            fwd = (nxt < end) & (v[np.minimum(nxt, n - 1)] - first < _TIE)
+            if not fwd.any():
+                break
+            nxt[fwd] += 1
+        more = nxt < end
+        cur, end = nxt[more], end[more]
+        found.append(cur)
+    return np.sort(np.concatenate(found))
+
+
 def fit_isotonic(x, y, w, *, positives=None):
     """Weighted isotonic (non-decreasing) regression of ``y`` on ``x``.
 
@@ -62,7 +106,7 @@ def fit_isotonic(x, y, w, *, positives=None):
     # Ties are pooled into their weighted mean, so their order is free.
     order = np.argsort(x, kind="stable")
     x, y, w = x[order], y[order], w[order]
-    start = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
+    start = _tie_starts(x)
     x_unique = x[start]
     weight = np.add.reduceat(w, start)
     mean = np.add.reduceat(w * y, start) / weight
@@ -84,7 +128,8 @@ def _fit_isotonic_binary(x, positives):
     in order with each row's target beside it (within a tie, 0s first).
 
     PAVA then runs on blocks rather than rows: each value that has a target
-    1 (its tie group pooled into its mean, as above) and each stretch of
+    1 (its group of equal scores pooled into its mean, by
+    scikit-learn's rule: see :func:`_tie_starts`) and each stretch of
     target-0 rows between them (mean 0).  Pooling adjacent points of equal
     value never changes the fit -- at a boundary between two fitted levels
     the last point of the lower level lies at or below it and the first
@@ -96,15 +141,18 @@ def _fit_isotonic_binary(x, positives):
     key = np.add(x, 0.0, dtype=np.float64).view(np.int64) << 1
     key[positives] |= 1
     key.sort()
-    value = key >> 1
+    value = (key >> 1).view(np.float64)
     hit = np.flatnonzero(key & 1)
-    if np.any(value[1:] == value[:-1]):
-        # Ties: a value's block is its whole tie group, located by bisection.
-        changed = value[hit[1:]] != value[hit[:-1]]
+    tied = _tie_starts(value)
+    ties = len(tied) < n
+    if ties:
+        # A value's block is its whole group of equal scores.
+        group = np.searchsorted(tied, hit, side="right") - 1
+        changed = group[1:] != group[:-1]
         first = np.flatnonzero(np.concatenate(([len(hit) > 0], changed)))
         ones = np.diff(np.append(first, len(hit))).astype(np.float64)
-        lo = np.searchsorted(value, value[hit[first]], side="left")
-        hi = np.searchsorted(value, value[hit[first]], side="right")
+        lo = tied[group[first]]
+        hi = np.append(tied[1:], n)[group[first]]
     else:
         ones = np.ones(len(hit))
         lo, hi = hit, hit + 1
@@ -124,10 +172,14 @@ def _fit_isotonic_binary(x, positives):
     # when they are the same value), as scikit-learn's rule does.
     run = np.flatnonzero(np.concatenate(([True], fitted[1:] != fitted[:-1])))
     last = np.append(run[1:], len(fitted)) - 1
-    ends = np.column_stack([value[start[run]], value[stop[last] - 1]])
+    # Each group is represented by its first score.
+    right = stop[last] - 1
+    if ties:
+        right = tied[np.searchsorted(tied, right, side="right") - 1]
+    ends = np.column_stack([value[start[run]], value[right]])
     two = ends[:, 1] != ends[:, 0]
     keep = np.column_stack([np.ones(len(run), dtype=bool), two]).ravel()
-    return ends.ravel()[keep].view(np.float64), np.repeat(fitted[run], 1 + two)
+    return ends.ravel()[keep], np.repeat(fitted[run], 1 + two)
 
 
 def apply_isotonic(x, x_thresholds, y_thresholds):
