@@ -139,3 +139,44 @@ def test_bad_input_gets_one_clear_line(rng):
         IsotonicCalibration(input_type="probs").fit(P, y[:-1])
     with pytest.raises(ValueError, match="sample_weight"):
         IsotonicCalibration(input_type="probs").fit(P, y, sample_weight=np.ones(3))
+
+
+@pytest.mark.parametrize(
+    "scores", ["distinct", "rounded", "float32", "zeros_and_ones"]
+)
+def test_equal_weight_kernel_equals_sklearn_knot_for_knot(rng, scores):
+    # The unweighted 0/1 path pools blocks before PAVA (see
+    # _fit_isotonic_binary); its knots must be scikit-learn's, exactly.
+    for n in (1, 2, 7, 300, 5_000):
+        x = rng.uniform(size=n)
+        if scores == "rounded":
+            x = np.round(x, 2)
+        elif scores == "float32":
+            x = np.round(x, 3).astype(np.float32).astype(np.float64)
+        elif scores == "zeros_and_ones":
+            x[rng.uniform(size=n) < 0.3] = 0.0
+            x[rng.uniform(size=n) < 0.1] = -0.0
+            x[rng.uniform(size=n) < 0.1] = 1.0
+        for y in (
+            (rng.uniform(size=n) < x**2).astype(float),
+            np.zeros(n),
+            np.ones(n),
+        ):
+            xs, ys = fit_isotonic(x, y, np.full(n, 1.0 / n))
+            ref = IsotonicRegression(out_of_bounds="clip").fit(x, y)
+            np.testing.assert_array_equal(xs, ref.X_thresholds_)
+            np.testing.assert_allclose(ys, ref.y_thresholds_, rtol=0, atol=1e-12)
+
+
+
+def test_multiclass_with_tied_float32_scores_equals_sklearn(rng):
+    P, y = multiclass_probs(rng, 20_000, 5)
+    P = P.astype(np.float32).astype(np.float64)
+    P /= P.sum(axis=1, keepdims=True)
+    P = np.round(P, 3)
+    P /= P.sum(axis=1, keepdims=True)  # many equal scores in every column
+    ref = CalibratedClassifierCV(
+        FrozenEstimator(ProbaModel().fit(P, y)), method="isotonic"
+    ).fit(P, y)
+    cal = IsotonicCalibration(input_type="probs").fit(P, y)
+    np.testing.assert_allclose(cal.predict_proba(P), ref.predict_proba(P), atol=1e-12)

@@ -29,6 +29,7 @@ from calibrate._validation import (
     check_input_type,
     check_labels,
     check_sample_weight,
+    check_score_values,
     check_scores,
     infer_task,
     preview,
@@ -193,7 +194,7 @@ class BaseCalibrator(
         y_enc, classes = check_labels(
             y, task=task, n_columns=X.shape[1], n_samples=X.shape[0], classes=classes
         )
-        Z = check_scores(X, input_type=self.input_type, task=task)
+        Z = self._check_scores(X, task)
         if self.input_type == "logits":
             warn_if_logits_look_like_probabilities(X, task=task, stacklevel=4)
         w = check_sample_weight(sample_weight, X.shape[0])
@@ -240,7 +241,20 @@ class BaseCalibrator(
     def _validate_predict_data(self, X):
         check_is_fitted(self)
         X, one_d = self._scores_2d(X, reset=False)
-        return check_scores(X, input_type=self.input_type, task=self.task_), one_d
+        return self._check_scores(X, self.task_), one_d
+
+    #: Whether ``_fit`` and ``_calibrated_log_proba`` are handed the
+    #: probabilities as given when ``input_type="probs"`` (validated, not
+    #: turned into logits), for the calibrators that map probabilities and
+    #: must see equal scores as equal (a round trip through logits and the
+    #: softmax would break ties by a rounding that differs from row to row).
+    _maps_given_probabilities = False
+
+    def _check_scores(self, X, task):
+        """Return the validated scores as ``_fit`` and the map take them."""
+        if self._maps_given_probabilities and self.input_type == "probs":
+            return check_score_values(X, input_type="probs", task=task)
+        return check_scores(X, input_type=self.input_type, task=task)
 
     def _absent_columns(self, y, w):
         """Boolean mask of score columns whose fit data cannot identify them.

@@ -10,7 +10,51 @@ from calibrate.calibrators._probability import score_probabilities
 __all__ = ["IsotonicCalibration", "fit_isotonic", "apply_isotonic"]
 
 
-def fit_isotonic(x, y, w):
+# scikit-learn's rule for equal scores (``_make_unique``): a score less than
+# float64's resolution above the first score of a group joins that group, and
+# the group is represented by its first score.
+_TIE = np.finfo(np.float64).resolution
+
+
+def _tie_starts(v):
+    """Index of the first score of each group of equal scores in sorted ``v``.
+
+    Groups follow scikit-learn's greedy rule (``_TIE`` above): a new group
+    starts at the first score whose difference to the current group's first
+    score is at least ``_TIE``.  Scores closer than that to their predecessor
+    form chains; only a chain wider than ``_TIE`` is split further, by
+    bisection, all chains at once.
+    """
+    n = len(v)
+    apart = v[1:] - v[:-1] >= _TIE
+    starts = np.flatnonzero(np.concatenate(([True], apart)))
+    if len(starts) == n:
+        return starts
+    ends = np.append(starts[1:], n)
+    wide = v[ends - 1] - v[starts] >= _TIE
+    cur, end = starts[wide], ends[wide]
+    found = [starts]
+    while len(cur):
+        first = v[cur]
+        nxt = np.maximum(np.searchsorted(v, first + _TIE, side="left"), cur + 1)
+        # first + _TIE is rounded: step to the exact test of the rule.
+        while True:
+            back = (nxt - 1 > cur) & (v[nxt - 1] - first >= _TIE)
+            if not back.any():
+                break
+            nxt[back] -= 1
+        while True:
+            fwd = (nxt < end) & (v[np.minimum(nxt, n - 1)] - first < _TIE)
+            if not fwd.any():
+                break
+            nxt[fwd] += 1
+        more = nxt < end
+        cur, end = nxt[more], end[more]
+        found.append(cur)
+    return np.sort(np.concatenate(found))
+
+
+def fit_isotonic(x, y, w, *, positives=None):
     """Weighted isotonic (non-decreasing) regression of ``y`` on ``x``.
 
     The kernel of :class:`IsotonicCalibration`, and the same steps as
@@ -25,10 +69,13 @@ def fit_isotonic(x, y, w):
     ----------
     x : ndarray of shape (n,)
         Scores (float64).
-    y : ndarray of shape (n,)
-        Targets in [0, 1].
+    y : ndarray of shape (n,) or None
+        Targets in [0, 1]; None when ``positives`` gives them.
     w : ndarray of shape (n,)
         Non-negative weights, at least one positive.
+    positives : ndarray of int, default=None
+        Indices of the rows whose target is 1, the others 0 (instead of
+        ``y``).
 
     Returns
     -------
@@ -44,33 +91,25 @@ def fit_isotonic(x, y, w):
     >>> xs.tolist(), ys.tolist()
     ([0.1, 0.2, 0.3], [0.5, 0.5, 1.0])
     """
-    if len(w) and w.min() > 0 and w.min() == w.max():
-        # Equal weights (the usual case): one sort of the scores gives the
-        # distinct values and their counts, and the target sums of each value
-        # come from bisecting the rows of non-zero target alone.
-        ordered = np.sort(x)
-        start = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-        x_unique = ordered[start]
-        counts = np.diff(np.append(start, len(ordered)))
-        weight = counts * w[0]
-        # Sorted first, the queries walk x_unique once instead of at random.
-        hit = np.flatnonzero(y)
-        order = np.argsort(x[hit], kind="stable")
-        hit = hit[order]
-        sums = np.bincount(
-            np.searchsorted(x_unique, x[hit]), weights=y[hit], minlength=len(start)
-        )
-        mean = sums / counts
+    if positives is None:
+        positives = np.flatnonzero(y)
+        binary = bool(np.all(y[positives] == 1))
     else:
-        keep = w > 0
-        x, y, w = x[keep], y[keep], w[keep]
-        # Ties are pooled into their weighted mean, so their order is free.
-        order = np.argsort(x, kind="stable")
-        x, y, w = x[order], y[order], w[order]
-        start = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
-        x_unique = x[start]
-        weight = np.add.reduceat(w, start)
-        mean = np.add.reduceat(w * y, start) / weight
+        binary = True
+    if binary and len(w) and w.min() > 0 and w.min() == w.max():
+        return _fit_isotonic_binary(x, positives)
+    if y is None:
+        y = np.zeros(len(x))
+        y[positives] = 1.0
+    keep = w > 0
+    x, y, w = x[keep], y[keep], w[keep]
+    # Ties are pooled into their weighted mean, so their order is free.
+    order = np.argsort(x, kind="stable")
+    x, y, w = x[order], y[order], w[order]
+    start = _tie_starts(x)
+    x_unique = x[start]
+    weight = np.add.reduceat(w, start)
+    mean = np.add.reduceat(w * y, start) / weight
     fitted = isotonic_regression(mean, weights=weight, increasing=True).x
     if len(fitted) > 2:
         # Keep the two ends of every constant run (scikit-learn's rule).
@@ -78,6 +117,69 @@ def fit_isotonic(x, y, w):
         keep = np.concatenate(([True], inner, [True]))
         x_unique, fitted = x_unique[keep], fitted[keep]
     return x_unique, fitted
+
+
+def _fit_isotonic_binary(x, positives):
+    """:func:`fit_isotonic` of 0/1 targets under equal weights, in one sort.
+
+    Probabilities are non-negative, so the bits of a float64 read as an
+    int64 are in the order of the values; shifted left by one they leave the
+    lowest bit for the target, and one sort of these keys gives the scores
+    in order with each row's target beside it (within a tie, 0s first).
+
+    PAVA then runs on blocks rather than rows: each value that has a target
+    1 (its group of equal scores pooled into its mean, by
+    scikit-learn's rule: see :func:`_tie_starts`) and each stretch of
+    target-0 rows between them (mean 0).  Pooling adjacent points of equal
+    value never changes the fit -- at a boundary between two fitted levels
+    the last point of the lower level lies at or below it and the first
+    point of the upper level at or above it, so two equal points are never
+    split -- and the blocks are at most twice the number of target-1 rows.
+    """
+    n = len(x)
+    # + 0.0 turns a -0.0 (sign bit set) into +0.0.
+    key = np.add(x, 0.0, dtype=np.float64).view(np.int64) << 1
+    key[positives] |= 1
+    key.sort()
+    value = (key >> 1).view(np.float64)
+    hit = np.flatnonzero(key & 1)
+    tied = _tie_starts(value)
+    ties = len(tied) < n
+    if ties:
+        # A value's block is its whole group of equal scores.
+        group = np.searchsorted(tied, hit, side="right") - 1
+        changed = group[1:] != group[:-1]
+        first = np.flatnonzero(np.concatenate(([len(hit) > 0], changed)))
+        ones = np.diff(np.append(first, len(hit))).astype(np.float64)
+        lo = tied[group[first]]
+        hi = np.append(tied[1:], n)[group[first]]
+    else:
+        ones = np.ones(len(hit))
+        lo, hi = hit, hit + 1
+    g = len(lo)
+    # Blocks: target-0 stretch, value with 1s, ..., target-0 stretch.
+    start = np.zeros(2 * g + 1, dtype=np.intp)
+    stop = np.full(2 * g + 1, n, dtype=np.intp)
+    start[1::2], stop[1::2] = lo, hi
+    start[2::2], stop[:-1:2] = hi, lo
+    sums = np.zeros(2 * g + 1)
+    sums[1::2] = ones
+    filled = stop > start
+    start, stop, sums = start[filled], stop[filled], sums[filled]
+    counts = (stop - start).astype(np.float64)
+    fitted = isotonic_regression(sums / counts, weights=counts, increasing=True).x
+    # Constant runs of the fit keep their first and last value (one knot
+    # when they are the same value), as scikit-learn's rule does.
+    run = np.flatnonzero(np.concatenate(([True], fitted[1:] != fitted[:-1])))
+    last = np.append(run[1:], len(fitted)) - 1
+    # Each group is represented by its first score.
+    right = stop[last] - 1
+    if ties:
+        right = tied[np.searchsorted(tied, right, side="right") - 1]
+    ends = np.column_stack([value[start[run]], value[right]])
+    two = ends[:, 1] != ends[:, 0]
+    keep = np.column_stack([np.ones(len(run), dtype=bool), two]).ravel()
+    return ends.ravel()[keep], np.repeat(fitted[run], 1 + two)
 
 
 def apply_isotonic(x, x_thresholds, y_thresholds):
@@ -115,8 +217,9 @@ class IsotonicCalibration(BaseCalibrator):
     between its knots and constant beyond the fitted range (clipped, as
     ``IsotonicRegression(out_of_bounds="clip")``).  The map is fitted on
     probabilities whatever ``input_type`` is (logits go through the softmax,
-    or the sigmoid per column), so logits and the probabilities they stand
-    for give the same calibrated probabilities.
+    or the sigmoid per column; probabilities are taken as given, so equal
+    scores are pooled as scikit-learn pools them), so logits and the
+    probabilities they stand for give the same calibrated probabilities.
 
     Parameters
     ----------
@@ -165,32 +268,47 @@ class IsotonicCalibration(BaseCalibrator):
     def __init__(self, *, input_type="logits"):
         self.input_type = input_type
 
+    # Probabilities given as such are fitted as they are: equal scores stay
+    # equal, and are pooled as scikit-learn pools them.
+    _maps_given_probabilities = True
+
+    def _probabilities(self, Zc):
+        """Return the model's probabilities for a float64 chunk of scores."""
+        if self.input_type == "probs":
+            return Zc
+        return score_probabilities(Zc, self.task_)
+
     def _fit(self, Z, y, w):
         self._absent_columns(y, w)
         n, k = Z.shape
-        # The probabilities, chunk by chunk, into one contiguous row per
-        # column (the sorts and gathers of the fit read a column at a time).
-        columns = np.empty((k, n))
-        for rows in iter_chunks(n, k):
-            columns[:, rows] = score_probabilities(
-                Z[rows].astype(np.float64, copy=False), self.task_
-            ).T
+        if self.input_type == "probs":
+            # Each column is read in place (the kernel copies it into its
+            # sort keys).
+            columns = Z.T
+        else:
+            # The probabilities, chunk by chunk, into one contiguous row per
+            # column (the sorts and gathers of the fit read a column at a
+            # time).
+            columns = np.empty((k, n))
+            for rows in iter_chunks(n, k):
+                columns[:, rows] = self._probabilities(
+                    Z[rows].astype(np.float64, copy=False)
+                ).T
         if self.task_ == "multiclass":
-            # The rows of each class, from one stable sort of the labels.
-            by_label = np.argsort(y, kind="stable")
-            bounds = np.searchsorted(y[by_label], np.arange(k + 1))
-            targets = np.zeros(n)
+            # The rows of each class, from one stable sort of the labels (a
+            # radix sort when they fit in 16 bits).
+            labels = y.astype(np.uint16) if k <= 2**16 else y
+            by_label = np.argsort(labels, kind="stable")
+            bounds = np.searchsorted(labels[by_label], np.arange(k + 1))
         else:
             Y = y.reshape(n, k)
         knots = []
         for j in range(k):
             if self.task_ == "multiclass":
                 hit = by_label[bounds[j] : bounds[j + 1]]
-                targets[hit] = 1.0
-                knots.append(fit_isotonic(columns[j], targets, w))
-                targets[hit] = 0.0
             else:
-                knots.append(fit_isotonic(columns[j], Y[:, j].astype(np.float64), w))
+                hit = np.flatnonzero(Y[:, j])
+            knots.append(fit_isotonic(columns[j], None, w, positives=hit))
         # One row per column, padded on the right with the column's last knot:
         # np.interp gives the same values, and the state is two plain arrays.
         m = max(len(x) for x, _ in knots)
@@ -208,7 +326,7 @@ class IsotonicCalibration(BaseCalibrator):
         return {"x_thresholds_": knots, "y_thresholds_": knots}
 
     def _calibrated_log_proba(self, Zc):
-        P = score_probabilities(Zc, self.task_)
+        P = self._probabilities(Zc)
         Q = np.column_stack(
             [
                 apply_isotonic(P[:, j], xs, ys)
