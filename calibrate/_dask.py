@@ -477,7 +477,8 @@ class DaskPredictions:
         (top-label, positive: two values a row) and bin them on the client,
         or (classwise) read blocks of columns.
         """
-        from calibrate.binning import _bin_column
+        from calibrate.binning import GroupBinSums, _bin_column
+        from calibrate.metrics._calibration_error import TopLabelConditionalBins
         from calibrate.metrics._engine import _bin, _BlockSpec, _merge
 
         if reduction == "classwise" and strategy != "uniform":
@@ -497,6 +498,9 @@ class DaskPredictions:
             classwise=None,
             n_bins=n_bins,
             strategy=strategy,
+            weight_scale=None
+            if np.all(self.weights == self.weights[0])
+            else float(self.weights.max()),
         )
         if reduction == "classwise":
             w = self.weights
@@ -509,7 +513,10 @@ class DaskPredictions:
         if reduction == "classwise":
             return classwise.stats()
         if strategy == "uniform":
-            return _merge(parts[reduction])
+            merged = _merge(parts[reduction])
+            if isinstance(merged, GroupBinSums):
+                return TopLabelConditionalBins(merged.stats())
+            return merged
         arrays = tuple(
             np.concatenate(column) for column in zip(*parts[reduction], strict=True)
         )

@@ -227,7 +227,7 @@ def _linear_target_terms(Z, targets, w, *, target_chunk):
         from calibrate._dask import block_sums
 
         return block_sums(
-            _column_terms, Z, (targets, w), a, b, target_chunk=target_chunk
+            _linear_target_terms, Z, (targets, w), target_chunk=target_chunk
         )
     k = Z.shape[1]
     yz, y1 = np.zeros(k), np.zeros(k)
@@ -299,6 +299,12 @@ def _column_sums(Z, w, a, b, chunks):
     return out
 
 
+def _block_column_sums(Z, w, a, b):
+    """:func:`_column_sums` of one block of rows (a dask task)."""
+    chunks = list(iter_chunks(*Z.shape, chunk_elements=_CACHE_CHUNK_ELEMENTS))
+    return _column_sums(Z, w, a, b, chunks)
+
+
 def _column_terms(Z, w, a, b, linear):
     """Per-column loss, gradient and 2 x 2 Hessian of ``sigmoid(a z + b)``, one pass.
 
@@ -309,7 +315,11 @@ def _column_terms(Z, w, a, b, linear):
     n, k = Z.shape
     chunks = list(iter_chunks(n, k, chunk_elements=_CACHE_CHUNK_ELEMENTS))
     n_workers = min(_n_threads(), len(chunks) // _CHUNKS_PER_THREAD)
-    if n_workers <= 1:
+    if is_dask(Z):
+        from calibrate._dask import block_sums
+
+        sums = block_sums(_block_column_sums, Z, (w,), a, b)
+    elif n_workers <= 1:
         sums = _column_sums(Z, w, a, b, chunks)
     else:
         groups = np.array_split(np.arange(len(chunks)), n_workers)
