@@ -706,6 +706,14 @@ def build_report(
     again on each resample (the fixed point of that resample, by a bisection
     run for all resamples at once), as a loop calling the metric would.
 
+    *Memory.*  No ``(n, K)`` array is held beyond 256 MB: a method's
+    calibrated test log-probabilities larger than that are written to a
+    memory map of an unlinked temporary file (in ``TMPDIR``, 8 bytes per
+    score, freed with the report), and the bootstrap's classwise sums are
+    streamed over chunks of rows for each block of resamples.  A language
+    model's 20,000 x 32,000 float16 test logits need 0.74 GB beyond the
+    mapped pages (``benchmarks/bench_scale.py``).
+
     *Best method.*  The lowest test NLL wins (the uncalibrated scores
     compete too), and a sentence says whether its lead over the runner-up is
     outside the paired interval of their difference.
