@@ -424,7 +424,11 @@ class DaskPredictions:
         each row's maximum and sum of exponentials); then each block of
         columns, every row of it, is computed and normalised on the client.
         """
-        from calibrate.metrics._predictions import COLUMN_BLOCK_BYTES, event_proba
+        from calibrate.metrics._predictions import (
+            COLUMN_BLOCK_BYTES,
+            column_block_proba,
+            event_proba,
+        )
 
         n = self.scores.shape[0]
         budget = COLUMN_BLOCK_BYTES if max_bytes is None else max_bytes
@@ -445,15 +449,16 @@ class DaskPredictions:
             if self.task == "multilabel":
                 yield cols, event_proba(block, self.input_type), self.y[:, cols]
                 continue
-            P = np.array(block, dtype=np.float64)
-            if logits:
-                P -= top[:, None]
-                np.exp(P, out=P)
-                P /= total[:, None]
-            elif self.input_type == "log_probs":
-                np.exp(P, out=P)
-            T = (self.y[:, None] == np.arange(cols.start, cols.stop)).astype(np.float64)
-            yield cols, P, T
+            yield (
+                cols,
+                *column_block_proba(
+                    block,
+                    self.input_type,
+                    self.y,
+                    cols,
+                    *((top, total) if logits else ()),
+                ),
+            )
 
     def _partial(self, spec):
         """Return the engine's :func:`block_partial` merged over the blocks."""

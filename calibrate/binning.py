@@ -857,7 +857,58 @@ def _bin_groups(scores, targets, groups, n_groups, weights, n_bins, strategy):
     )
 
 
-class GroupBinSums:
+class _CellSums:
+    """What :class:`GroupBinSums` and :class:`ColumnBinSums` share.
+
+    Sums over cells ``(row, bin)`` of an ``(n_rows, n_bins)`` grid:
+    ``counts`` and the rows of ``sums`` (weights, score sums, target sums,
+    and with a ``scale`` the scaled weights and their squares).
+    """
+
+    def _ready(self):
+        """Fold anything buffered into the sums."""
+
+    def error_sums(self):
+        """``(gap_sums, total, weights, targets)``, ``(n_rows, n_bins)``.
+
+        What :func:`calibrate.metrics._calibration_error.binned_errors` and
+        ``conditional_errors`` read, without building one :class:`BinStats`
+        per row of the grid.
+        """
+        self._ready()
+        shape = (self._n_rows, self.n_bins)
+        weights = self.sums[0].reshape(shape)
+        nonempty = weights > 0
+        targets = np.where(nonempty, self.sums[2].reshape(shape), 0.0)
+        gap_sums = np.where(nonempty, targets - self.sums[1].reshape(shape), 0.0)
+        return gap_sums, weights.sum(axis=-1), weights, targets
+
+    def stats(self):
+        """Return one :class:`BinStats` per row of the grid."""
+        self._ready()
+        shape = (self._n_rows, self.n_bins)
+        counts = self.counts.reshape(shape)
+        sums = self.sums.reshape((-1, *shape))
+        if self.scale is None:
+            effective = counts.astype(np.float64)
+        else:
+            effective = _kish(sums[3], sums[4])
+        return tuple(
+            _stats_from_sums(
+                self.edges.copy(),
+                counts[r],
+                sums[0, r],
+                effective[r],
+                sums[1, r],
+                sums[2, r],
+                "uniform",
+                self.n_bins,
+            )
+            for r in range(self._n_rows)
+        )
+
+
+class GroupBinSums(_CellSums):
     """Equal-width bin sums of scores split by group, accumulated over chunks.
 
     The class-conditional top-label reduction of a large score matrix: every
@@ -912,44 +963,12 @@ class GroupBinSums:
         self.sums += other.sums
         return self
 
-    def error_sums(self):
-        """``(gap_sums, total, weights, targets)``, ``(n_groups, n_bins)``.
-
-        What :func:`calibrate.metrics._calibration_error.conditional_errors`
-        reads, without building one :class:`BinStats` per group.
-        """
-        shape = (self.n_groups, self.n_bins)
-        weights = self.sums[0].reshape(shape)
-        nonempty = weights > 0
-        targets = np.where(nonempty, self.sums[2].reshape(shape), 0.0)
-        gap_sums = np.where(nonempty, targets - self.sums[1].reshape(shape), 0.0)
-        return gap_sums, weights.sum(axis=-1), weights, targets
-
-    def stats(self):
-        """Return one :class:`BinStats` per group."""
-        shape = (self.n_groups, self.n_bins)
-        counts = self.counts.reshape(shape)
-        sums = self.sums.reshape((-1, *shape))
-        if self.scale is None:
-            effective = counts.astype(np.float64)
-        else:
-            effective = _kish(sums[3], sums[4])
-        return tuple(
-            _stats_from_sums(
-                self.edges.copy(),
-                counts[g],
-                sums[0, g],
-                effective[g],
-                sums[1, g],
-                sums[2, g],
-                "uniform",
-                self.n_bins,
-            )
-            for g in range(self.n_groups)
-        )
+    @property
+    def _n_rows(self):
+        return self.n_groups
 
 
-class ColumnBinSums:
+class ColumnBinSums(_CellSums):
     """Equal-width bin sums of every column, accumulated over chunks of rows.
 
     The classwise reduction of a large score matrix: :meth:`add` takes one
@@ -1080,42 +1099,10 @@ class ColumnBinSums:
             self._targets = []
             self.sums[2] += np.bincount(flat, weights=tw, minlength=self.counts.size)
 
-    def error_sums(self):
-        """``(gap_sums, total, weights, targets)``, ``(n_columns, n_bins)``.
+    @property
+    def _n_rows(self):
+        return self.n_columns
 
-        What :func:`calibrate.metrics._calibration_error.binned_errors` reads,
-        without building one :class:`BinStats` per column.
-        """
+    def _ready(self):
         self._flush()
         self._flush_targets()
-        shape = (self.n_columns, self.n_bins)
-        weights = self.sums[0].reshape(shape)
-        nonempty = weights > 0
-        targets = np.where(nonempty, self.sums[2].reshape(shape), 0.0)
-        gap_sums = np.where(nonempty, targets - self.sums[1].reshape(shape), 0.0)
-        return gap_sums, weights.sum(axis=-1), weights, targets
-
-    def stats(self):
-        """Return one :class:`BinStats` per column."""
-        self._flush()
-        self._flush_targets()
-        shape = (self.n_columns, self.n_bins)
-        counts = self.counts.reshape(shape)
-        sums = self.sums.reshape((-1, *shape))
-        if self.scale is None:
-            effective = counts.astype(np.float64)
-        else:
-            effective = _kish(sums[3], sums[4])
-        return tuple(
-            _stats_from_sums(
-                self.edges.copy(),
-                counts[k],
-                sums[0, k],
-                effective[k],
-                sums[1, k],
-                sums[2, k],
-                "uniform",
-                self.n_bins,
-            )
-            for k in range(self.n_columns)
-        )

@@ -437,3 +437,24 @@ def test_output_below_a_file_is_refused_before_the_work(tmp_path, capsys):
     assert main(["report", "--example", "digits_mlp", "-o", str(out)]) == 1
     assert time.perf_counter() - start < 2.0  # refused before fitting anything
     assert f"{tmp_path / 'file'} is a file" in capsys.readouterr().err
+
+
+def test_no_room_for_the_temporary_scores_is_one_line(tmp_path, monkeypatch, capsys):
+    # Beyond COLUMN_BLOCK_BYTES the calibrated scores go to a temporary file
+    # whose space is reserved first; a full disk is then one line and exit 1,
+    # not a SIGBUS while the map is written.
+    import errno
+
+    monkeypatch.setattr("calibrate.report._build.COLUMN_BLOCK_BYTES", 0)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    out = tmp_path / "r"
+    argv = ["report", "--example", "digits_mlp", "--methods", "temperature"]
+    assert main([*argv, "--n-bootstrap", "20", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no room for the calibrated test scores" in err[0]
+    assert "set TMPDIR" in err[0] and "Traceback" not in err[0]
+    assert not out.exists()

@@ -408,6 +408,7 @@ class Predictions:
             yield slice(0, 2), P, T
             return
         k = self.n_columns
+        top = total = None  # logits only
         if self.task == "multiclass" and self.input_type == "logits":
             top = np.empty(n)
             total = np.empty(n)
@@ -425,15 +426,10 @@ class Predictions:
                 part.scores, part.y = block, self.y[:, cols]
                 yield cols, part.event_proba(), part.y
                 continue
-            P = np.array(block, dtype=np.float64)  # a copy, changed in place
-            if self.input_type == "logits":
-                P -= top[:, None]
-                np.exp(P, out=P)
-                P /= total[:, None]
-            elif self.input_type == "log_probs":
-                np.exp(P, out=P)
-            T = (self.y[:, None] == np.arange(cols.start, cols.stop)).astype(np.float64)
-            yield cols, P, T
+            yield (
+                cols,
+                *column_block_proba(block, self.input_type, self.y, cols, top, total),
+            )
 
     def log_likelihood(self):
         """Return log P(observed outcome) per row, floored at ``log(tiny)``.
@@ -536,6 +532,25 @@ def event_proba(X, input_type):
     if input_type == "log_probs":
         return np.exp(X, dtype=np.float64)
     return sigmoid(X)
+
+
+def column_block_proba(block, input_type, labels, cols, top=None, total=None):
+    """Multiclass probabilities and one-hot targets of a block of columns.
+
+    ``block`` holds the scores of columns ``cols`` for every row; logits are
+    normalised with each row's maximum ``top`` and sum of exponentials
+    ``total`` over the whole row, so that ``P`` equals the softmax of the
+    row.  Returns float64 ``(P, T)``, shape ``(n, len(cols))``.
+    """
+    P = np.array(block, dtype=np.float64)  # a copy, changed in place
+    if input_type == "logits":
+        P -= top[:, None]
+        np.exp(P, out=P)
+        P /= total[:, None]
+    elif input_type == "log_probs":
+        np.exp(P, out=P)
+    T = (labels[:, None] == np.arange(cols.start, cols.stop)).astype(np.float64)
+    return P, T
 
 
 def _chunk_rows(n_columns):

@@ -89,6 +89,15 @@ def bootstrap_counts(n_samples, n_bootstrap, rng):
         done += size
 
 
+def _quantity(quantity, scores, targets):
+    """Return each row's term of a bin sum: ``t - s``, 1 or ``t``."""
+    if quantity == "gap":
+        return targets - scores
+    if quantity == "weight":
+        return np.ones_like(scores)
+    return targets
+
+
 class _ClasswiseBins:
     """Per-replicate classwise bin sums, without an ``(n, K)`` layout.
 
@@ -135,12 +144,7 @@ class _ClasswiseBins:
         data, cols = [], []
         for j, quantity in enumerate(self.quantities):
             cols.append(c + j * size)
-            if quantity == "gap":
-                data.append(t - p)
-            elif quantity == "weight":
-                data.append(np.ones_like(t))
-            else:
-                data.append(t)
+            data.append(_quantity(quantity, p, t))
         self.matrix = scipy.sparse.csr_matrix(
             (np.concatenate(data), (np.tile(r, len(data)), np.concatenate(cols))),
             shape=(n, len(self.quantities) * size),
@@ -268,12 +272,7 @@ class _Layout:
                     continue
                 where[quantity] = offset
                 columns.append(offset + index)
-                if quantity == "gap":
-                    values.append(targets_r - scores_r)
-                elif quantity == "weight":
-                    values.append(np.ones_like(scores_r))
-                else:
-                    values.append(targets_r)
+                values.append(_quantity(quantity, scores_r, targets_r))
                 offset += k * n_bins
             self.binned[reduction] = (k, where)
         whole = [n for n, m in self.metrics.items() if m.combine == "whole"]

@@ -1,8 +1,10 @@
 """Build a calibration report: fit every method, evaluate, bootstrap."""
 
+import errno
 import hashlib
 import importlib.metadata
 import numbers
+import os
 import platform
 import tempfile
 import warnings
@@ -479,8 +481,21 @@ def _log_proba(calibrator, X):
     shape = (int(np.shape(X)[0]), len(calibrator.classes_))
     if shape[0] * shape[1] * 8 <= COLUMN_BLOCK_BYTES:
         return calibrator.predict_log_proba(X)
+    nbytes = shape[0] * shape[1] * 8
     with tempfile.TemporaryFile(prefix="calibrate-report-") as f:
-        f.truncate(shape[0] * shape[1] * 8)
+        # The space is reserved now: a disk that fills up while the map is
+        # written would kill the process (SIGBUS) instead of raising.
+        try:
+            os.posix_fallocate(f.fileno(), 0, nbytes)
+        except (AttributeError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno != errno.EOPNOTSUPP:
+                raise OSError(
+                    f"no room for the calibrated test scores ({nbytes / 1e9:.2f} GB "
+                    f"as float64) in the temporary directory "
+                    f"{tempfile.gettempdir()}: {exc.strerror}; set TMPDIR to a "
+                    "directory with more space."
+                ) from exc
+            f.truncate(nbytes)  # no fallocate here: a sparse file
         # The map holds its own handle: it outlives the closed file.
         out = np.memmap(f, dtype=np.float64, mode="r+", shape=shape)
     calibrator.predict_log_proba(X, out=out)
