@@ -11,8 +11,11 @@ and read on the client.
   dask task, merges the O(K)-per-class results in a tree
   (:func:`~calibrate.metrics._engine.merge_partials`) and finishes on the
   client.  Metrics that combine over blocks (``combine="mean"`` and the
-  equal-width ``"binned"`` ones) are computed; "whole" metrics need every
-  row at once and are refused with a clear message.
+  equal-width ``"binned"`` ones) are computed so; the others (``"whole"``
+  metrics, equal-mass classwise bins) are computed by their functions on
+  the dask array (:class:`DaskPredictions`: the reduced O(n) quantities
+  gathered block by block, classwise columns read a block of columns at a
+  time).
 * :func:`temperature_derivatives` is the per-pass reduction of the
   temperature-scaling fit: each block's sums of the three derivatives.
 * :func:`block_sums` is the same for the Newton kernels of vector and Platt
@@ -101,24 +104,7 @@ def evaluate_dask(
     y = _local(y_true)
     w_given = _local(sample_weight)
     task, encoded, weights = _prepare(y, X.shape, w_given, ("y_prob", "y_true"))
-    if metrics is None:
-        names = [
-            n
-            for n in select_metrics(None, task)
-            if METRICS[n].combine != "whole"
-            and not (strategy == "quantile" and _classwise(METRICS[n]))
-        ]
-    else:
-        names = select_metrics(metrics, task)
-        for name in names:
-            if METRICS[name].combine == "whole" or (
-                strategy == "quantile" and _classwise(METRICS[name])
-            ):
-                raise ValueError(
-                    f"metric {name} needs every row at once (it is not a sum over "
-                    "blocks of rows), which a dask array does not give; compute "
-                    "it on y_prob.compute() if that fits in memory."
-                )
+    names = select_metrics(metrics, task)
     chosen = {name: METRICS[name] for name in names}
     spec = _make_spec(chosen, task, weights, input_type, n_bins, strategy, X.shape[1])
     bounds = np.cumsum((0, *X.chunks[0]))
@@ -142,7 +128,7 @@ def evaluate_dask(
         n_bins,
         strategy,
         None,
-        None,
+        lambda: y_prob,
         X.shape[1],
         partial=partial,
     )
@@ -473,6 +459,10 @@ class DaskPredictions:
         ]
         (partial,) = dask.compute(_tree(parts, merge_partials))
         return partial
+
+    def classwise_bins(self, n_bins, strategy):
+        """One BinStats per class, as :meth:`Predictions.classwise_bins`."""
+        return self.binned("classwise", n_bins, strategy)
 
     def binned(self, reduction, n_bins, strategy):
         """Return the bins of ``reduction``, as ``bin_predictions`` does.

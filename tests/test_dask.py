@@ -35,28 +35,34 @@ def test_importing_calibrate_does_not_import_dask():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
 @pytest.mark.parametrize("input_type", ["logits", "probs"])
-def test_evaluate_equals_numpy(rng, input_type):
+def test_evaluate_equals_numpy(rng, input_type, strategy):
     z, y = logits(rng)
     X = z if input_type == "logits" else softmax(z, axis=1)
     w = rng.integers(1, 4, size=len(y)).astype(float)
     d = da.from_array(X, chunks=(600, 10))  # columns split too: rechunked
-    got = evaluate(y, d, input_type=input_type, sample_weight=w)
-    # every metric that combines over blocks of rows, none of the others
-    assert set(got) == {
-        name
-        for name, m in METRICS.items()
-        if m.combine != "whole" and "multiclass" in m.tasks
-    }
-    want = evaluate(y, X, input_type=input_type, sample_weight=w, metrics=list(got))
+    got = evaluate(y, d, input_type=input_type, sample_weight=w, strategy=strategy)
+    # every metric of the task, the whole-array ones (KS, smooth ECE) included
+    assert list(got) == [n for n, m in METRICS.items() if "multiclass" in m.tasks]
+    assert {METRICS[n].combine for n in got} == {"mean", "binned", "whole"}
+    want = evaluate(y, X, input_type=input_type, sample_weight=w, strategy=strategy)
     for name in got:
         assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-15), name
 
 
-def test_evaluate_refuses_whole_metrics(rng):
-    z, y = logits(rng, n=200)
-    with pytest.raises(ValueError, match="ks needs every row at once"):
-        evaluate(y, da.from_array(z, chunks=50), input_type="logits", metrics="ks")
+@pytest.mark.parametrize("k", [1, 4])
+def test_evaluate_whole_metrics_equal_numpy_binary_and_multilabel(rng, k):
+    z = rng.normal(size=(900, k)) * 2.0
+    y = (rng.random(z.shape) < expit(z / 1.5)).astype(int)
+    y = y[:, 0] if k == 1 else y
+    X = z[:, 0] if k == 1 else z
+    d = da.from_array(X, chunks=250)
+    got = evaluate(y, d, input_type="logits", strategy="quantile")
+    want = evaluate(y, X, input_type="logits", strategy="quantile")
+    assert list(got) == list(want)
+    for name in want:
+        assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-15), name
 
 
 def test_temperature_fit_and_predictions_equal_numpy(rng, tmp_path):
@@ -264,3 +270,22 @@ def test_dask_metric_input_errors(rng):
         brier_score(y, da.from_array(P, chunks=100))
     with pytest.raises(ValueError, match="different numbers of rows"):
         ks_calibration_error(y[:-1], da.from_array(softmax(z, axis=1), chunks=100))
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_evaluate_calibrator_equals_numpy(rng, binary):
+    from calibrate.metrics import evaluate_calibrator
+
+    z, y = logits(rng, n=1200, k=6)
+    if binary:
+        z, y = z[:, 0] - z[:, 1], (y == 0).astype(int)
+    cal = (PlattScaling() if binary else TemperatureScaling()).fit(z, y)
+    got = evaluate_calibrator(cal, da.from_array(z, chunks=300), y)
+    # the numpy path, and evaluate() on the calibrated probabilities by hand
+    want = evaluate_calibrator(cal, z, y)
+    P = cal.predict_proba(z)
+    by_hand = evaluate(y, P[:, 1] if binary else P)
+    assert list(got) == list(want) == list(by_hand)
+    for name in want:
+        assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-15), name
+        assert got[name] == pytest.approx(by_hand[name], rel=1e-9, abs=1e-12), name

@@ -55,7 +55,11 @@ from calibrate.metrics._calibration_error import (
     conditional_errors,
     default_reduction,
 )
-from calibrate.metrics._predictions import COLUMN_BLOCK_BYTES, Predictions
+from calibrate.metrics._predictions import (
+    COLUMN_BLOCK_BYTES,
+    Predictions,
+    predictions,
+)
 from calibrate.metrics._registry import METRICS
 
 __all__ = ["applicable_metrics", "evaluate", "evaluate_calibrator", "select_metrics"]
@@ -390,7 +394,7 @@ def _evaluate(
     if classwise is not None:
         stats["classwise"] = classwise
     elif "classwise" in spec.reduction_of.values():
-        stats["classwise"] = Predictions(
+        stats["classwise"] = predictions(
             y_true, whole(), input_type=input_type, sample_weight=sample_weight
         ).classwise_bins(n_bins, strategy)
     values = {}
@@ -528,10 +532,14 @@ def evaluate(
         Rows per block; None takes about 2**20 scores per block (at most
         2**18 rows).  A ``dask.array`` ``y_prob`` keeps its own row chunks:
         each block's sums are computed as a dask task (on a ``distributed``
-        cluster when a ``Client`` is active) and merged; only the metrics
-        that combine over blocks (``combine="mean"`` or ``"binned"``, not
-        the equal-mass classwise bins) are defined then, and None selects
-        those.
+        cluster when a ``Client`` is active) and merged.  The metrics that
+        need every row at once (``combine="whole"``: KS error, smooth ECE;
+        equal-mass classwise bins) gather the reduced per-row quantities,
+        O(n) on the client, or read one block of class columns at a time
+        (``ks_classwise``, equal-mass classwise bins: the dask array is
+        computed once per block of about 2**22 / n_samples columns, as a
+        memory-mapped file is read); the values equal the numpy ones to
+        1e-12.
 
     Returns
     -------
@@ -630,7 +638,11 @@ def evaluate_calibrator(
     y : array_like
         Labels, or a multilabel indicator matrix.
     metrics, sample_weight, n_bins, strategy, chunk_rows
-        As :func:`evaluate`.
+        As :func:`evaluate`.  A ``dask.array`` ``X`` (chunked along rows) is
+        mapped block by block by ``predict_log_proba`` and scored as
+        :func:`evaluate` scores dask arrays; the whole-array metrics then
+        recompute the predictions on each pass they make (nothing of size
+        n x K is held on the client).
 
     Returns
     -------
@@ -647,13 +659,26 @@ def evaluate_calibrator(
     """
     rows = _check_chunk_rows(chunk_rows)
     n_bins = check_binning(n_bins, strategy)
+    binary = getattr(calibrator, "task_", None) == "binary"
+    if type(X).__module__.startswith("dask"):
+        # The calibrated log-probabilities stay lazy (one map_blocks over the
+        # blocks of X), and evaluate() scores them block by block.
+        log_proba = calibrator.predict_log_proba(X)
+        return evaluate(
+            y,
+            log_proba[:, 1:] if binary else log_proba,
+            metrics=metrics,
+            input_type="log_probs",
+            sample_weight=sample_weight,
+            n_bins=n_bins,
+            strategy=strategy,
+        )
     X = as_numeric_array(X, "X")
     if X.ndim not in (1, 2) or X.shape[0] == 0:
         raise ValueError(
             f"X must be a non-empty array of shape (n_samples,) or (n_samples, "
             f"n_columns); got shape {X.shape}."
         )
-    binary = getattr(calibrator, "task_", None) == "binary"
     n_classes = 1 if binary else len(calibrator.classes_)
 
     def read(block):
