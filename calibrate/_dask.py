@@ -32,6 +32,9 @@ With a ``distributed.Client`` in the session the same calls run on its
 cluster: dask uses the active client's scheduler for every ``compute``.
 """
 
+import warnings
+from functools import partial
+
 import numpy as np
 
 __all__ = [
@@ -70,12 +73,38 @@ def _local(a):
     return np.asarray(a.compute() if is_dask(a) else a)
 
 
+def _recorded(function, *args, **kwargs):
+    """``(function(*args, **kwargs), its warnings)``: the body of every task.
+
+    The per-block checks warn through :func:`calibrate._warnings.warn`, kept
+    here and returned with the result, so that a warning raised on a
+    ``distributed`` worker reaches the client (:func:`_compute`) instead of
+    the worker's log.
+    """
+    from calibrate._warnings import collected
+
+    with collected() as caught:
+        value = function(*args, **kwargs)
+    return value, tuple(caught)
+
+
+def _task(function):
+    """Return a dask task of ``function`` that gives ``(result, warnings)``."""
+    import dask
+
+    return partial(dask.delayed(_recorded, pure=True), function)
+
+
+def _merged(combine, a, b):
+    return combine(a[0], b[0]), a[1] + b[1]
+
+
 def _tree(delayed_parts, combine):
-    """Merge delayed results pairwise, so no task holds more than two."""
+    """Merge delayed ``(result, warnings)`` pairwise: no task holds more than two."""
     import dask
 
     parts = list(delayed_parts)
-    merge = dask.delayed(combine, pure=True)
+    merge = partial(dask.delayed(_merged, pure=True), combine)
     while len(parts) > 1:
         paired = [merge(a, b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
         if len(parts) % 2:
@@ -84,12 +113,28 @@ def _tree(delayed_parts, combine):
     return parts[0]
 
 
+def _compute(*recorded):
+    """Compute ``(result, warnings)`` tasks; warn on the client; return the results.
+
+    Each kind of warning is warned once, saying how many blocks raised it
+    (:func:`calibrate.metrics._engine.warnings_per_chunk`).
+    """
+    import dask
+
+    from calibrate.metrics._engine import warnings_per_chunk
+
+    done = dask.compute(*recorded)
+    with warnings_per_chunk():
+        for _, caught in done:
+            for category, message in caught:
+                warnings.warn(message, category, stacklevel=2)
+    return [value for value, _ in done]
+
+
 def evaluate_dask(
     y_true, y_prob, *, metrics, input_type, sample_weight, n_bins, strategy
 ):
     """:func:`calibrate.metrics.evaluate` of a dask array, block by block."""
-    import dask
-
     from calibrate.metrics._engine import (
         METRICS,
         _evaluate,
@@ -109,12 +154,12 @@ def evaluate_dask(
     spec = _make_spec(chosen, task, weights, input_type, n_bins, strategy, X.shape[1])
     bounds = np.cumsum((0, *X.chunks[0]))
     parts = []
-    partial_of = dask.delayed(block_partial, pure=True)
+    partial_of = _task(block_partial)
     for i, block in enumerate(X.to_delayed()[:, 0]):
         rows = slice(int(bounds[i]), int(bounds[i + 1]))
         w = np.ones(rows.stop - rows.start) if weights is None else weights[rows]
         parts.append(partial_of(spec, encoded[rows], block, w))
-    (partial,) = dask.compute(_tree(parts, merge_partials))
+    (partial_sums,) = _compute(_tree(parts, merge_partials))
     return _evaluate(
         y,
         encoded,
@@ -130,7 +175,7 @@ def evaluate_dask(
         None,
         lambda: y_prob,
         X.shape[1],
-        partial=partial,
+        partial=partial_sums,
     )
 
 
@@ -171,9 +216,7 @@ def block_sums(kernel, Z, row_args, *args, **kwargs):
     and the results are added pairwise in a tree, so no task holds more than
     one block of scores (or two results).
     """
-    import dask
-
-    task = dask.delayed(kernel, pure=True)
+    task = _task(kernel)
     bounds = np.cumsum((0, *Z.chunks[0]))
     parts = []
     for i, block in enumerate(Z.to_delayed()[:, 0]):
@@ -181,14 +224,12 @@ def block_sums(kernel, Z, row_args, *args, **kwargs):
         parts.append(
             task(block, *(rows_of(a, rows) for a in row_args), *args, **kwargs)
         )
-    (total,) = dask.compute(_tree(parts, _add))
+    (total,) = _compute(_tree(parts, _add))
     return total
 
 
 def temperature_derivatives(Z, y, w, beta, task, coarse, scale=1.0):
     """Return the sums of ``_derivative_sums`` over the blocks of a dask ``Z``."""
-    import dask
-
     from calibrate._special import iter_chunks
     from calibrate.calibrators._temperature import _derivative_sums
 
@@ -202,10 +243,8 @@ def temperature_derivatives(Z, y, w, beta, task, coarse, scale=1.0):
     parts = []
     for i, block in enumerate(Z.to_delayed()[:, 0]):
         rows = slice(int(bounds[i]), int(bounds[i + 1]))
-        parts.append(
-            dask.delayed(sums_of_block, pure=True)(block, rows_of(y, rows), w[rows])
-        )
-    (total,) = dask.compute(_tree(parts, np.add))
+        parts.append(_task(sums_of_block)(block, rows_of(y, rows), w[rows]))
+    (total,) = _compute(_tree(parts, np.add))
     return tuple(float(v) for v in total)
 
 
@@ -357,14 +396,12 @@ class DaskPredictions:
 
     def _map(self, method):
         """``method(Predictions of each block)``, computed; a list in row order."""
-        import dask
-
-        task = dask.delayed(_on_block, pure=True)
+        task = _task(_on_block)
         parts = [
             task(method, self.y[rows], block, self.input_type)
             for rows, block in self._blocks()
         ]
-        return list(dask.compute(*parts))
+        return _compute(*parts)
 
     def _concatenated(self, method):
         """Return the per-row arrays of ``method``, concatenated over the blocks."""
@@ -379,14 +416,12 @@ class DaskPredictions:
 
     def mean_of(self, terms):
         """Weighted mean of ``terms(pred)``: a weighted sum per block, added."""
-        import dask
-
-        task = dask.delayed(_weighted_sums, pure=True)
+        task = _task(_weighted_sums)
         parts = [
             task(terms, self.y[rows], block, self.weights[rows], self.input_type)
             for rows, block in self._blocks()
         ]
-        (total, weight) = dask.compute(_tree(parts, _add))[0]
+        ((total, weight),) = _compute(_tree(parts, _add))
         with np.errstate(over="ignore", invalid="ignore"):
             return float(total / weight)
 
@@ -448,17 +483,15 @@ class DaskPredictions:
 
     def _partial(self, spec):
         """Return the engine's :func:`block_partial` merged over the blocks."""
-        import dask
-
         from calibrate.metrics._engine import block_partial, merge_partials
 
-        task = dask.delayed(block_partial, pure=True)
+        task = _task(block_partial)
         parts = [
             task(spec, self.y[rows], block, self.weights[rows])
             for rows, block in self._blocks()
         ]
-        (partial,) = dask.compute(_tree(parts, merge_partials))
-        return partial
+        (merged,) = _compute(_tree(parts, merge_partials))
+        return merged
 
     def classwise_bins(self, n_bins, strategy):
         """One BinStats per class, as :meth:`Predictions.classwise_bins`."""

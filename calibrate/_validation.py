@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from calibrate import _warnings
 from calibrate._special import (
     PROBA_FLOOR,
     iter_chunks,
@@ -356,7 +357,7 @@ def check_scores(X, *, input_type="logits", task, name="X"):
     else:
         logits, n_saturated = _log_probs_to_logits(X, binary=binary)
     if n_saturated:
-        warnings.warn(
+        _warnings.warn(
             f"{name}: {n_saturated} probabilities are exactly 0 or 1; they were "
             f"floored at {PROBA_FLOOR:.3g} before taking logs, which caps those "
             f"logits at {np.log(PROBA_FLOOR):.1f}.",
@@ -745,7 +746,7 @@ def warn_if_logits_look_like_probabilities(X, *, task, name="X", stacklevel=3):
         if task == "multiclass"
         else "every score lies in [0, 1]"
     )
-    warnings.warn(
+    _warnings.warn(
         f"{name} is read as logits (input_type='logits', the default), but {what}: "
         "these look like probabilities. If they are, pass input_type='probs' "
         "(--input-type probs on the command line); they are still read as logits.",

@@ -8,7 +8,8 @@ import pytest
 from scipy.special import expit, softmax
 
 from calibrate import MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
-from calibrate.metrics import METRICS, evaluate
+from calibrate.exceptions import CalibrationWarning
+from calibrate.metrics import METRICS, evaluate, negative_log_likelihood
 
 da = pytest.importorskip("dask.array")
 
@@ -289,3 +290,38 @@ def test_evaluate_calibrator_equals_numpy(rng, binary):
     for name in want:
         assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-15), name
         assert got[name] == pytest.approx(by_hand[name], rel=1e-9, abs=1e-12), name
+
+
+def test_block_warnings_reach_the_client_once(rng):
+    # Probabilities with exact zeros at the true class: every block floors
+    # some in the NLL.  The warning is raised inside the tasks and handed to
+    # the client, once, saying how many blocks raised it.
+    P = softmax(rng.normal(size=(800, 3)), axis=1)
+    y = rng.integers(3, size=800)
+    P[np.arange(800) % 4 == 0] = 0.0
+    P[np.arange(800) % 4 == 0, (y[np.arange(800) % 4 == 0] + 1) % 3] = 1.0
+    d = da.from_array(P, chunks=200)
+    with pytest.warns(CalibrationWarning, match="floored") as record:
+        got = negative_log_likelihood(y, d)
+    floored = [r for r in record if "floored" in str(r.message)]
+    assert len(floored) == 1
+    assert "reported for 4 chunks of rows" in str(floored[0].message)
+    with pytest.warns(CalibrationWarning, match="floored"):
+        want = negative_log_likelihood(y, P)
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_block_warnings_reach_the_client_from_a_distributed_worker(rng):
+    distributed = pytest.importorskip("distributed")
+    P = softmax(rng.normal(size=(400, 3)), axis=1)
+    y = rng.integers(3, size=400)
+    P[:5] = [1.0, 0.0, 0.0]
+    y[:5] = 1
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        with pytest.warns(CalibrationWarning, match="5 observed outcomes"):
+            evaluate(y, da.from_array(P, chunks=100), metrics="nll")

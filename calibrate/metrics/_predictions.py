@@ -34,10 +34,10 @@ makes the negative log-likelihood infinite, with a warning.
 """
 
 import copy
-import warnings
 
 import numpy as np
 
+from calibrate import _warnings
 from calibrate._dask import is_dask
 from calibrate._special import (
     PROBA_FLOOR,
@@ -569,7 +569,7 @@ def _warn_impossible(log_p):
 
 def _warn_impossible_count(n_impossible, stacklevel=4):
     if n_impossible:
-        warnings.warn(
+        _warnings.warn(
             f"{n_impossible} observed outcomes have probability 0 "
             "(log-probability -inf): the negative log-likelihood is infinite.",
             CalibrationWarning,
@@ -589,7 +589,7 @@ def _floor_log(log_p):
 def _warn_floored(n_low, stacklevel=4):
     if n_low:
         log_floor = np.log(PROBA_FLOOR)
-        warnings.warn(
+        _warnings.warn(
             f"{n_low} observed outcomes have probability below "
             f"{PROBA_FLOOR:.3g} (0 included); their probability was floored there, "
             f"so each adds {-log_floor:.1f} to the summed negative log-likelihood.",
