@@ -21,37 +21,60 @@ def _tie_starts(v):
 
     Groups follow scikit-learn's greedy rule (``_TIE`` above): a new group
     starts at the first score whose difference to the current group's first
-    score is at least ``_TIE``.  Scores closer than that to their predecessor
-    form chains; only a chain wider than ``_TIE`` is split further, by
-    bisection, all chains at once.
+    score is at least ``_TIE``.  A score at least ``_TIE`` above its
+    predecessor always starts a group; the others form chains behind such a
+    start, and only a chain wider than ``_TIE`` has group starts inside it.
+    Those are found without a loop over the scores: for each score of a wide
+    chain, ``nxt`` is the score that would start the group after it (a
+    vectorised bisection of the rule's exact test), and the starts are the
+    scores reached from the chain's head by following ``nxt`` -- found by
+    pointer doubling, in as many rounds as the log of the longest chain.
     """
     n = len(v)
-    apart = v[1:] - v[:-1] >= _TIE
-    starts = np.flatnonzero(np.concatenate(([True], apart)))
-    if len(starts) == n:
-        return starts
-    ends = np.append(starts[1:], n)
-    wide = v[ends - 1] - v[starts] >= _TIE
-    cur, end = starts[wide], ends[wide]
-    found = [starts]
-    while len(cur):
-        first = v[cur]
-        nxt = np.maximum(np.searchsorted(v, first + _TIE, side="left"), cur + 1)
-        # first + _TIE is rounded: step to the exact test of the rule.
+    start = np.empty(n, dtype=bool)
+    start[:1] = True
+    np.greater_equal(v[1:] - v[:-1], _TIE, out=start[1:])
+    inner = np.flatnonzero(~start)
+    if len(inner) == 0:
+        return np.arange(n)
+    # Chains: a start followed by a run of consecutive non-starts.
+    first = np.concatenate(([True], inner[1:] != inner[:-1] + 1))
+    head = inner[first] - 1
+    end = np.append(inner[np.flatnonzero(first)[1:] - 1], inner[-1]) + 1
+    wide = v[end - 1] - v[head] >= _TIE
+    if wide.any():
+        head, end = head[wide], end[wide]
+        length = end - head
+        # Every score of the wide chains, with its chain's end.
+        offset = np.cumsum(length) - length
+        m = int(length.sum())
+        local = np.arange(m) - np.repeat(offset, length)
+        pos = np.repeat(head, length) + local
+        stop = np.repeat(end, length)
+        # nxt: the first index j > pos with v[j] - v[pos] >= _TIE (or the
+        # chain's end), by bisection on that exact test.
+        lo, hi = pos + 1, stop.copy()
         while True:
-            back = (nxt - 1 > cur) & (v[nxt - 1] - first >= _TIE)
-            if not back.any():
+            open_ = np.flatnonzero(lo < hi)
+            if len(open_) == 0:
                 break
-            nxt[back] -= 1
+            mid = (lo[open_] + hi[open_]) // 2
+            ok = v[mid] - v[pos[open_]] >= _TIE
+            hi[open_[ok]] = mid[ok]
+            lo[open_[~ok]] = mid[~ok] + 1
+        # As indices into pos, m standing for "past the chain's end".
+        jump = np.append(np.where(hi < stop, np.arange(m) + (hi - pos), m), m)
+        on = np.zeros(m + 1, dtype=bool)
+        on[offset] = True
+        # After round r, ``on`` holds the scores reached in fewer than 2**r
+        # steps and ``jump`` leads 2**r steps ahead.
         while True:
-            fwd = (nxt < end) & (v[np.minimum(nxt, n - 1)] - first < _TIE)
-            if not fwd.any():
+            on[jump[np.flatnonzero(on)]] = True
+            if (jump[:-1] == m).all():
                 break
-            nxt[fwd] += 1
-        more = nxt < end
-        cur, end = nxt[more], end[more]
-        found.append(cur)
-    return np.sort(np.concatenate(found))
+            jump = jump[jump]
+        start[pos[on[:m]]] = True
+    return np.flatnonzero(start)
 
 
 def fit_isotonic(x, y, w, *, positives=None):
