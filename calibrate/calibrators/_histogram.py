@@ -17,8 +17,9 @@ __all__ = ["HistogramBinning", "equal_mass_edges", "fit_histogram"]
 REDUCTIONS = ("top_label", "classwise", "confidence")
 
 # The column modes form the probabilities of a block of columns for every row
-# at once; the block is at most this many bytes of float64 (256 MiB), a fixed
-# working set whatever n and K are (one column when n alone exceeds it).  Wide
+# at once; the block is at most this many bytes of float64 (256 MiB) and an
+# eighth of the input, a bounded working set whatever n and K are (one column
+# when n alone exceeds it).  Wide
 # blocks matter: each block re-reads the rows of the input, and a block of 32
 # float32 columns uses two whole cache lines of every row it reads.
 _BLOCK_BYTES = 2**28
@@ -150,6 +151,14 @@ def _count_at_most_order_statistics(scores, ranks):
     n = len(scores)
     part = np.partition(scores, ranks)
     values = part[ranks]
+    last = np.searchsorted(values, values, side="right") - 1
+    # Most gaps hold no score equal to the statistic before them (their least
+    # score is greater): one reduction over the gaps says so.
+    start, stop = ranks + 1, np.append(ranks[1:], n)
+    open_ = stop > start
+    least = np.minimum.reduceat(part, start[open_]) if open_.any() else values[:0]
+    if not np.any(least == values[open_]):
+        return values, ranks[last] + 1
     # Each position after the first rank, against the statistic of the rank
     # at or before it; equal[g]: the scores equal to the statistic of rank g
     # in the gap up to the next rank (the next rank itself included: it
@@ -158,7 +167,6 @@ def _count_at_most_order_statistics(scores, ranks):
     tail = part[ranks[0] + 1 :] == np.repeat(values, np.diff(stop))
     seen = np.concatenate(([0], np.cumsum(tail)))
     equal = seen[stop[1:] - ranks[0]] - seen[ranks - ranks[0]]
-    last = np.searchsorted(values, values, side="right") - 1
     return values, ranks[last] + 1 + equal[last]
 
 
@@ -397,8 +405,8 @@ class HistogramBinning(BaseCalibrator):
 
         The probabilities of a block of columns for every row are formed in
         one ``(block, n)`` float64 buffer of at most :data:`_BLOCK_BYTES`
-        (one row of the buffer per column, contiguous for the sort), so the
-        fit never holds ``n x K`` float64 values (the buffer is reused: a
+        and an eighth of ``Z`` (one row of the buffer per column, contiguous
+        for the selection of its edges), so the fit never holds ``n x K`` float64 values (the buffer is reused: a
         yielded column is valid until the next is asked for).  Multiclass
         columns are ``exp(z - max) / sum``, the very operations of
         ``scipy.special.softmax`` that prediction applies, so a calibration
@@ -413,7 +421,10 @@ class HistogramBinning(BaseCalibrator):
             bounds = np.searchsorted(y[by_label], np.arange(k + 1))
         else:
             Y = y.reshape(-1, k)
-        block = int(max(1, min(k, _BLOCK_BYTES // (8 * max(n, 1)))))
+        # At most an eighth of the input's own size, so small inputs stay
+        # small too.
+        budget = min(_BLOCK_BYTES, Z.nbytes // 8)
+        block = int(max(1, min(k, budget // (8 * max(n, 1)))))
         # One buffer for every block: a yielded column is fitted before the
         # next is asked for.
         whole = np.empty((block, n))
