@@ -23,6 +23,9 @@ REDUCTIONS = ("top_label", "classwise", "confidence")
 # blocks matter: each block re-reads the rows of the input, and a block of 32
 # float32 columns uses two whole cache lines of every row it reads.
 _BLOCK_BYTES = 2**28
+# Values per chunk of rows (1 MiB of float64) when the row terms of the
+# softmax are summed: small enough to stay in cache between its four steps.
+_ROW_CHUNK_ELEMENTS = 2**17
 # Values per tile (128 KiB of float64): a tile of rows is read, transposed,
 # turned into probabilities and copied into the block while it stays in the
 # core's cache.
@@ -55,11 +58,20 @@ def _top_confidence_all(Z):
 
 
 def _softmax_terms(Z):
-    """Row maxima and ``sum(exp(z - max))`` of ``Z``, read chunk by chunk."""
-    n = len(Z)
+    """Row maxima and ``sum(exp(z - max))`` of ``Z``, read chunk by chunk.
+
+    Worked on in one float64 scratch of :data:`_ROW_CHUNK_ELEMENTS` that
+    stays in cache, each row contiguous: the operations (and the pairwise
+    row sums) of ``scipy.special.softmax``, bit for bit.
+    """
+    n, k = Z.shape
     row_max, row_sum = np.empty(n), np.empty(n)
-    for rows in iter_chunks(*Z.shape):
-        work = Z[rows].astype(np.float64)
+    step = max(1, _ROW_CHUNK_ELEMENTS // max(k, 1))
+    scratch = np.empty((min(step, n), k))
+    for r0 in range(0, n, step):
+        rows = slice(r0, min(r0 + step, n))
+        work = scratch[: rows.stop - r0]
+        np.copyto(work, Z[rows])
         m = work.max(axis=1, keepdims=True)
         row_max[rows] = m[:, 0]
         np.subtract(work, m, out=work)
@@ -406,11 +418,12 @@ class HistogramBinning(BaseCalibrator):
         The probabilities of a block of columns for every row are formed in
         one ``(block, n)`` float64 buffer of at most :data:`_BLOCK_BYTES`
         and an eighth of ``Z`` (one row of the buffer per column, contiguous
-        for the selection of its edges), so the fit never holds ``n x K`` float64 values (the buffer is reused: a
-        yielded column is valid until the next is asked for).  Multiclass
-        columns are ``exp(z - max) / sum``, the very operations of
-        ``scipy.special.softmax`` that prediction applies, so a calibration
-        row always falls in the same bin when it is predicted.
+        for the selection of its edges), so the fit never holds ``n x K``
+        float64 values (the buffer is reused: a yielded column is valid until
+        the next is asked for).  Multiclass columns are ``exp(z - max) /
+        sum``, the very operations of ``scipy.special.softmax`` that
+        prediction applies, so a calibration row always falls in the same
+        bin when it is predicted.
         """
         n, k = Z.shape
         multiclass = self._mode() == "classwise"
