@@ -397,14 +397,11 @@ class IsotonicCalibration(BaseCalibrator):
 
     def _calibrated_log_proba(self, Zc):
         P = self._probabilities(Zc)
-        Q = np.column_stack(
-            [
-                apply_isotonic(P[:, j], xs, ys)
-                for j, (xs, ys) in enumerate(
-                    zip(self.x_thresholds_, self.y_thresholds_, strict=True)
-                )
-            ]
-        )
+        Q = np.empty(P.shape)
+        for j, (xs, ys) in enumerate(
+            zip(self.x_thresholds_, self.y_thresholds_, strict=True)
+        ):
+            Q[:, j] = apply_isotonic(P[:, j], xs, ys)
         with np.errstate(divide="ignore"):
             if self.task_ != "multiclass":
                 return np.log(Q)
