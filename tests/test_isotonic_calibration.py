@@ -11,7 +11,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 
 from calibrate import CalibrationWarning, IsotonicCalibration
-from calibrate.calibrators._isotonic import fit_isotonic
+from calibrate.calibrators._isotonic import _tie_starts, apply_isotonic, fit_isotonic
 
 
 class ProbaModel(ClassifierMixin, BaseEstimator):
@@ -180,3 +180,83 @@ def test_multiclass_with_tied_float32_scores_equals_sklearn(rng):
     ).fit(P, y)
     cal = IsotonicCalibration(input_type="probs").fit(P, y)
     np.testing.assert_allclose(cal.predict_proba(P), ref.predict_proba(P), atol=1e-12)
+
+
+def _make_unique_starts(v):
+    # scikit-learn's _make_unique loop, transcribed: the first index of each
+    # group of scores it pools.
+    starts, current = [], None
+    for j, x in enumerate(v):
+        if current is None or x - current >= np.finfo(np.float64).resolution:
+            starts.append(j)
+            current = x
+    return np.array(starts, dtype=np.intp)
+
+
+@pytest.mark.parametrize("layout", ["one_chain", "repeated", "mixed", "tiny"])
+def test_tie_groups_in_chains_wider_than_the_resolution_equal_sklearn(rng, layout):
+    # Scores a few ulps apart chain into runs far wider than float64's
+    # resolution (1e-15); the greedy rule then splits each run at every
+    # score 1e-15 past its group's first one.  The vectorised grouping must
+    # give scikit-learn's groups, and so its knots.
+    ulp = 2.0**-53  # the spacing of float64 just above 0.5
+    n = 3_000
+    if layout == "one_chain":
+        x = 0.5 + np.arange(n) * ulp
+    elif layout == "repeated":
+        x = np.repeat(0.5 + np.arange(n // 3) * ulp, rng.integers(1, 6, size=n // 3))
+    elif layout == "mixed":
+        x = np.concatenate(
+            [
+                rng.uniform(size=n),
+                0.25 + rng.integers(0, 400, size=n) * ulp / 2,
+                0.75 + rng.integers(0, 400, size=n) * ulp * 2,
+            ]
+        )
+    else:
+        x = np.concatenate([np.zeros(50), rng.integers(0, 300, size=n) * 1e-17])
+    x = np.sort(x)
+    np.testing.assert_array_equal(_tie_starts(x), _make_unique_starts(x))
+    y = (rng.uniform(size=len(x)) < 0.5).astype(float)
+    for w in (np.ones(len(x)), rng.uniform(0.5, 2.0, size=len(x))):
+        xs, ys = fit_isotonic(x, y, w)
+        ref = IsotonicRegression(out_of_bounds="clip").fit(x, y, sample_weight=w)
+        np.testing.assert_array_equal(xs, ref.X_thresholds_)
+        np.testing.assert_allclose(ys, ref.y_thresholds_, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scores", ["spread", "tiny", "ulp_ties", "padded"])
+def test_apply_isotonic_equals_np_interp_bit_for_bit(rng, scores):
+    # The lookup of apply_isotonic must give np.interp's values exactly, on
+    # the knots, one ulp beside them, outside them, at 0, -0.0 and 1.
+    n = 4_000
+    x = rng.uniform(size=n) ** rng.uniform(1, 30)
+    if scores == "tiny":
+        x = rng.uniform(size=n) * 1e-300  # subnormal and small normal floats
+    elif scores == "ulp_ties":
+        x = 0.5 + rng.integers(0, 200, size=n) * 2.0**-53
+    # Knots as fit_isotonic leaves them: increasing scores, non-decreasing
+    # values with constant runs.
+    xs = np.unique(rng.choice(x, size=300))
+    ys = rng.uniform(size=len(xs))
+    ys = np.sort(np.where(rng.uniform(size=len(xs)) < 0.3, 0.5, ys))
+    assert len(xs) > 20
+    xsp, ysp = xs, ys
+    if scores == "padded":
+        # IsotonicCalibration pads rows with the last knot.
+        xsp, ysp = np.pad(xs, (0, 3), "edge"), np.pad(ys, (0, 3), "edge")
+    q = np.concatenate(
+        [
+            x,
+            rng.uniform(size=n) ** rng.uniform(1, 30),
+            xs,
+            np.nextafter(xs, 2.0),
+            np.nextafter(xs, -1.0),
+            [0.0, -0.0, 1.0, -1.0, 2.0, 5e-324],
+        ]
+    )
+    np.testing.assert_array_equal(apply_isotonic(q, xsp, ysp), np.interp(q, xs, ys))
+    Q = np.column_stack([q, q])  # a strided column, as predict passes it
+    np.testing.assert_array_equal(
+        apply_isotonic(Q[:, 1], xsp, ysp), np.interp(q, xs, ys)
+    )

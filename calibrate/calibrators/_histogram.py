@@ -17,11 +17,19 @@ __all__ = ["HistogramBinning", "equal_mass_edges", "fit_histogram"]
 REDUCTIONS = ("top_label", "classwise", "confidence")
 
 # The column modes form the probabilities of a block of columns for every row
-# at once; the block is at most this many bytes of float64 (64 MiB), a fixed
-# working set whatever n and K are (one column when n alone exceeds it).
-_BLOCK_BYTES = 2**26
-# Rows per tile of the transpose into that block.
-_TILE_ROWS = 256
+# at once; the block is at most this many bytes of float64 (256 MiB) and an
+# eighth of the input, a bounded working set whatever n and K are (one column
+# when n alone exceeds it).  Wide
+# blocks matter: each block re-reads the rows of the input, and a block of 32
+# float32 columns uses two whole cache lines of every row it reads.
+_BLOCK_BYTES = 2**28
+# Values per chunk of rows (1 MiB of float64) when the row terms of the
+# softmax are summed: small enough to stay in cache between its four steps.
+_ROW_CHUNK_ELEMENTS = 2**17
+# Values per tile (128 KiB of float64): a tile of rows is read, transposed,
+# turned into probabilities and copied into the block while it stays in the
+# core's cache.
+_TILE_ELEMENTS = 2**14
 
 
 def _top_confidence(Zc):
@@ -50,11 +58,20 @@ def _top_confidence_all(Z):
 
 
 def _softmax_terms(Z):
-    """Row maxima and ``sum(exp(z - max))`` of ``Z``, read chunk by chunk."""
-    n = len(Z)
+    """Row maxima and ``sum(exp(z - max))`` of ``Z``, read chunk by chunk.
+
+    Worked on in one float64 scratch of :data:`_ROW_CHUNK_ELEMENTS` that
+    stays in cache, each row contiguous: the operations (and the pairwise
+    row sums) of ``scipy.special.softmax``, bit for bit.
+    """
+    n, k = Z.shape
     row_max, row_sum = np.empty(n), np.empty(n)
-    for rows in iter_chunks(*Z.shape):
-        work = Z[rows].astype(np.float64)
+    step = max(1, _ROW_CHUNK_ELEMENTS // max(k, 1))
+    scratch = np.empty((min(step, n), k))
+    for r0 in range(0, n, step):
+        rows = slice(r0, min(r0 + step, n))
+        work = scratch[: rows.stop - r0]
+        np.copyto(work, Z[rows])
         m = work.max(axis=1, keepdims=True)
         row_max[rows] = m[:, 0]
         np.subtract(work, m, out=work)
@@ -111,7 +128,63 @@ def equal_mass_edges(scores, weights, n_bins):
     return np.concatenate(([0.0], scores[order[index]], [1.0]))
 
 
-def fit_histogram(scores, targets, weights, n_bins, strategy, *, positives=None):
+def _count_at_most_order_statistics(scores, ranks):
+    """Order statistics of ``scores`` at ``ranks``, and how many scores are <= each.
+
+    What ``ordered[ranks]`` and ``searchsorted(ordered, ordered[ranks],
+    "right")`` give on ``ordered = np.sort(scores)``, from one partition at
+    the ranks instead of the sort: after it each rank holds its order
+    statistic, with no greater score before it and no smaller one after.
+    The scores <= the statistic at rank ``i`` are then the positions up to
+    the last rank ``J`` holding the same value, plus the scores equal to it
+    in the gap after ``J`` (beyond the next rank every score is greater).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n,)
+        Scores, not NaN.
+    ranks : ndarray of int of shape (m,)
+        Non-decreasing ranks in ``[0, n)``.
+
+    Returns
+    -------
+    values : ndarray of shape (m,)
+    at_most : ndarray of int of shape (m,)
+
+    Examples
+    --------
+    >>> v, c = _count_at_most_order_statistics(np.array([3.0, 1, 2, 2, 0]), [1, 2])
+    >>> v.tolist(), c.tolist()
+    ([1.0, 2.0], [2, 4])
+    """
+    ranks = np.asarray(ranks, dtype=np.intp)
+    if len(ranks) == 0:
+        return np.empty(0), np.empty(0, dtype=np.intp)
+    n = len(scores)
+    part = np.partition(scores, ranks)
+    values = part[ranks]
+    last = np.searchsorted(values, values, side="right") - 1
+    # Most gaps hold no score equal to the statistic before them (their least
+    # score is greater): one reduction over the gaps says so.
+    start, stop = ranks + 1, np.append(ranks[1:], n)
+    open_ = stop > start
+    least = np.minimum.reduceat(part, start[open_]) if open_.any() else values[:0]
+    if not np.any(least == values[open_]):
+        return values, ranks[last] + 1
+    # Each position after the first rank, against the statistic of the rank
+    # at or before it; equal[g]: the scores equal to the statistic of rank g
+    # in the gap up to the next rank (the next rank itself included: it
+    # matters only when its value is the same, and then gap g is not used).
+    stop = np.append(ranks, n - 1)
+    tail = part[ranks[0] + 1 :] == np.repeat(values, np.diff(stop))
+    seen = np.concatenate(([0], np.cumsum(tail)))
+    equal = seen[stop[1:] - ranks[0]] - seen[ranks - ranks[0]]
+    return values, ranks[last] + 1 + equal[last]
+
+
+def fit_histogram(
+    scores, targets, weights, n_bins, strategy, *, positives=None, equal_weights=None
+):
     """Fit one histogram binning: edges, and the label frequency of each bin.
 
     The kernel of :class:`HistogramBinning`, on the bin convention of
@@ -136,6 +209,9 @@ def fit_histogram(scores, targets, weights, n_bins, strategy, *, positives=None)
         Equal-mass or equal-width edges.
     positives : ndarray of int, default=None
         Indices of the rows whose target is 1 (instead of ``targets``).
+    equal_weights : bool, default=None
+        Whether all weights are equal and positive, when the caller knows it
+        (None: read from ``weights``).
 
     Returns
     -------
@@ -156,16 +232,18 @@ def fit_histogram(scores, targets, weights, n_bins, strategy, *, positives=None)
     if positives is None:
         positives = np.flatnonzero(targets)
     w0 = weights[0] if len(weights) else 0.0
-    if strategy == "quantile" and w0 > 0 and weights.min() == weights.max():
+    if equal_weights is None:
+        equal_weights = w0 > 0 and weights.min() == weights.max()
+    if strategy == "quantile" and equal_weights:
         # Equal weights: the groups of equal_mass_edges are runs of the sorted
-        # scores, and every bin is counted by bisecting them at its edges.
-        ordered = np.sort(scores)
-        n = len(ordered)
+        # scores, so the edges are order statistics and every bin is counted
+        # at its edges.
+        n = len(scores)
         q, r = divmod(n, n_bins)
         k = np.arange(1, n_bins)
         last = np.minimum(k * q + np.minimum(k, r), n) - 1
-        edges = np.concatenate(([0.0], ordered[last], [1.0]))
-        below = np.searchsorted(ordered, edges[1:-1], side="right")
+        inner, below = _count_at_most_order_statistics(scores, last)
+        edges = np.concatenate(([0.0], inner, [1.0]))
         counts = np.diff(np.concatenate(([0], below, [n])))
         bin_weights = counts * w0
         hits = np.bincount(
@@ -339,11 +417,13 @@ class HistogramBinning(BaseCalibrator):
 
         The probabilities of a block of columns for every row are formed in
         one ``(block, n)`` float64 buffer of at most :data:`_BLOCK_BYTES`
-        (one row of the buffer per column, contiguous for the sort), so the
-        fit never holds ``n x K`` float64 values.  Multiclass columns are
-        ``exp(z - max) / sum``, the very operations of ``scipy.special.softmax``
-        that prediction applies, so a calibration row always falls in the
-        same bin when it is predicted.
+        and an eighth of ``Z`` (one row of the buffer per column, contiguous
+        for the selection of its edges), so the fit never holds ``n x K``
+        float64 values (the buffer is reused: a yielded column is valid until
+        the next is asked for).  Multiclass columns are ``exp(z - max) /
+        sum``, the very operations of ``scipy.special.softmax`` that
+        prediction applies, so a calibration row always falls in the same
+        bin when it is predicted.
         """
         n, k = Z.shape
         multiclass = self._mode() == "classwise"
@@ -354,28 +434,41 @@ class HistogramBinning(BaseCalibrator):
             bounds = np.searchsorted(y[by_label], np.arange(k + 1))
         else:
             Y = y.reshape(-1, k)
-        block = int(max(1, min(k, _BLOCK_BYTES // (8 * max(n, 1)))))
+        # At most an eighth of the input's own size, so small inputs stay
+        # small too.
+        budget = min(_BLOCK_BYTES, Z.nbytes // 8)
+        block = int(max(1, min(k, budget // (8 * max(n, 1)))))
+        # One buffer for every block: a yielded column is fitted before the
+        # next is asked for.
+        whole = np.empty((block, n))
+        step = max(1, _TILE_ELEMENTS // block)
+        scratch = np.empty((block, step))
         for j0 in range(0, k, block):
             j1 = min(j0 + block, k)
-            buf = np.empty((j1 - j0, n))
-            # Transposed through tiles of rows small enough to stay in cache,
-            # then worked on in place; float32 converts exactly, so these are
-            # the very operations of softmax.
-            for r0 in range(0, n, _TILE_ROWS):
-                rows = slice(r0, min(r0 + _TILE_ROWS, n))
-                buf[:, rows] = Z[rows, j0:j1].T
-            if multiclass:
-                np.subtract(buf, row_max[None, :], out=buf)
-                np.exp(buf, out=buf)
-                np.divide(buf, row_sum[None, :], out=buf)
-            else:
-                expit(buf, out=buf)
+            # Each tile of rows is transposed in its own dtype (float32 then
+            # converts exactly) and normalised in a scratch tile: the very
+            # operations of softmax (or expit) on a contiguous array, as in
+            # prediction.
+            for r0 in range(0, n, step):
+                rows = slice(r0, min(r0 + step, n))
+                tile = np.ascontiguousarray(Z[rows, j0:j1].T)
+                out = scratch[: j1 - j0, : rows.stop - r0]
+                if multiclass:
+                    np.subtract(tile, row_max[None, rows], out=out)
+                    np.exp(out, out=out)
+                    np.divide(out, row_sum[None, rows], out=out)
+                else:
+                    # Converted first: expit of a float32 tile would run in
+                    # float32.
+                    np.copyto(out, tile)
+                    expit(out, out=out)
+                whole[: j1 - j0, rows] = out
             for j in range(j0, j1):
                 if multiclass:
                     positives = by_label[bounds[j] : bounds[j + 1]]
                 else:
                     positives = np.flatnonzero(Y[:, j])
-                yield buf[j - j0], None, w, positives
+                yield whole[j - j0], None, w, positives
 
     def _bins_for(self, n_points):
         if self.points_per_bin is None:
@@ -408,10 +501,17 @@ class HistogramBinning(BaseCalibrator):
         edges[:, 0] = 0.0
         values = np.zeros((g, width))
         weights = np.zeros((g, width))
+        # The column modes bin every column on the same weights: whether they
+        # are all equal is read once.
+        equal = None
+        if self._mode() in ("columns", "classwise"):
+            equal = bool(w.min() == w.max())
         for i, ((s, t, wi, pos), b) in enumerate(zip(groups, n_bins, strict=True)):
             if b == 0:
                 continue
-            e, v, bw = fit_histogram(s, t, wi, b, self.strategy, positives=pos)
+            e, v, bw = fit_histogram(
+                s, t, wi, b, self.strategy, positives=pos, equal_weights=equal
+            )
             edges[i, : b + 1], values[i, :b], weights[i, :b] = e, v, bw
         self.edges_, self.bin_values_, self.bin_weights_ = edges, values, weights
         self.n_iter_ = 1

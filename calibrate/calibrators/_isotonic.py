@@ -21,37 +21,60 @@ def _tie_starts(v):
 
     Groups follow scikit-learn's greedy rule (``_TIE`` above): a new group
     starts at the first score whose difference to the current group's first
-    score is at least ``_TIE``.  Scores closer than that to their predecessor
-    form chains; only a chain wider than ``_TIE`` is split further, by
-    bisection, all chains at once.
+    score is at least ``_TIE``.  A score at least ``_TIE`` above its
+    predecessor always starts a group; the others form chains behind such a
+    start, and only a chain wider than ``_TIE`` has group starts inside it.
+    Those are found without a loop over the scores: for each score of a wide
+    chain, ``nxt`` is the score that would start the group after it (a
+    vectorised bisection of the rule's exact test), and the starts are the
+    scores reached from the chain's head by following ``nxt`` -- found by
+    pointer doubling, in as many rounds as the log of the longest chain.
     """
     n = len(v)
-    apart = v[1:] - v[:-1] >= _TIE
-    starts = np.flatnonzero(np.concatenate(([True], apart)))
-    if len(starts) == n:
-        return starts
-    ends = np.append(starts[1:], n)
-    wide = v[ends - 1] - v[starts] >= _TIE
-    cur, end = starts[wide], ends[wide]
-    found = [starts]
-    while len(cur):
-        first = v[cur]
-        nxt = np.maximum(np.searchsorted(v, first + _TIE, side="left"), cur + 1)
-        # first + _TIE is rounded: step to the exact test of the rule.
+    start = np.empty(n, dtype=bool)
+    start[:1] = True
+    np.greater_equal(v[1:] - v[:-1], _TIE, out=start[1:])
+    inner = np.flatnonzero(~start)
+    if len(inner) == 0:
+        return np.arange(n)
+    # Chains: a start followed by a run of consecutive non-starts.
+    first = np.concatenate(([True], inner[1:] != inner[:-1] + 1))
+    head = inner[first] - 1
+    end = np.append(inner[np.flatnonzero(first)[1:] - 1], inner[-1]) + 1
+    wide = v[end - 1] - v[head] >= _TIE
+    if wide.any():
+        head, end = head[wide], end[wide]
+        length = end - head
+        # Every score of the wide chains, with its chain's end.
+        offset = np.cumsum(length) - length
+        m = int(length.sum())
+        local = np.arange(m) - np.repeat(offset, length)
+        pos = np.repeat(head, length) + local
+        stop = np.repeat(end, length)
+        # nxt: the first index j > pos with v[j] - v[pos] >= _TIE (or the
+        # chain's end), by bisection on that exact test.
+        lo, hi = pos + 1, stop.copy()
         while True:
-            back = (nxt - 1 > cur) & (v[nxt - 1] - first >= _TIE)
-            if not back.any():
+            open_ = np.flatnonzero(lo < hi)
+            if len(open_) == 0:
                 break
-            nxt[back] -= 1
+            mid = (lo[open_] + hi[open_]) // 2
+            ok = v[mid] - v[pos[open_]] >= _TIE
+            hi[open_[ok]] = mid[ok]
+            lo[open_[~ok]] = mid[~ok] + 1
+        # As indices into pos, m standing for "past the chain's end".
+        jump = np.append(np.where(hi < stop, np.arange(m) + (hi - pos), m), m)
+        on = np.zeros(m + 1, dtype=bool)
+        on[offset] = True
+        # After round r, ``on`` holds the scores reached in fewer than 2**r
+        # steps and ``jump`` leads 2**r steps ahead.
         while True:
-            fwd = (nxt < end) & (v[np.minimum(nxt, n - 1)] - first < _TIE)
-            if not fwd.any():
+            on[jump[np.flatnonzero(on)]] = True
+            if (jump[:-1] == m).all():
                 break
-            nxt[fwd] += 1
-        more = nxt < end
-        cur, end = nxt[more], end[more]
-        found.append(cur)
-    return np.sort(np.concatenate(found))
+            jump = jump[jump]
+        start[pos[on[:m]]] = True
+    return np.flatnonzero(start)
 
 
 def fit_isotonic(x, y, w, *, positives=None):
@@ -182,23 +205,70 @@ def _fit_isotonic_binary(x, positives):
     return ends.ravel()[keep], np.repeat(fitted[run], 1 + two)
 
 
+# Cells of the lookup in apply_isotonic: a non-negative float64 read as an
+# int64 and shifted right by this many bits keeps its exponent and the top 8
+# bits of its mantissa, so a cell spans 1/256 of an octave.
+_CELL_SHIFT = 44
+
+
 def apply_isotonic(x, x_thresholds, y_thresholds):
     """Evaluate a fitted isotonic map: linear between knots, constant outside.
 
+    The values of ``np.interp(x, x_thresholds, y_thresholds)``, bit for bit
+    (its formula, on the knots' precomputed slopes), with the knot below each
+    score found by a table lookup instead of a bisection: for non-negative
+    scores the bits of a float64 are in the order of its values, so the
+    high bits of a score name a cell of the knots' range, the table gives the
+    number of knots below the cell, and only the scores of a cell holding
+    several knots are bisected.
+
     Parameters
     ----------
-    x : ndarray
-        Scores.
+    x : ndarray of float64
+        Scores, not NaN.
     x_thresholds, y_thresholds : ndarray of shape (m,)
-        From :func:`fit_isotonic`.
+        From :func:`fit_isotonic` (increasing knots; a repeated last knot,
+        the padding of ``IsotonicCalibration``, is ignored).
 
     Returns
     -------
     ndarray, shape of ``x``
-        ``np.interp`` clamps to the end values outside the knots, which is
-        scikit-learn's ``out_of_bounds="clip"``.
+        Clamped to the end values outside the knots, which is scikit-learn's
+        ``out_of_bounds="clip"``.
     """
-    return np.interp(x, x_thresholds, y_thresholds)
+    m = int(np.searchsorted(x_thresholds, x_thresholds[-1], side="left")) + 1
+    xs, ys = x_thresholds[:m], y_thresholds[:m]
+    x = np.asarray(x, dtype=np.float64)
+    if m == 1 or xs[0] < 0:
+        # The bit order holds for non-negative knots only.
+        return np.interp(x, xs, ys)
+    cells = xs.view(np.int64) >> _CELL_SHIFT
+    c0 = cells[0]
+    # Slot 0 is below the first knot's cell, slot L + 2 above the last's.
+    per_cell = np.bincount(cells - c0 + 1, minlength=int(cells[-1] - c0) + 3)
+    below = (np.cumsum(per_cell) - per_cell).astype(np.intp)
+    slot = x.view(np.int64) >> _CELL_SHIFT
+    slot -= c0 - 1
+    # A negative score (its sign bit set) is below every knot.
+    np.clip(slot, 0, len(per_cell) - 1, out=slot)
+    slot[x < 0] = 0
+    # count: the number of knots <= x.
+    count = below[slot]
+    held = per_cell[slot]
+    one = held == 1
+    count[one] += xs[count[one]] <= x[one]
+    many = np.flatnonzero(held > 1)
+    count[many] = np.searchsorted(xs, x[many], side="right")
+    j = np.clip(count - 1, 0, m - 2)
+    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
+    out = slopes[j] * (x - xs[j]) + ys[j]
+    # np.interp's branches: the end values outside, the knot's value on it.
+    np.copyto(out, ys[0], where=count == 0)
+    np.copyto(out, ys[-1], where=count == m)
+    on = (count > 0) & (count < m)
+    on &= x == xs[j]
+    np.copyto(out, ys[j], where=on)
+    return out
 
 
 class IsotonicCalibration(BaseCalibrator):
@@ -327,14 +397,11 @@ class IsotonicCalibration(BaseCalibrator):
 
     def _calibrated_log_proba(self, Zc):
         P = self._probabilities(Zc)
-        Q = np.column_stack(
-            [
-                apply_isotonic(P[:, j], xs, ys)
-                for j, (xs, ys) in enumerate(
-                    zip(self.x_thresholds_, self.y_thresholds_, strict=True)
-                )
-            ]
-        )
+        Q = np.empty(P.shape)
+        for j, (xs, ys) in enumerate(
+            zip(self.x_thresholds_, self.y_thresholds_, strict=True)
+        ):
+            Q[:, j] = apply_isotonic(P[:, j], xs, ys)
         with np.errstate(divide="ignore"):
             if self.task_ != "multiclass":
                 return np.log(Q)
