@@ -19,8 +19,8 @@ from calibrate.calibrators._newton import (
     per_column_affine_hessp,
 )
 from calibrate.calibrators._temperature import (
+    affine_start_temperature,
     check_affine_scale,
-    warm_started_temperature,
     warn_temperature_status,
 )
 
@@ -118,7 +118,7 @@ class VectorScaling(BaseCalibrator):
     def _fit(self, Z, y, w):
         absent = self._absent_columns(y, w)
         check_affine_scale(self, Z, "multiclass")
-        t, _, status = warm_started_temperature(Z, y, w, "multiclass")
+        t, _, status = affine_start_temperature(Z, y, w, "multiclass", absent=absent)
         warn_temperature_status(self, status, np.exp(t), start=True)
         self.coef_, self.intercept_, self.n_iter_ = fit_per_class_affine(
             Z,
