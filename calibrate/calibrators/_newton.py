@@ -451,6 +451,12 @@ def _column_newton_loop(Z, w, a, b, loss, g, h, linear, free, tol, max_iter, nam
         done = gnorm <= 1e-3 * tol
         stalled = (gnorm <= tol) & (gnorm > 0.5 * previous) & (n_iter > 0)
         active &= ~(done | stalled)
+        import os
+
+        if os.environ.get("DBG"):
+            print(
+                "it", n_iter, active.sum(), gnorm.max(), np.sort(gnorm)[len(gnorm) // 2]
+            )
         if not active.any() or n_iter >= max_iter:
             break
         n_iter += 1
@@ -945,8 +951,8 @@ def fit_per_class_exact_newton(
         return fitted, n_iter
 
 
-def _newton_step(H, g, free):
-    """Newton step ``-H^-1 g`` over the free parameters (Cholesky, in place)."""
+def _factorise(H, free):
+    """Return ``solve(g) = -H^-1 g`` over the free parameters (Cholesky, in place)."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
     Hf = H[np.ix_(free, free)]
@@ -956,25 +962,35 @@ def _newton_step(H, g, free):
     Hf[diagonal, diagonal] += 1e-12 * max(np.trace(Hf) / len(Hf), 1e-300)
     try:
         factor = cho_factor(Hf, overwrite_a=True, check_finite=False)
-        return -cho_solve(factor, g[free], check_finite=False)
     except LinAlgError:
         Hf = H[np.ix_(free, free)]
-        return -np.linalg.lstsq(Hf, g[free], rcond=None)[0]
+        return lambda g: -np.linalg.lstsq(Hf, g, rcond=None)[0]
+    return lambda g: -cho_solve(factor, g, check_finite=False)
+
+
+# A step from a kept factorisation (a chord step) is repeated while it cuts
+# the gradient norm at least this much; else the Hessian is formed anew.
+_CHORD_RATIO = 0.25
 
 
 def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_trial):
     """Run the iteration of :func:`fit_per_class_exact_newton`.
 
     ``start`` is ``terms(theta)``: the loss, gradient and Hessian, the
-    Hessian None when it is to be formed only where a step is taken.  A
-    trial point's pass forms no Hessian when the quadratic convergence seen
-    so far predicts that the point ends the fit (formed after all, in a pass
-    of its own, if it does not).  Returns ``(theta, n_iter, loss,
-    converged)``.
+    Hessian None when it is to be formed only where a step is taken (beyond
+    ``_HESSIAN_WITH_TRIAL_MAX_CLASSES``, where it costs several gradient
+    passes).  A trial point's pass forms no Hessian either when the
+    quadratic convergence seen so far predicts that the point ends the fit.
+    Without a Hessian at the current point the last factorisation is
+    reused (a chord step: a gradient pass instead of a Hessian pass) while
+    each such step cuts the gradient norm by ``_CHORD_RATIO``.  The stopping
+    test is on the exact gradient either way.  Returns ``(theta, n_iter,
+    loss, converged)``.
     """
     loss, g, H = start
-    del start  # H is dropped once a step is computed from it
+    del start  # H is dropped once it is factorised
     gnorm, n_iter, converged = np.inf, 0, False
+    solve = None
     eps = np.finfo(float).eps
     target = 1e-3 * tol
     while True:
@@ -985,16 +1001,16 @@ def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_t
         if n_iter >= max_iter:
             break
         n_iter += 1
-        if H is None:
+        if H is None and not (solve is not None and gnorm <= _CHORD_RATIO * previous):
             loss, g, H = terms(theta, hessian=True)
-        step = _newton_step(H, g, free)
-        H = None  # its memory is free for the trial's
+        fresh = H is not None
+        if fresh:
+            solve, H = _factorise(H, free), None
+        step = solve(g[free])
         # Quadratic convergence: gnorm_next ~ c * gnorm**2, c read from the
         # last step; a tenfold margin before trusting it.
-        predicted = (
-            gnorm * gnorm * (gnorm / previous**2 if previous < np.inf else np.inf)
-        )
-        hessian = with_trial and not predicted < 0.1 * target
+        rate = gnorm / previous**2 if previous < np.inf else np.inf
+        hessian = with_trial and not gnorm * gnorm * rate < 0.1 * target
         decrease = -0.5 * float(g[free] @ step)
         check = decrease > 64 * eps * abs(loss)
         t, accepted = 1.0, False
@@ -1007,6 +1023,11 @@ def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_t
                 break
             t /= 2
         if not accepted:
+            if not fresh:
+                # A stale factorisation: retry from here with the Hessian.
+                loss, g, H = terms(theta, hessian=True)
+                gnorm = previous
+                continue
             break  # no decrease at the precision of the loss
     if gnorm > 1e3 * tol or (n_iter >= max_iter and gnorm > tol):
         warnings.warn(

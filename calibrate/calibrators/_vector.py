@@ -190,7 +190,9 @@ def fit_per_class_affine(
     gauge = gauge_column(absent)
     if gauge is not None and mu == 0:
         fixed[n_scale + gauge] = True  # the softmax's free constant
-    if k <= EXACT_HESSIAN_MAX_CLASSES:
+    # The exact Hessian (2K x 2K float64, about three copies while a step is
+    # solved) is formed while it is at most a quarter of the input's size.
+    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= Z.nbytes / 4:
         theta, n_iter = fit_per_class_exact_newton(
             Z,
             y,
