@@ -231,6 +231,20 @@ _SUBSAMPLE_MIN_ELEMENTS = 2**22
 _SUBSAMPLE_ELEMENTS = 2**20
 
 
+# Platt's passes walk chunks of this many values: their five float64
+# buffers (640 KiB) stay in cache and below a sixth of a 10,000 x 100
+# float32 input.
+_PLATT_CHUNK_ELEMENTS = 2**14
+# Platt's full-data passes start from its fit on every ``stride``-th row,
+# ``stride = n // max(_PLATT_SUBSAMPLE_MIN_ROWS, _PLATT_SUBSAMPLE_ELEMENTS // K)``
+# when that is at least 4: with two parameters per column, a thousand rows
+# give a start within Newton's quadratic convergence (from the
+# temperature-scaling start, whose intercepts are 0 where the optimum's are
+# near -log K, the damped steps took 10 passes at 10,000 x 100).
+_PLATT_SUBSAMPLE_MIN_ROWS = 1024
+_PLATT_SUBSAMPLE_ELEMENTS = 2**17
+
+
 def _linear_target_terms(Z, targets, w, *, target_chunk):
     """``sum_i w_i y_ik z_ik`` and ``sum_i w_i y_ik`` per column, one pass.
 
@@ -248,19 +262,20 @@ def _linear_target_terms(Z, targets, w, *, target_chunk):
         )
     k = Z.shape[1]
     yz, y1 = np.zeros(k), np.zeros(k)
+    chunks = iter_chunks(*Z.shape, chunk_elements=_PLATT_CHUNK_ELEMENTS)
     if isinstance(targets, OneVsRestTargets):
         labels = targets.labels
-        wz = np.zeros(k)
-        zy = np.empty(len(labels))
-        for rows in iter_chunks(*Z.shape):
-            Zc = Z[rows].astype(np.float64)
-            wz += w[rows] @ Zc
-            zy[rows] = Zc[np.arange(len(Zc)), labels[rows]]
+        wz, wzy = np.zeros(k), np.zeros(k)
+        for rows in chunks:
+            Zc, wc, yc = Z[rows], w[rows], labels[rows]
+            wz += wc @ Zc
+            zy = Zc[np.arange(len(yc)), yc].astype(np.float64)
+            wzy += np.bincount(yc, wc * zy, minlength=k)
         spread = targets.hi - targets.lo
-        yz = targets.lo * wz + spread * np.bincount(labels, w * zy, minlength=k)
+        yz = targets.lo * wz + spread * wzy
         y1 = targets.lo * w.sum() + spread * np.bincount(labels, w, minlength=k)
         return yz, y1
-    for rows in iter_chunks(*Z.shape):
+    for rows in chunks:
         Zc = Z[rows].astype(np.float64)
         Y = target_chunk(targets, rows, len(Zc))
         wc = w[rows]
@@ -270,7 +285,7 @@ def _linear_target_terms(Z, targets, w, *, target_chunk):
     return yz, y1
 
 
-def _column_sums(Z, w, a, b, chunks):
+def _column_sums(Z, w, a, b, chunks, cols=None):
     """Return the target-free sums of :func:`_column_terms` over ``chunks``.
 
     Rows ``(sum w softplus(S), sum w s z, sum w s, sum w c, sum w c z,
@@ -280,16 +295,17 @@ def _column_sums(Z, w, a, b, chunks):
     ``1 / (1 + e)`` or ``e / (1 + e)`` by the sign of ``S`` and
     ``c = e / (1 + e)**2``, all exact to rounding.  Chunks are small enough
     for their five float64 buffers to stay in cache; the row sums are
-    matrix-vector products.
+    matrix-vector products.  With ``cols``, only those columns of ``Z``
+    (``a`` and ``b`` then theirs).
     """
-    k = Z.shape[1]
+    k = Z.shape[1] if cols is None else len(cols)
     out = np.zeros((6, k))
     rows_max = max((c.stop - c.start for c in chunks), default=0)
     Zb, Sb, Eb, Tb, Vb = (np.empty((rows_max, k)) for _ in range(5))
     for rows in chunks:
         m = rows.stop - rows.start
         Zc, S, E, T, V, wc = Zb[:m], Sb[:m], Eb[:m], Tb[:m], Vb[:m], w[rows]
-        np.copyto(Zc, Z[rows])
+        np.copyto(Zc, Z[rows] if cols is None else Z[rows][:, cols])
         np.multiply(Zc, a, out=S)
         S += b
         np.abs(S, out=E)
@@ -316,34 +332,41 @@ def _column_sums(Z, w, a, b, chunks):
     return out
 
 
-def _block_column_sums(Z, w, a, b):
+def _block_column_sums(Z, w, a, b, cols):
     """:func:`_column_sums` of one block of rows (a dask task)."""
-    chunks = list(iter_chunks(*Z.shape, chunk_elements=_CACHE_CHUNK_ELEMENTS))
-    return _column_sums(Z, w, a, b, chunks)
+    k = Z.shape[1] if cols is None else len(cols)
+    chunks = list(iter_chunks(len(Z), k, chunk_elements=_PLATT_CHUNK_ELEMENTS))
+    return _column_sums(Z, w, a, b, chunks, cols)
 
 
-def _column_terms(Z, w, a, b, linear):
+def _column_terms(Z, w, a, b, linear, cols=None):
     """Per-column loss, gradient and 2 x 2 Hessian of ``sigmoid(a z + b)``, one pass.
 
-    ``linear`` is :func:`_linear_target_terms`.  On a large input the row
-    chunks are shared among threads (numpy releases the GIL; contiguous
-    groups, partial sums added in a fixed order).
+    ``linear`` is :func:`_linear_target_terms`.  With ``cols`` (indices),
+    only those columns are summed (``a`` and ``b`` are theirs): the columns
+    are independent, so a pass for the few still moving costs their share.
+    On a large input the row chunks are shared among threads (numpy
+    releases the GIL; contiguous groups, partial sums added in a fixed
+    order).
     """
     n, k = Z.shape
-    chunks = list(iter_chunks(n, k, chunk_elements=_CACHE_CHUNK_ELEMENTS))
-    n_workers = min(_n_threads(), len(chunks) // _CHUNKS_PER_THREAD)
+    if cols is not None:
+        k = len(cols)
+        linear = tuple(v[cols] for v in linear)
+    chunks = list(iter_chunks(n, k, chunk_elements=_PLATT_CHUNK_ELEMENTS))
+    n_workers = min(_n_threads(), len(chunks) // (4 * _CHUNKS_PER_THREAD))
     if is_dask(Z):
         from calibrate._dask import block_sums
 
-        sums = block_sums(_block_column_sums, Z, (w,), a, b)
+        sums = block_sums(_block_column_sums, Z, (w,), a, b, cols)
     elif n_workers <= 1:
-        sums = _column_sums(Z, w, a, b, chunks)
+        sums = _column_sums(Z, w, a, b, chunks, cols)
     else:
         groups = np.array_split(np.arange(len(chunks)), n_workers)
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             parts = list(
                 pool.map(
-                    lambda g: _column_sums(Z, w, a, b, [chunks[i] for i in g]),
+                    lambda g: _column_sums(Z, w, a, b, [chunks[i] for i in g], cols),
                     groups,
                 )
             )
@@ -404,41 +427,49 @@ def fit_columns_newton(
     # One BLAS thread: the row sums are many small matrix-vector products
     # (threads, if any, are over row blocks), and a fixed thread count fixes
     # their summation order.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _one_blas_thread():
         linear = _linear_target_terms(Z, targets, w, target_chunk=target_chunk)
-        loss, g, h = _column_terms(Z, w, a, b, linear)
-        if n * k > _SUBSAMPLE_MIN_ELEMENTS:
-            stride = int(np.ceil(n * k / _SUBSAMPLE_ELEMENTS))
-            w_sub = w[::stride]
-            if w_sub.sum() > 0:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    a1, b1, _ = fit_columns_newton(
-                        Z[::stride],
-                        subsample(targets, stride),
-                        w_sub / w_sub.sum(),
-                        a,
-                        b,
-                        fixed=fixed,
-                        tol=1e-4,  # aims at 1e-7: far below its sampling error
-                        max_iter=max_iter,
-                        name=name,
-                        target_chunk=target_chunk,
-                    )
-                # Each column keeps the better of the two starts on all rows,
-                # so no column ends above the temperature-scaling start.
-                t_loss, t_g, t_h = _column_terms(Z, w, a1, b1, linear)
-                ok = free & (t_loss <= loss)
-                a, b = np.where(ok, a1, a), np.where(ok, b1, b)
-                loss = np.where(ok, t_loss, loss)
-                g, h = np.where(ok, t_g, g), np.where(ok, t_h, h)
-        return _column_newton_loop(
-            Z, w, a, b, loss, g, h, linear, free, tol, max_iter, name
+        stride = n // max(_PLATT_SUBSAMPLE_MIN_ROWS, _PLATT_SUBSAMPLE_ELEMENTS // k)
+        w_sub = w[::stride] if stride >= 4 else None
+        if w_sub is None or not w_sub.sum() > 0:
+            loss, g, h = _column_terms(Z, w, a, b, linear)
+            return _column_newton_loop(
+                Z, w, a, b, loss, g, h, linear, free, tol, max_iter, name
+            )[:3]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a1, b1, _ = fit_columns_newton(
+                Z[::stride],
+                subsample(targets, stride),
+                w_sub / w_sub.sum(),
+                a,
+                b,
+                fixed=fixed,
+                tol=1e-4,  # aims at 1e-7: far below its sampling error
+                max_iter=max_iter,
+                name=name,
+                target_chunk=target_chunk,
+            )
+        a1, b1 = np.where(free, a1, a), np.where(free, b1, b)
+        loss, g, h = _column_terms(Z, w, a1, b1, linear)
+        a1, b1, n_iter, loss, gnorm = _column_newton_loop(
+            Z, w, a1, b1, loss, g, h, linear, free, tol, max_iter, name
         )
+        # Every step from the subsample's optimum lowers a column's loss on
+        # all rows; a column that stopped short must still end no worse than
+        # its temperature-scaling start (a converged one is at the optimum).
+        short = free & (gnorm > tol)
+        if short.any():
+            back = short & (_column_terms(Z, w, a, b, linear)[0] < loss)
+            a1, b1 = np.where(back, a, a1), np.where(back, b, b1)
+        return a1, b1, n_iter
 
 
 def _column_newton_loop(Z, w, a, b, loss, g, h, linear, free, tol, max_iter, name):
-    """Run the iteration of :func:`fit_columns_newton` from ``(a, b)``."""
+    """Run the iteration of :func:`fit_columns_newton` from ``(a, b)``.
+
+    Returns ``(a, b, n_iter, loss, gnorm)``, the last two per column.
+    """
     active = free.copy()
     n_iter = 0
     gnorm = np.where(free, np.inf, 0.0)
@@ -451,12 +482,6 @@ def _column_newton_loop(Z, w, a, b, loss, g, h, linear, free, tol, max_iter, nam
         done = gnorm <= 1e-3 * tol
         stalled = (gnorm <= tol) & (gnorm > 0.5 * previous) & (n_iter > 0)
         active &= ~(done | stalled)
-        import os
-
-        if os.environ.get("DBG"):
-            print(
-                "it", n_iter, active.sum(), gnorm.max(), np.sort(gnorm)[len(gnorm) // 2]
-            )
         if not active.any() or n_iter >= max_iter:
             break
         n_iter += 1
@@ -476,13 +501,18 @@ def _column_newton_loop(Z, w, a, b, loss, g, h, linear, free, tol, max_iter, nam
         checked = active & (decrease > 64 * np.finfo(float).eps * np.abs(loss))
         pending = active.copy()
         for _ in range(60):  # halvings: 2**-60 is below any useful step
-            ta, tb = a + step * da, b + step * db
-            t_loss, t_g, t_h = _column_terms(Z, w, ta, tb, linear)
-            ok = pending & ~(checked & ~(t_loss <= loss))  # NaN counts as worse
-            a, b = np.where(ok, ta, a), np.where(ok, tb, b)
-            loss = np.where(ok, t_loss, loss)
-            g, h = np.where(ok, t_g, g), np.where(ok, t_h, h)
-            pending &= ~ok
+            # Only the columns still moving are summed.
+            cols = np.flatnonzero(pending)
+            ta, tb = a[cols] + step[cols] * da[cols], b[cols] + step[cols] * db[cols]
+            t_loss, t_g, t_h = _column_terms(
+                Z, w, ta, tb, linear, None if len(cols) == len(a) else cols
+            )
+            # NaN counts as worse.
+            ok = ~(checked[cols] & ~(t_loss <= loss[cols]))
+            take = cols[ok]
+            a[take], b[take], loss[take] = ta[ok], tb[ok], t_loss[ok]
+            g[:, take], h[:, take] = t_g[:, ok], t_h[:, ok]
+            pending[take] = False
             if not pending.any():
                 break
             step = np.where(pending, step / 2, step)
@@ -496,7 +526,7 @@ def _column_newton_loop(Z, w, a, b, loss, g, h, linear, free, tol, max_iter, nam
             ConvergenceWarning,
             stacklevel=4,
         )
-    return a, b, n_iter
+    return a, b, n_iter, loss, gnorm
 
 
 def per_column_affine_hessp(Z, w, *, absent):

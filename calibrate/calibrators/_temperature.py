@@ -188,7 +188,8 @@ def _spread(Z, task):
             half = 0.5 * Zc.max(axis=1) - 0.5 * Zc.min(axis=1)
             per_row.append(np.minimum(half, np.finfo(np.float64).max / 2) * 2)
         else:
-            per_row.append(np.abs(Zc).max(axis=1))
+            # max |z| from the two reductions: no temporary of the chunk's size.
+            per_row.append(np.maximum(Zc.max(axis=1), -Zc.min(axis=1)))
     return float(np.median(np.concatenate(per_row)))
 
 
