@@ -740,9 +740,10 @@ def _class_label_sums(Z, y, w):
         return block_sums(_class_label_sums, Z, (y, w))
     k = Z.shape[1]
     wz = np.zeros(k)
-    for rows in iter_chunks(Z.shape[0], 1, chunk_elements=_CACHE_CHUNK_ELEMENTS):
+    for rows in iter_chunks(*Z.shape, chunk_elements=_CACHE_CHUNK_ELEMENTS):
         yc = y[rows]
-        zy = Z[np.arange(rows.start, rows.stop), yc].astype(np.float64)
+        # A block of rows first: Z may be a view that reads only blocks.
+        zy = Z[rows][np.arange(len(yc)), yc].astype(np.float64)
         wz += np.bincount(yc, weights=w[rows] * zy, minlength=k)
     return wz, np.bincount(y, weights=w, minlength=k)
 

@@ -192,7 +192,8 @@ def fit_per_class_affine(
         fixed[n_scale + gauge] = True  # the softmax's free constant
     # The exact Hessian (2K x 2K float64, about three copies while a step is
     # solved) is formed while it is at most a quarter of the input's size.
-    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= Z.nbytes / 4:
+    n_bytes = Z.shape[0] * k * np.dtype(getattr(Z, "dtype", np.float64)).itemsize
+    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= n_bytes / 4:
         theta, n_iter = fit_per_class_exact_newton(
             Z,
             y,
