@@ -16,12 +16,15 @@ logit, so vector and unregularised matrix scaling have a flat direction in the
 intercepts; the callers fix it (one intercept held at zero during the fit,
 intercepts centred after it), which makes the optimum unique.
 
-Two solvers:
+Three solvers:
 
 - :func:`minimize_trust_newton`: a trust-region Newton-CG method (scipy's
   ``trust-ncg``) on ``(value, gradient)`` and an exact Hessian-vector product,
   for coupled parameters (vector and matrix scaling).  Every accepted step
   lowers the objective, so the fit never ends above its starting point.
+- :func:`fit_per_class_exact_newton`: vector scaling's ``2K`` parameters by
+  Newton's method with the exact Hessian (one float32 rank-``m`` update per
+  chunk), its factorisation reused for L-BFGS steps beyond 256 classes.
 - :func:`fit_columns_newton`: independent two-parameter logistic problems
   ``sigmoid(a_k z_k + b_k)``, one per column (Platt scaling), solved together
   by a vectorised damped Newton method with exact 2 x 2 Hessians and a

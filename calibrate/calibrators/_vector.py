@@ -31,10 +31,13 @@ class VectorScaling(BaseCalibrator):
     """Vector scaling: ``softmax(w * z + b)`` with a scale and a bias per class.
 
     Temperature scaling is the special case ``w = 1 / T``, ``b = 0``; the fit
-    starts there and minimises the (weighted) validation NLL by trust-region
-    Newton-CG with the exact gradient and Hessian-vector products, in float64
-    over row chunks; every accepted step lowers the NLL, so its validation NLL
-    is never above temperature scaling's.  Multiclass scores only.
+    starts there and minimises the (weighted) validation NLL by Newton's
+    method with the exact gradient (float64 over row chunks) and the exact
+    Hessian (float32 products; reused for quasi-Newton steps beyond 256
+    classes), or by trust-region Newton-CG where that Hessian would be larger
+    than a quarter of the input; every accepted step lowers the NLL, and the
+    optimum is never above temperature scaling's validation NLL (a special
+    case of the map).  Multiclass scores only.
 
     The fit stops on the gradient, not on the decrease of the objective, so it
     reproduces across CPUs and BLAS kernels: two fits agree to about
