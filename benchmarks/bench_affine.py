@@ -6,6 +6,7 @@ Run by hand from the repository root (a report, not a test: it always exits 0)::
     python benchmarks/bench_affine.py --large    # also 50,000 x 1,000 (minutes)
     python benchmarks/bench_affine.py --repeat 3
     python benchmarks/bench_affine.py --sizes 10000x100 1000000x10
+    python benchmarks/bench_affine.py --only vector platt --sizes 50000x1000
 
 On float32 logits of a synthetic over-confident model (``_common.make_logits``,
 true T = 2) it times, interleaved round by round and reporting the best of
@@ -26,7 +27,9 @@ true T = 2) it times, interleaved round by round and reporting the best of
 
 It prints each time, its ratio to one pass and to ours, and each fit's
 validation objective (mean NLL; for Platt the summed one-vs-rest binary
-cross-entropy with the targets used), so a faster fit that stops higher shows.
+cross-entropy with the targets used), so a faster fit that stops higher shows,
+and each fit's peak extra memory (``tracemalloc``, one more untimed call) as a
+multiple of the input's size.  Each timed fit is printed as it finishes.
 """
 
 import argparse
@@ -34,7 +37,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import lse_pass, machine_info, make_logits
+from _common import lse_pass, machine_info, make_logits, peak_extra_memory
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
@@ -135,80 +138,104 @@ def probmetrics_fitters():
 
     return {
         "probmetrics vector": (
-            lambda X, y: fit(VectorScalingCalibrator, X, y), vector_proba
+            lambda X, y: fit(VectorScalingCalibrator, X, y),
+            vector_proba,
         ),
         "probmetrics matrix": (
-            lambda X, y: fit(MatrixScalingCalibrator, X, y), matrix_proba
+            lambda X, y: fit(MatrixScalingCalibrator, X, y),
+            matrix_proba,
         ),
     }
 
 
-def run(n, k, repeat, peers):
+FAMILIES = ("vector", "matrix", "platt")
+
+
+def run(n, k, repeat, peers, only=FAMILIES, memory=True):
     X, y = make_logits(n, k)
-    fits = {
-        "one lse pass": lambda: lse_pass(X),
-        "ours vector": lambda: VectorScaling().fit(X, y),
-        "ours matrix": lambda: MatrixScaling().fit(X, y),
-        "ours matrix (unreg.)": lambda: MatrixScaling(reg_lambda=0, reg_mu=0).fit(X, y),
-        "ours platt (smoothed)": lambda: PlattScaling(target_smoothing=True).fit(X, y),
-        "sklearn sigmoid": lambda: sklearn_sigmoid(X, y),
-    }
+    fits = {"one lse pass": lambda: lse_pass(X)}
+    if "vector" in only:
+        fits["ours vector"] = lambda: VectorScaling().fit(X, y)
+    if "matrix" in only:
+        fits["ours matrix"] = lambda: MatrixScaling().fit(X, y)
+        fits["ours matrix (unreg.)"] = lambda: MatrixScaling(
+            reg_lambda=0, reg_mu=0
+        ).fit(X, y)
+    if "platt" in only:
+        fits["ours platt (smoothed)"] = lambda: PlattScaling(target_smoothing=True).fit(
+            X, y
+        )
+        fits["sklearn sigmoid"] = lambda: sklearn_sigmoid(X, y)
     for name, (fit, _) in peers.items():
-        fits[name] = lambda fit=fit: fit(X, y)
-    if n * k <= 2_000_000:
+        if name.split()[-1] in only:
+            fits[name] = lambda fit=fit: fit(X, y)
+    if "vector" in only and n * k <= 2_000_000:
         fits["scipy vector ref"] = lambda: scipy_vector_reference(X, y)
     best = dict.fromkeys(fits, np.inf)
     result = {}
+    print(f"\n{n:,} x {k:,} float32 ({X.nbytes / 2**20:.1f} MiB)", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(repeat):
+        for round_ in range(repeat):
             for name, fit in fits.items():
                 start = time.perf_counter()
                 result[name] = fit()
-                best[name] = min(best[name], time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                best[name] = min(best[name], elapsed)
+                print(f"  round {round_ + 1}: {name} {elapsed:.3f} s", flush=True)
+        # Peak extra memory of one more call, traced apart from the timed ones
+        # (tracing slows allocation down); torch allocates outside Python's
+        # allocators, so probmetrics' memory is not seen.
+        extra = {}
+        if memory:
+            for name, fit in fits.items():
+                if name != "one lse pass" and not name.startswith("probmetrics"):
+                    extra[name] = peak_extra_memory(fit) / X.nbytes
     one = best["one lse pass"]
-    objective = {
-        name: softmax_nll(result[name].predict_proba(X), y)
-        for name in ("ours vector", "ours matrix", "ours matrix (unreg.)")
-    }
+    objective = {}
+    for name in ("ours vector", "ours matrix", "ours matrix (unreg.)"):
+        if name in result:
+            objective[name] = softmax_nll(result[name].predict_proba(X), y)
     for name, (_, proba) in peers.items():
-        objective[name] = softmax_nll(proba(result[name], X), y)
+        if name in result:
+            objective[name] = softmax_nll(proba(result[name], X), y)
     if "scipy vector ref" in result:
         objective["scipy vector ref"] = softmax_nll(result["scipy vector ref"], y)
-    platt = result["ours platt (smoothed)"]
-    objective["ours platt (smoothed)"] = ovr_objective(
-        X, y, platt.coef_, platt.intercept_, True
+    if "platt" in only:
+        platt = result["ours platt (smoothed)"]
+        objective["ours platt (smoothed)"] = ovr_objective(
+            X, y, platt.coef_, platt.intercept_, True
+        )
+        sk = result["sklearn sigmoid"]
+        a = -np.array([c.a_ for c in sk.calibrated_classifiers_[0].calibrators])
+        b = -np.array([c.b_ for c in sk.calibrated_classifiers_[0].calibrators])
+        objective["sklearn sigmoid"] = ovr_objective(X, y, a, b, True)
+    print(f"{n:,} x {k:,} float32 (one pass {one * 1e3:.1f} ms, best of {repeat})")
+    print(
+        f"{'fit':24s} {'time s':>8s} {'passes':>8s} {'objective':>12s} "
+        f"{'extra mem/input':>16s}"
     )
-    sk = result["sklearn sigmoid"]
-    a = -np.array([c.a_ for c in sk.calibrated_classifiers_[0].calibrators])
-    b = -np.array([c.b_ for c in sk.calibrated_classifiers_[0].calibrators])
-    objective["sklearn sigmoid"] = ovr_objective(X, y, a, b, True)
-    print(f"\n{n:,} x {k:,} float32 (one pass {one * 1e3:.1f} ms)")
-    print(f"{'fit':24s} {'time s':>8s} {'passes':>8s} {'objective':>12s}")
     for name in fits:
         if name == "one lse pass":
             continue
         obj = objective.get(name, float("nan"))
-        print(f"{name:24s} {best[name]:8.3f} {best[name] / one:8.1f} {obj:12.8f}")
+        mem = f"{extra[name]:16.2f}" if name in extra else f"{'n/a':>16s}"
+        print(f"{name:24s} {best[name]:8.3f} {best[name] / one:8.1f} {obj:12.8f} {mem}")
     for ours, peer in (
         ("ours vector", "probmetrics vector"),
         ("ours matrix (unreg.)", "probmetrics matrix"),
+        ("ours platt (smoothed)", "sklearn sigmoid"),
     ):
-        if peer in best:
+        if peer in best and ours in best:
             print(
                 f"ratio: {peer} / {ours} = {best[peer] / best[ours]:.2f}x "
                 f"(objective {objective[ours] - objective[peer]:+.2e} vs peer)"
             )
-    print(
-        f"ratios: sklearn sigmoid / ours platt = "
-        f"{best['sklearn sigmoid'] / best['ours platt (smoothed)']:.1f}x"
-        + (
-            f"; scipy reference / ours vector = "
-            f"{best['scipy vector ref'] / best['ours vector']:.1f}x"
-            if "scipy vector ref" in best
-            else ""
+    if "scipy vector ref" in best:
+        print(
+            f"ratio: scipy vector ref / ours vector = "
+            f"{best['scipy vector ref'] / best['ours vector']:.2f}x"
         )
-    )
 
 
 def main():
@@ -221,6 +248,18 @@ def main():
         metavar="NxK",
         help="run only these sizes, e.g. 10000x100 1000000x10",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=FAMILIES,
+        default=FAMILIES,
+        help="run only these fits (and their peers), e.g. --only vector platt",
+    )
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the traced call that measures peak extra memory",
+    )
     args = parser.parse_args()
     print(machine_info())
     peers = probmetrics_fitters()
@@ -230,7 +269,7 @@ def main():
     if args.sizes:
         sizes = [tuple(int(v) for v in size.lower().split("x")) for size in args.sizes]
     for n, k in sizes:
-        run(n, k, args.repeat, peers)
+        run(n, k, args.repeat, peers, args.only, not args.no_memory)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,33 @@ def test_constant_multilabel_column_warns_and_stays_finite(rng):
     with pytest.warns(CalibrationWarning, match=r"labels \[2\] are constant"):
         cal = PlattScaling().fit(z, y)
     assert np.isfinite(cal.coef_).all() and np.isfinite(cal.intercept_).all()
+
+
+def test_column_subset_pass_equals_the_full_pass(rng):
+    # The Newton passes sum only the columns still moving: those columns'
+    # sums must be the full pass's (the columns are independent).
+    from calibrate.calibrators._base import OneVsRestTargets, target_chunk
+    from calibrate.calibrators._newton import _column_terms, _linear_target_terms
+
+    n, k = 5_000, 7
+    z = (rng.normal(size=(n, k)) * 3).astype(np.float32)
+    y = rng.integers(k, size=n)
+    w = rng.random(n)
+    w /= w.sum()
+    targets = OneVsRestTargets(y, np.zeros(k), np.ones(k))
+    linear = _linear_target_terms(z, targets, w, target_chunk=target_chunk)
+    # The target terms against their definition, summed densely here.
+    Y = np.eye(k)[y]
+    np.testing.assert_allclose(linear[0], (w[:, None] * Y * z).sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(linear[1], w @ Y, rtol=1e-12)
+    a, b = rng.uniform(0.2, 1.0, k), rng.normal(size=k)
+    loss, g, h = _column_terms(z, w, a, b, linear)
+    S = z.astype(np.float64) * a + b
+    np.testing.assert_allclose(
+        loss, w @ (np.logaddexp(0, S) - Y * S), rtol=1e-12, atol=1e-15
+    )
+    cols = np.array([1, 4, 5])
+    s_loss, s_g, s_h = _column_terms(z, w, a[cols], b[cols], linear, cols)
+    np.testing.assert_allclose(s_loss, loss[cols], rtol=1e-13)
+    np.testing.assert_allclose(s_g, g[:, cols], rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(s_h, h[:, cols], rtol=1e-12, atol=1e-16)

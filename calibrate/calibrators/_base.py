@@ -198,9 +198,10 @@ class BaseCalibrator(
         if self.input_type == "logits":
             warn_if_logits_look_like_probabilities(X, task=task, stacklevel=4)
         w = check_sample_weight(sample_weight, X.shape[0])
+        w /= w.sum()  # a new array: normalised in place, no second n-vector
         self.classes_ = classes
         self.task_ = task
-        return Z, y_enc, w / w.sum()
+        return Z, y_enc, w
 
     #: Whether ``_fit`` runs on a dask array chunked along rows (its passes
     #: are per-block reductions); the others refuse dask input.

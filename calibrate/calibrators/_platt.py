@@ -12,8 +12,8 @@ from calibrate.calibrators._base import (
 )
 from calibrate.calibrators._newton import fit_columns_newton
 from calibrate.calibrators._temperature import (
+    affine_start_temperature,
     check_affine_scale,
-    warm_started_temperature,
     warn_temperature_status,
 )
 
@@ -138,7 +138,9 @@ class PlattScaling(BaseCalibrator):
         targets = self._targets(y, w)
         k = Z.shape[1]
         check_affine_scale(self, Z, "multilabel")
-        t, _, status = warm_started_temperature(Z, targets, w, "multilabel")
+        t, _, status = affine_start_temperature(
+            Z, targets, w, "multilabel", absent=absent
+        )
         warn_temperature_status(self, status, np.exp(t), start=True)
         x0 = np.concatenate([np.full(k, np.exp(-t)), np.zeros(k)])
 

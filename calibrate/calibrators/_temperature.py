@@ -188,7 +188,8 @@ def _spread(Z, task):
             half = 0.5 * Zc.max(axis=1) - 0.5 * Zc.min(axis=1)
             per_row.append(np.minimum(half, np.finfo(np.float64).max / 2) * 2)
         else:
-            per_row.append(np.abs(Zc).max(axis=1))
+            # max |z| from the two reductions: no temporary of the chunk's size.
+            per_row.append(np.maximum(Zc.max(axis=1), -Zc.min(axis=1)))
     return float(np.median(np.concatenate(per_row)))
 
 
@@ -439,6 +440,39 @@ def warm_started_temperature(Z, y, w, task, *, max_iter=100):
         scale=scale,
     )
     return t + shift, n_iter, status
+
+
+#: Vector and Platt scaling start from a temperature fitted on a strided
+#: subsample of at most this many score values: only their starting point
+#: (their Newton passes reach the full-data optimum from anywhere), so the
+#: start costs no full pass and its buffers stay a fraction of the input.
+_AFFINE_START_ELEMENTS = 2**15
+
+
+def affine_start_temperature(Z, y, w, task, *, absent):
+    """``log T`` to start vector or Platt scaling from: ``(t, n_iter, status)``.
+
+    :func:`warm_started_temperature` on a strided subsample of about
+    ``_AFFINE_START_ELEMENTS`` values; on all rows when the input is that
+    small, when a column is ``absent`` (it keeps the start, which must then
+    be the full-data temperature-scaling map), or when the subsample's fit
+    ends on a bound or a flat NLL (whose warning must describe all rows).
+    """
+    n, k = Z.shape
+    stride = int(np.ceil(n * k / _AFFINE_START_ELEMENTS))
+    if stride > 1 and not np.any(absent):
+        w_sub = w[::stride]
+        total = w_sub.sum()
+        if total > 0:
+            sub = Z[::stride]
+            if type(Z).__module__.startswith("dask"):
+                sub = np.asarray(sub)
+            result = warm_started_temperature(
+                sub, subsample(y, stride), w_sub / total, task
+            )
+            if result[2] == "converged":
+                return result
+    return warm_started_temperature(Z, y, w, task)
 
 
 def warn_temperature_status(estimator, status, temperature, *, start=False):

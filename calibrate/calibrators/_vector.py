@@ -19,8 +19,8 @@ from calibrate.calibrators._newton import (
     per_column_affine_hessp,
 )
 from calibrate.calibrators._temperature import (
+    affine_start_temperature,
     check_affine_scale,
-    warm_started_temperature,
     warn_temperature_status,
 )
 
@@ -31,10 +31,13 @@ class VectorScaling(BaseCalibrator):
     """Vector scaling: ``softmax(w * z + b)`` with a scale and a bias per class.
 
     Temperature scaling is the special case ``w = 1 / T``, ``b = 0``; the fit
-    starts there and minimises the (weighted) validation NLL by trust-region
-    Newton-CG with the exact gradient and Hessian-vector products, in float64
-    over row chunks; every accepted step lowers the NLL, so its validation NLL
-    is never above temperature scaling's.  Multiclass scores only.
+    starts there and minimises the (weighted) validation NLL by Newton's
+    method with the exact gradient (float64 over row chunks) and the exact
+    Hessian (float32 products; reused for quasi-Newton steps beyond 256
+    classes), or by trust-region Newton-CG where that Hessian would be larger
+    than a quarter of the input; every accepted step lowers the NLL, and the
+    optimum is never above temperature scaling's validation NLL (a special
+    case of the map).  Multiclass scores only.
 
     The fit stops on the gradient, not on the decrease of the objective, so it
     reproduces across CPUs and BLAS kernels: two fits agree to about
@@ -118,7 +121,7 @@ class VectorScaling(BaseCalibrator):
     def _fit(self, Z, y, w):
         absent = self._absent_columns(y, w)
         check_affine_scale(self, Z, "multiclass")
-        t, _, status = warm_started_temperature(Z, y, w, "multiclass")
+        t, _, status = affine_start_temperature(Z, y, w, "multiclass", absent=absent)
         warn_temperature_status(self, status, np.exp(t), start=True)
         self.coef_, self.intercept_, self.n_iter_ = fit_per_class_affine(
             Z,
@@ -190,7 +193,10 @@ def fit_per_class_affine(
     gauge = gauge_column(absent)
     if gauge is not None and mu == 0:
         fixed[n_scale + gauge] = True  # the softmax's free constant
-    if k <= EXACT_HESSIAN_MAX_CLASSES:
+    # The exact Hessian (2K x 2K float64, about three copies while a step is
+    # solved) is formed while it is at most a quarter of the input's size.
+    n_bytes = Z.shape[0] * k * np.dtype(getattr(Z, "dtype", np.float64)).itemsize
+    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= n_bytes / 4:
         theta, n_iter = fit_per_class_exact_newton(
             Z,
             y,
