@@ -116,6 +116,9 @@ def bench_cli(args):
         model = out / "model.json"
         commands = {
             "fit": ["fit", vx, vy, "-o", model],
+            # The other fits issue 18 names (their models are not used).
+            "fit vector": ["fit", vx, vy, "--method", "vector", "-o", out / "v.json"],
+            "fit platt": ["fit", vx, vy, "--method", "platt", "-o", out / "p.json"],
             "evaluate": ["evaluate", tx, ty, "--json"],
             "evaluate --model": ["evaluate", tx, ty, "--model", model, "--json"],
             "apply": ["apply", model, tx, "-o", out / "calibrated.npy"],
@@ -159,6 +162,9 @@ def bench_cli(args):
             )
             if status != 0:
                 print("   ", text.strip().splitlines()[-1] if text.strip() else "")
+            if name.startswith("fit "):
+                iters = [ln for ln in text.splitlines() if "n_iter_" in ln]
+                print("   ", iters[0] if iters else "")
             if name == "fit":
                 temps = [ln for ln in text.splitlines() if "temperature_" in ln]
                 print("   ", temps[0] if temps else "", f"(true {TRUE_TEMPERATURE})")
