@@ -6,6 +6,7 @@ Run by hand from the repository root (a report, not a test: it always exits 0)::
     python benchmarks/bench_affine.py --large    # also 50,000 x 1,000 (minutes)
     python benchmarks/bench_affine.py --repeat 3
     python benchmarks/bench_affine.py --sizes 10000x100 1000000x10
+    python benchmarks/bench_affine.py --only matrix   # matrix scaling only
 
 On float32 logits of a synthetic over-confident model (``_common.make_logits``,
 true T = 2) it times, interleaved round by round and reporting the best of
@@ -143,7 +144,15 @@ def probmetrics_fitters():
     }
 
 
-def run(n, k, repeat, peers):
+#: Which fits ``--only`` keeps (the log-sum-exp pass is always timed).
+FAMILIES = {
+    "vector": ("ours vector", "probmetrics vector", "scipy vector ref"),
+    "matrix": ("ours matrix", "ours matrix (unreg.)", "probmetrics matrix"),
+    "platt": ("ours platt (smoothed)", "sklearn sigmoid"),
+}
+
+
+def run(n, k, repeat, peers, only=None):
     X, y = make_logits(n, k)
     fits = {
         "one lse pass": lambda: lse_pass(X),
@@ -157,6 +166,9 @@ def run(n, k, repeat, peers):
         fits[name] = lambda fit=fit: fit(X, y)
     if n * k <= 2_000_000:
         fits["scipy vector ref"] = lambda: scipy_vector_reference(X, y)
+    if only:
+        keep = {"one lse pass"}.union(*(FAMILIES[f] for f in only))
+        fits = {name: fit for name, fit in fits.items() if name in keep}
     best = dict.fromkeys(fits, np.inf)
     result = {}
     with warnings.catch_warnings():
@@ -170,19 +182,23 @@ def run(n, k, repeat, peers):
     objective = {
         name: softmax_nll(result[name].predict_proba(X), y)
         for name in ("ours vector", "ours matrix", "ours matrix (unreg.)")
+        if name in result
     }
     for name, (_, proba) in peers.items():
-        objective[name] = softmax_nll(proba(result[name], X), y)
+        if name in result:
+            objective[name] = softmax_nll(proba(result[name], X), y)
     if "scipy vector ref" in result:
         objective["scipy vector ref"] = softmax_nll(result["scipy vector ref"], y)
-    platt = result["ours platt (smoothed)"]
-    objective["ours platt (smoothed)"] = ovr_objective(
-        X, y, platt.coef_, platt.intercept_, True
-    )
-    sk = result["sklearn sigmoid"]
-    a = -np.array([c.a_ for c in sk.calibrated_classifiers_[0].calibrators])
-    b = -np.array([c.b_ for c in sk.calibrated_classifiers_[0].calibrators])
-    objective["sklearn sigmoid"] = ovr_objective(X, y, a, b, True)
+    if "ours platt (smoothed)" in result:
+        platt = result["ours platt (smoothed)"]
+        objective["ours platt (smoothed)"] = ovr_objective(
+            X, y, platt.coef_, platt.intercept_, True
+        )
+    if "sklearn sigmoid" in result:
+        sk = result["sklearn sigmoid"]
+        a = -np.array([c.a_ for c in sk.calibrated_classifiers_[0].calibrators])
+        b = -np.array([c.b_ for c in sk.calibrated_classifiers_[0].calibrators])
+        objective["sklearn sigmoid"] = ovr_objective(X, y, a, b, True)
     print(f"\n{n:,} x {k:,} float32 (one pass {one * 1e3:.1f} ms)")
     print(f"{'fit':24s} {'time s':>8s} {'passes':>8s} {'objective':>12s}")
     for name in fits:
@@ -194,21 +210,29 @@ def run(n, k, repeat, peers):
         ("ours vector", "probmetrics vector"),
         ("ours matrix (unreg.)", "probmetrics matrix"),
     ):
-        if peer in best:
+        if peer in best and ours in best:
             print(
                 f"ratio: {peer} / {ours} = {best[peer] / best[ours]:.2f}x "
                 f"(objective {objective[ours] - objective[peer]:+.2e} vs peer)"
             )
-    print(
-        f"ratios: sklearn sigmoid / ours platt = "
-        f"{best['sklearn sigmoid'] / best['ours platt (smoothed)']:.1f}x"
-        + (
-            f"; scipy reference / ours vector = "
-            f"{best['scipy vector ref'] / best['ours vector']:.1f}x"
-            if "scipy vector ref" in best
-            else ""
+    if "ours matrix" in best and "probmetrics matrix" in best:
+        print(
+            f"ratio: probmetrics matrix / ours matrix (ODIR) = "
+            f"{best['probmetrics matrix'] / best['ours matrix']:.2f}x"
         )
-    )
+    ratios = []
+    if "sklearn sigmoid" in best and "ours platt (smoothed)" in best:
+        ratios.append(
+            f"sklearn sigmoid / ours platt = "
+            f"{best['sklearn sigmoid'] / best['ours platt (smoothed)']:.1f}x"
+        )
+    if "scipy vector ref" in best and "ours vector" in best:
+        ratios.append(
+            f"scipy reference / ours vector = "
+            f"{best['scipy vector ref'] / best['ours vector']:.1f}x"
+        )
+    if ratios:
+        print("ratios: " + "; ".join(ratios))
 
 
 def main():
@@ -221,6 +245,12 @@ def main():
         metavar="NxK",
         help="run only these sizes, e.g. 10000x100 1000000x10",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(FAMILIES),
+        help="time only these families (and their peers)",
+    )
     args = parser.parse_args()
     print(machine_info())
     peers = probmetrics_fitters()
@@ -230,7 +260,7 @@ def main():
     if args.sizes:
         sizes = [tuple(int(v) for v in size.lower().split("x")) for size in args.sizes]
     for n, k in sizes:
-        run(n, k, args.repeat, peers)
+        run(n, k, args.repeat, peers, args.only)
 
 
 if __name__ == "__main__":
