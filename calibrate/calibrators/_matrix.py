@@ -4,19 +4,9 @@ import numbers
 
 import numpy as np
 
-from calibrate.calibrators._base import (
-    BaseCalibrator,
-    chunked_objective,
-    mask_columns,
-    softmax_nll_and_dlogits,
-)
-from calibrate.calibrators._newton import (
-    absent_class_shift,
-    centre,
-    gauge_column,
-    matrix_hessp,
-    minimize_trust_newton,
-)
+from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._matrix_newton import fit_softmax_affine
+from calibrate.calibrators._newton import absent_class_shift, centre
 from calibrate.calibrators._temperature import (
     check_affine_scale,
     warm_started_temperature,
@@ -209,40 +199,25 @@ def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
     n_iter : int
     """
     k = Z.shape[1]
-    x0 = np.concatenate([(np.eye(k) * scale0).ravel(), np.zeros(k)])
-    off_diagonal = ~np.eye(k, dtype=bool)
-
-    def fun(theta):
-        W, b = theta[: k * k].reshape(k, k), theta[k * k :]
-        loss, grad = chunked_objective(
-            Z,
-            y,
-            w,
-            forward=lambda Zc: mask_columns(Zc @ W.T + b, absent),
-            backward=lambda Zc, G: np.concatenate([(G.T @ Zc).ravel(), G.sum(0)]),
-            dlogits=softmax_nll_and_dlogits,
-        )
-        W_off = W * off_diagonal
-        loss += lam * np.sum(W_off**2) + mu * (b @ b)
-        grad[: k * k] += 2 * lam * W_off.ravel()
-        grad[k * k :] += 2 * mu * b
-        return loss, grad
-
-    fixed = np.concatenate([np.repeat(absent, k), absent])
-    gauge = gauge_column(absent)
-    if gauge is not None and mu == 0:
-        fixed[k * k + gauge] = True  # the intercepts' free constant
-    if gauge is not None and lam == 0:
-        fixed[gauge * k : (gauge + 1) * k] = True  # W's free common row
-    theta, n_iter = minimize_trust_newton(
-        fun,
-        matrix_hessp(Z, w, absent=absent, lam=lam, mu=mu, off_diagonal=off_diagonal),
-        x0,
-        fixed=fixed,
+    theta0 = np.concatenate([np.eye(k) * scale0, np.zeros((k, 1))], axis=1)
+    penalty = np.full((k, k + 1), float(lam))
+    penalty[np.arange(k), np.arange(k)] = 0.0
+    penalty[:, k] = mu
+    theta, n_iter = fit_softmax_affine(
+        Z,
+        y,
+        w,
+        theta0,
+        absent=absent,
+        penalty=penalty,
+        gauge_W=lam == 0,
+        gauge_b=mu == 0,
         tol=tol,
         max_iter=max_iter,
         name=name,
     )
+    x0 = np.concatenate([theta0[:, :k].ravel(), theta0[:, k]])
+    theta = np.concatenate([theta[:, :k].ravel(), theta[:, k]])
     W = theta[: k * k].reshape(k, k).copy()
     b = theta[k * k :].copy()
     if mu == 0:
