@@ -39,11 +39,22 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from calibrate._special import iter_chunks, logsumexp_rows
+from calibrate._special import iter_chunks
 from calibrate.calibrators._temperature import _n_threads
 
-__all__ = ["EXACT_BLOCKS_MAX_CLASSES", "fit_softmax_affine"]
+__all__ = [
+    "DENSE_HESSIAN_MAX_CLASSES",
+    "EXACT_BLOCKS_MAX_CLASSES",
+    "fit_softmax_affine",
+]
 
+#: Up to this many classes (``K (K + 1) <= 420`` parameters) CG is
+#: preconditioned by the full Hessian on a subsample of rows.
+DENSE_HESSIAN_MAX_CLASSES = 20
+# Rows the dense Hessian is formed from: ``K^2 (K + 1)^2`` multiply-adds
+# each, a fraction of one pass at any ``n``; the sampling error (a few
+# percent) only costs CG a product or two.
+_DENSE_HESSIAN_ROWS = 2**13
 #: Up to this many classes the per-class curvature blocks are formed exactly
 #: (``n K^3 / 2`` multiply-adds); beyond, the Kronecker approximation.
 EXACT_BLOCKS_MAX_CLASSES = 256
@@ -82,6 +93,8 @@ class _SoftmaxAffine:
         self.cache_enabled = self.n * self.k <= _CACHE_MAX_ENTRIES
         self.cache_theta = None
         self.n_hessp = 0
+        # The Kronecker preconditioner's c_k = sum_i w_i p_ik (1 - p_ik).
+        self.class_curvature_wanted = False
 
     # -- row sums ---------------------------------------------------------
 
@@ -119,6 +132,14 @@ class _SoftmaxAffine:
             S[:, self.absent] = -np.inf
         return S
 
+    def _fresh_probabilities(self, Zc):
+        W, b = self.theta[:, :-1], self.theta[:, -1]
+        S = self._probabilities(np.asarray(Zc, dtype=np.float64), W, b)
+        S -= S.max(axis=1, keepdims=True)
+        np.exp(S, out=S)
+        S /= S.sum(axis=1, keepdims=True)
+        return S.astype(np.float32)
+
     # -- objective ----------------------------------------------------------
 
     def value_grad(self, theta):
@@ -128,19 +149,26 @@ class _SoftmaxAffine:
         """
         W, b = theta[:, :-1], theta[:, -1]
         keep = self.cache_enabled
+        curvature = self.class_curvature_wanted
 
         def chunk(index, rows):
             Zc = self._rows(rows, np.float64)
             S = self._probabilities(Zc, W, b)
             yc, wc = self.y[rows], self.w[rows]
             r = np.arange(len(yc))
-            lse = logsumexp_rows(S)
-            loss = float(wc @ np.where(wc > 0, lse - S[r, yc], 0.0))
-            S -= lse[:, None]
+            # One exponential per score for both the loss and the softmax.
+            top = S.max(axis=1, keepdims=True)
+            S -= top
+            s_y = S[r, yc]
             np.exp(S, out=S)
+            total = S.sum(axis=1, keepdims=True)
+            S /= total
+            lse = np.log(total[:, 0])
+            # Rows of weight 0 may be labelled with a masked (absent) class.
+            loss = float(wc @ np.where(wc > 0, lse - s_y, 0.0))
             if keep:
                 self.cache[index] = S.astype(np.float32)
-            c = wc @ (S * (1.0 - S))
+            c = wc @ (S * (1.0 - S)) if curvature else np.zeros(0)
             S[r, yc] -= 1.0
             S *= wc[:, None]
             return [np.array([loss]), S.T @ Zc, S.sum(axis=0), c]
@@ -155,10 +183,7 @@ class _SoftmaxAffine:
     def _chunk_probabilities(self, index, rows, Zc):
         if self.cache_theta is not None:
             return self.cache[index]
-        W, b = self.theta[:, :-1], self.theta[:, -1]
-        S = self._probabilities(np.asarray(Zc, dtype=np.float64), W, b)
-        S -= logsumexp_rows(S)[:, None]
-        return np.exp(S, out=S).astype(np.float32)
+        return self._fresh_probabilities(Zc)
 
     def hessp(self, V):
         """Hessian at the last :meth:`value_grad` point times ``V`` (float32)."""
@@ -204,6 +229,35 @@ class _SoftmaxAffine:
         B[:, k, :k] = B[:, :k, k]
         return B
 
+    def dense_hessian(self, max_rows):
+        """Return the NLL's Hessian in ``vec([W | b])`` from about ``max_rows`` rows.
+
+        Every ``s``-th row of each chunk, its weight times ``s``: a
+        subsampled Hessian, for preconditioning only.
+        """
+        k = self.k
+        d = k * (k + 1)
+        stride = max(1, int(np.ceil(self.n / max_rows)))
+
+        def chunk(index, rows):
+            Zc = self._rows(rows, np.float32)
+            P = self._chunk_probabilities(index, rows, Zc)[::stride]
+            Zt = np.ones((len(P), k + 1))
+            Zt[:, :k] = Zc[::stride]
+            wc = self.w[rows][::stride] * stride
+            Q = (P.astype(np.float64)[:, :, None] * Zt[:, None, :]).reshape(-1, d)
+            wQ = Q * wc[:, None]
+            H = -(wQ.T @ Q)
+            D = (wQ.T @ Zt).reshape(k, k + 1, k + 1)  # sum w p_k z~ z~^T
+            for j in range(k):
+                H[j * (k + 1) : (j + 1) * (k + 1), j * (k + 1) : (j + 1) * (k + 1)] += (
+                    D[j]
+                )
+            return [H]
+
+        (H,) = self._sum(chunk)
+        return H
+
     def gram(self):
         """``G = sum_i w_i z~_i z~_i^T`` (float64 sums of float32 products)."""
         k = self.k
@@ -234,6 +288,37 @@ def _block_preconditioner(B, penalty, free_rows):
 
     def apply(R):
         return np.einsum("kij,kj->ki", inv, R)
+
+    return apply
+
+
+def _dense_preconditioner(H, penalty, free_rows, gauge_W, gauge_b):
+    """Return ``R -> (H + diag(2 penalty))^-1 R`` for a dense Hessian ``H``.
+
+    The softmax's free directions (when unpenalised) get the mean curvature,
+    so the matrix is well conditioned; the CG iterates are projected off them
+    anyway.
+    """
+    k = penalty.shape[0]
+    d = k * (k + 1)
+    H = H + np.diag(2.0 * penalty.ravel())
+    fixed = np.repeat(~free_rows, k + 1)
+    H[fixed, :] = 0.0
+    H[:, fixed] = 0.0
+    level = max(float(np.trace(H)) / max(1, int((~fixed).sum())), 1e-300)
+    H[fixed, fixed] = level
+    columns = np.zeros(k + 1, dtype=bool)
+    columns[:k], columns[k] = gauge_W, gauge_b
+    if columns.any():
+        ones = free_rows / max(1, free_rows.sum())
+        H += level * np.kron(np.outer(ones, ones) * free_rows.sum(), np.diag(columns))
+    H += 1e-10 * level * np.eye(d)
+    c = np.linalg.cholesky(H)
+    inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(d)))
+    inv[fixed, :] = 0.0
+
+    def apply(R):
+        return (inv @ R.ravel()).reshape(R.shape)
 
     return apply
 
@@ -297,8 +382,9 @@ def _newton(
     max_iter,
     name,
     free_rows,
-    exact_blocks,
+    mode,
     eig,
+    gauges,
     start=None,
 ):
     """Line-search Newton-CG on ``obj`` from ``theta``; return ``(theta, n_iter)``.
@@ -307,7 +393,10 @@ def _newton(
     """
     loss, grad = obj.value_grad(theta) if start is None else start
     k = obj.k
-    rebuild_after = max(2, (k + 1) // 4)  # products that cost one block build
+    # Rebuild the preconditioner when the last Newton system took more
+    # products than a rebuild costs: about K / 4 for the exact blocks; the
+    # dense Hessian, on a capped subsample, costs a product or less.
+    rebuild_after = 3 if mode == "dense" else max(3, (k + 1) // 4)
     precondition, last_products = None, np.inf
     gnorm, n_iter, polish = np.inf, 0, 0
     eps = np.finfo(float).eps
@@ -326,8 +415,17 @@ def _newton(
             break
         polish += gnorm <= tol
         n_iter += 1
-        if exact_blocks:
-            if precondition is None or last_products > rebuild_after:
+        stale = precondition is None or last_products > rebuild_after
+        if mode == "dense":
+            if stale:
+                precondition = _dense_preconditioner(
+                    obj.dense_hessian(_DENSE_HESSIAN_ROWS),
+                    obj.penalty,
+                    free_rows,
+                    *gauges,
+                )
+        elif mode == "blocks":
+            if stale:
                 precondition = _block_preconditioner(
                     obj.blocks(), obj.penalty, free_rows
                 )
@@ -413,11 +511,18 @@ def fit_softmax_affine(
             V[free_rows, -1] -= V[free_rows, -1].mean()
         return V
 
-    exact_blocks = k <= EXACT_BLOCKS_MAX_CLASSES
+    if k <= DENSE_HESSIAN_MAX_CLASSES:
+        mode = "dense"
+    elif k <= EXACT_BLOCKS_MAX_CLASSES:
+        mode = "blocks"
+    else:
+        mode = "kronecker"
+    exact_blocks = mode != "kronecker"
     # One BLAS thread: threads, if any, are over row blocks, and a fixed
     # thread count fixes the summation order.
     with threadpool_limits(limits=1, user_api="blas"):
         obj = _SoftmaxAffine(Z, y, w, absent=absent, penalty=penalty)
+        obj.class_curvature_wanted = mode == "kronecker"
         eig = None if exact_blocks else np.linalg.eigh(obj.gram())
         start = obj.value_grad(theta)
         stride = int(np.ceil(n * k / _SUBSAMPLE_ELEMENTS))
@@ -430,6 +535,7 @@ def fit_softmax_affine(
                 absent=absent,
                 penalty=penalty,
             )
+            sub.class_curvature_wanted = mode == "kronecker"
             sub_eig = None if exact_blocks else np.linalg.eigh(sub.gram())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -441,8 +547,9 @@ def fit_softmax_affine(
                     max_iter=max_iter,
                     name=name,
                     free_rows=free_rows,
-                    exact_blocks=exact_blocks,
+                    mode=mode,
                     eig=sub_eig,
+                    gauges=(gauge_W, gauge_b),
                 )
             # The subsample's optimum starts the full fit only if it is no
             # worse than the given start on all rows.
@@ -459,7 +566,8 @@ def fit_softmax_affine(
             max_iter=max_iter,
             name=name,
             free_rows=free_rows,
-            exact_blocks=exact_blocks,
+            mode=mode,
             eig=eig,
+            gauges=(gauge_W, gauge_b),
             start=start,
         )
