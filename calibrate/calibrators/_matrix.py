@@ -26,10 +26,17 @@ class MatrixScaling(BaseCalibrator):
 
     The diagonal of ``W`` is free, so temperature and vector scaling lie
     inside the family at zero penalty.  The fit starts at the temperature
-    scaling solution (``W = I / T``, ``b = 0``) and runs trust-region
-    Newton-CG with the exact gradient and Hessian-vector products in float64
-    over row chunks; every accepted step lowers the regularised objective, so
-    it is never above temperature scaling's.  Multiclass scores only.
+    scaling solution (``W = I / T``, ``b = 0``) and runs a line-search
+    Newton-CG method with the exact float64 gradient over row chunks, its
+    conjugate gradients preconditioned by the curvature of each output class
+    (the full Hessian on a subsample up to 20 classes, per-class blocks up to
+    256, a Kronecker approximation beyond; see
+    ``calibrate/calibrators/_matrix_newton.py``); every accepted step lowers
+    the regularised objective, so it is never above temperature scaling's.
+    Besides its input the fit holds the softmax probabilities in float32
+    (``n x K`` values, the size of a float32 input, up to ``2**26`` of
+    them) and, up to 256 classes, ``K`` blocks of ``(K + 1)**2`` float64
+    values (80 MB at ``K = 200``).  Multiclass scores only.
 
     The fit stops on the gradient norm, not on the decrease of the objective,
     so it reproduces across CPUs and BLAS kernels.  The softmax is unchanged
@@ -188,9 +195,11 @@ def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
     The kernel of :class:`MatrixScaling` and of full Dirichlet calibration
     (which runs it on log-probabilities).  Minimises the weighted mean NLL
     plus ``lam * sum_{i != j} W_ij**2 + mu * sum_j b_j**2`` (``lam`` and
-    ``mu`` per entry) by trust-region Newton-CG, fixing the softmax's free
-    directions when a penalty is zero and shifting the fitted classes'
-    intercepts when a class is absent (see the class docstring).
+    ``mu`` per entry) by preconditioned Newton-CG
+    (:func:`~calibrate.calibrators._matrix_newton.fit_softmax_affine`),
+    projecting out the softmax's free directions when a penalty is zero,
+    and shifting the fitted classes' intercepts when a class is absent (see
+    the class docstring).
 
     Returns
     -------
