@@ -300,7 +300,6 @@ def _dense_preconditioner(H, penalty, free_rows, gauge_W, gauge_b):
     anyway.
     """
     k = penalty.shape[0]
-    d = k * (k + 1)
     H = H + np.diag(2.0 * penalty.ravel())
     fixed = np.repeat(~free_rows, k + 1)
     H[fixed, :] = 0.0
@@ -312,9 +311,11 @@ def _dense_preconditioner(H, penalty, free_rows, gauge_W, gauge_b):
     if columns.any():
         ones = free_rows / max(1, free_rows.sum())
         H += level * np.kron(np.outer(ones, ones) * free_rows.sum(), np.diag(columns))
-    H += 1e-10 * level * np.eye(d)
-    c = np.linalg.cholesky(H)
-    inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(d)))
+    # The subsampled Hessian is positive semi-definite only up to rounding
+    # (and singular when the rows are fewer than the parameters): its
+    # eigenvalues are floored at 1e-10 of the mean curvature.
+    lh, U = np.linalg.eigh(H)
+    inv = (U / np.maximum(lh, 1e-10 * level)) @ U.T
     inv[fixed, :] = 0.0
 
     def apply(R):
