@@ -36,6 +36,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy.linalg.blas import ssyrk
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -205,28 +206,31 @@ class _SoftmaxAffine:
         return np.concatenate([hW, hb[:, None]], axis=1) + 2.0 * self.penalty * V
 
     def blocks(self):
-        """Blocks ``B_k = sum_i w_i p_ik (1 - p_ik) z~_i z~_i^T``, ``(K, K+1, K+1)``."""
+        """Blocks ``B_k = sum_i w_i p_ik (1 - p_ik) z~_i z~_i^T``, ``(K, K+1, K+1)``.
+
+        One float32 rank-m update (``ssyrk``, half the work of a product) per
+        class and chunk on ``sqrt(w p (1 - p)) z~``, summed in float64.
+        """
         k = self.k
-        # Sub-chunks of rows so that the (m, K, K) float32 temporary stays small.
-        step = max(1, 2**21 // (k * k))
 
         def chunk(index, rows):
             Zc = self._rows(rows, np.float32)
             P = self._chunk_probabilities(index, rows, Zc)
             C = P * (1.0 - P)
             C *= self.w[rows].astype(np.float32)[:, None]
-            B = np.zeros((k, k + 1, k + 1))
-            for start in range(0, len(Zc), step):
-                Zs, Cs = Zc[start : start + step], C[start : start + step]
-                m = len(Zs)
-                CZ = (Cs[:, :, None] * Zs[:, None, :]).reshape(m, k * k)
-                B[:, :k, :k] += (CZ.T @ Zs).reshape(k, k, k)
-                B[:, :k, k] += Cs.T @ Zs
-            B[:, k, k] += C.sum(axis=0, dtype=np.float64)
+            np.sqrt(C, out=C)
+            Zt = np.ones((len(Zc), k + 1), dtype=np.float32, order="F")
+            Zt[:, :k] = Zc
+            A = np.empty_like(Zt)
+            B = np.empty((k, k + 1, k + 1))
+            for j in range(k):
+                np.multiply(Zt, C[:, j : j + 1], out=A)
+                B[j] = ssyrk(1.0, A, trans=1, lower=0)  # upper triangle
             return [B]
 
         (B,) = self._sum(chunk)
-        B[:, k, :k] = B[:, :k, k]
+        upper = np.triu_indices(k + 1, 1)
+        B[:, upper[1], upper[0]] = B[:, upper[0], upper[1]]
         return B
 
     def dense_hessian(self, max_rows):
