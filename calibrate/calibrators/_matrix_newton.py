@@ -94,6 +94,7 @@ class _SoftmaxAffine:
         self.cache_enabled = self.n * self.k <= _CACHE_MAX_ENTRIES
         self.cache_theta = None
         self.n_hessp = 0
+        self.pool = None
         # The Kronecker preconditioner's c_k = sum_i w_i p_ik (1 - p_ik).
         self.class_curvature_wanted = False
 
@@ -105,12 +106,21 @@ class _SoftmaxAffine:
             parts = [self._sum_group(func, range(len(self.chunks)))]
         else:
             groups = np.array_split(np.arange(len(self.chunks)), self.n_workers)
-            with ThreadPoolExecutor(max_workers=self.n_workers) as pool:
-                parts = list(pool.map(lambda g: self._sum_group(func, g), groups))
+            if self.pool is None:
+                # One pool for the whole fit: starting threads for each of
+                # the hundred-odd passes cost a third of a 10,000 x 100 fit.
+                self.pool = ThreadPoolExecutor(max_workers=self.n_workers)
+            parts = list(self.pool.map(lambda g: self._sum_group(func, g), groups))
         total = parts[0]
         for part in parts[1:]:
             total = [a + b for a, b in zip(total, part, strict=True)]
         return total
+
+    def close(self):
+        """Stop the worker threads, if any."""
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
 
     def _sum_group(self, func, indices):
         total = None
@@ -526,53 +536,60 @@ def fit_softmax_affine(
     # One BLAS thread: threads, if any, are over row blocks, and a fixed
     # thread count fixes the summation order.
     with threadpool_limits(limits=1, user_api="blas"):
-        obj = _SoftmaxAffine(Z, y, w, absent=absent, penalty=penalty)
-        obj.class_curvature_wanted = mode == "kronecker"
-        eig = None if exact_blocks else np.linalg.eigh(obj.gram())
-        start = obj.value_grad(theta)
-        stride = int(np.ceil(n * k / _SUBSAMPLE_ELEMENTS))
-        if n * k > _SUBSAMPLE_MIN_ELEMENTS and w[::stride].sum() > 0:
-            w_sub = w[::stride]
-            sub = _SoftmaxAffine(
-                Z[::stride],
-                y[::stride],
-                w_sub / w_sub.sum(),
-                absent=absent,
-                penalty=penalty,
-            )
-            sub.class_curvature_wanted = mode == "kronecker"
-            sub_eig = None if exact_blocks else np.linalg.eigh(sub.gram())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                warm, _ = _newton(
-                    sub,
-                    theta,
-                    project,
-                    tol=1e-4,
-                    max_iter=max_iter,
-                    name=name,
-                    free_rows=free_rows,
-                    mode=mode,
-                    eig=sub_eig,
-                    gauges=(gauge_W, gauge_b),
+        objects = []
+        try:
+            obj = _SoftmaxAffine(Z, y, w, absent=absent, penalty=penalty)
+            objects.append(obj)
+            obj.class_curvature_wanted = mode == "kronecker"
+            eig = None if exact_blocks else np.linalg.eigh(obj.gram())
+            start = obj.value_grad(theta)
+            stride = int(np.ceil(n * k / _SUBSAMPLE_ELEMENTS))
+            if n * k > _SUBSAMPLE_MIN_ELEMENTS and w[::stride].sum() > 0:
+                w_sub = w[::stride]
+                sub = _SoftmaxAffine(
+                    Z[::stride],
+                    y[::stride],
+                    w_sub / w_sub.sum(),
+                    absent=absent,
+                    penalty=penalty,
                 )
-            # The subsample's optimum starts the full fit only if it is no
-            # worse than the given start on all rows.
-            warm_start = obj.value_grad(warm)
-            if warm_start[0] <= start[0]:
-                theta, start = warm, warm_start
-            else:
-                start = obj.value_grad(theta)  # the products' point again
-        return _newton(
-            obj,
-            theta,
-            project,
-            tol=tol,
-            max_iter=max_iter,
-            name=name,
-            free_rows=free_rows,
-            mode=mode,
-            eig=eig,
-            gauges=(gauge_W, gauge_b),
-            start=start,
-        )
+                objects.append(sub)
+                sub.class_curvature_wanted = mode == "kronecker"
+                sub_eig = None if exact_blocks else np.linalg.eigh(sub.gram())
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    warm, _ = _newton(
+                        sub,
+                        theta,
+                        project,
+                        tol=1e-4,
+                        max_iter=max_iter,
+                        name=name,
+                        free_rows=free_rows,
+                        mode=mode,
+                        eig=sub_eig,
+                        gauges=(gauge_W, gauge_b),
+                    )
+                # The subsample's optimum starts the full fit only if it is no
+                # worse than the given start on all rows.
+                warm_start = obj.value_grad(warm)
+                if warm_start[0] <= start[0]:
+                    theta, start = warm, warm_start
+                else:
+                    start = obj.value_grad(theta)  # the products' point again
+            return _newton(
+                obj,
+                theta,
+                project,
+                tol=tol,
+                max_iter=max_iter,
+                name=name,
+                free_rows=free_rows,
+                mode=mode,
+                eig=eig,
+                gauges=(gauge_W, gauge_b),
+                start=start,
+            )
+        finally:
+            for objective in objects:
+                objective.close()
