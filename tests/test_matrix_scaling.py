@@ -159,9 +159,11 @@ def odir_gradient(W, b, z, y, lam, mu):
 @pytest.mark.parametrize("mode", ["dense", "blocks", "kronecker"])
 @pytest.mark.parametrize("lam, mu", [(0.0, 0.0), (0.5, 0.1), ("auto", "auto")])
 def test_preconditioned_newton_reaches_the_optimum(rng, monkeypatch, mode, lam, mu):
-    # Each preconditioner of the solver (chosen by K) is forced on a small
-    # problem; the reference is scipy's L-BFGS-B on the objective written out
-    # in this file, from the same start (temperature scaling).
+    # Each preconditioner of the solver (chosen by K and by whether W is
+    # penalised: dense, blocks, Kronecker; the diagonal with lam > 0) is
+    # forced on a small problem; the reference is scipy's L-BFGS-B on the
+    # objective written out in this file, from the same start (temperature
+    # scaling).
     from scipy.optimize import minimize
 
     from calibrate.calibrators import _matrix_newton
