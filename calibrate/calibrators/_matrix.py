@@ -29,9 +29,10 @@ class MatrixScaling(BaseCalibrator):
     scaling solution (``W = I / T``, ``b = 0``) and runs a line-search
     Newton-CG method with the exact float64 gradient over row chunks, its
     conjugate gradients preconditioned by the curvature of each output class
-    (the full Hessian on a subsample up to 20 classes, per-class blocks up to
-    256, a Kronecker approximation beyond; see
-    ``calibrate/calibrators/_matrix_newton.py``); every accepted step lowers
+    (the full Hessian on a subsample up to 20 classes; beyond, the
+    Hessian's diagonal when the off-diagonal weights are penalised, else
+    per-class blocks up to 256 classes and a Kronecker approximation above;
+    see ``calibrate/calibrators/_matrix_newton.py``); every accepted step lowers
     the regularised objective, so it is never above temperature scaling's.
     Besides its input the fit holds the softmax probabilities in float32
     (``n x K`` values, the size of a float32 input, up to ``2**26`` of
