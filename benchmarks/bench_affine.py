@@ -231,6 +231,11 @@ def run(n, k, repeat, peers, only=FAMILIES, memory=True):
                 f"ratio: {peer} / {ours} = {best[peer] / best[ours]:.2f}x "
                 f"(objective {objective[ours] - objective[peer]:+.2e} vs peer)"
             )
+    if "ours matrix" in best and "probmetrics matrix" in best:
+        print(
+            f"ratio: probmetrics matrix / ours matrix (ODIR) = "
+            f"{best['probmetrics matrix'] / best['ours matrix']:.2f}x"
+        )
     if "scipy vector ref" in best:
         print(
             f"ratio: scipy vector ref / ours vector = "

@@ -24,8 +24,8 @@ class DirichletCalibration(BaseCalibrator):
     Kull, Perello-Nieto, Kängsepp, Silva Filho, Song and Flach (NeurIPS 2019)
     derive this map from Dirichlet class-conditional densities: it is matrix
     scaling applied to log-probabilities.  The fit shares the kernel of
-    :class:`MatrixScaling` (trust-region Newton-CG with exact Hessian-vector
-    products, stopped on the gradient norm, from the temperature-scaling
+    :class:`MatrixScaling` (Newton-CG preconditioned by per-class curvature,
+    stopped on the gradient norm, from the temperature-scaling
     solution on ``log p``), so its objective is never above that start's.
 
     ``parameterization`` restricts ``W``:

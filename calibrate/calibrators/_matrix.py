@@ -4,19 +4,9 @@ import numbers
 
 import numpy as np
 
-from calibrate.calibrators._base import (
-    BaseCalibrator,
-    chunked_objective,
-    mask_columns,
-    softmax_nll_and_dlogits,
-)
-from calibrate.calibrators._newton import (
-    absent_class_shift,
-    centre,
-    gauge_column,
-    matrix_hessp,
-    minimize_trust_newton,
-)
+from calibrate.calibrators._base import BaseCalibrator
+from calibrate.calibrators._matrix_newton import fit_softmax_affine
+from calibrate.calibrators._newton import absent_class_shift, centre
 from calibrate.calibrators._temperature import (
     check_affine_scale,
     warm_started_temperature,
@@ -36,10 +26,18 @@ class MatrixScaling(BaseCalibrator):
 
     The diagonal of ``W`` is free, so temperature and vector scaling lie
     inside the family at zero penalty.  The fit starts at the temperature
-    scaling solution (``W = I / T``, ``b = 0``) and runs trust-region
-    Newton-CG with the exact gradient and Hessian-vector products in float64
-    over row chunks; every accepted step lowers the regularised objective, so
-    it is never above temperature scaling's.  Multiclass scores only.
+    scaling solution (``W = I / T``, ``b = 0``) and runs a line-search
+    Newton-CG method with the exact float64 gradient over row chunks, its
+    conjugate gradients preconditioned by the curvature of each output class
+    (the full Hessian on a subsample up to 20 classes; beyond, the
+    Hessian's diagonal when the off-diagonal weights are penalised, else
+    per-class blocks up to 256 classes and a Kronecker approximation above;
+    see ``calibrate/calibrators/_matrix_newton.py``); every accepted step lowers
+    the regularised objective, so it is never above temperature scaling's.
+    Besides its input the fit holds the softmax probabilities in float32
+    (``n x K`` values, the size of a float32 input, up to ``2**26`` of
+    them) and, up to 256 classes, ``K`` blocks of ``(K + 1)**2`` float64
+    values (80 MB at ``K = 200``).  Multiclass scores only.
 
     The fit stops on the gradient norm, not on the decrease of the objective,
     so it reproduces across CPUs and BLAS kernels.  The softmax is unchanged
@@ -198,9 +196,11 @@ def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
     The kernel of :class:`MatrixScaling` and of full Dirichlet calibration
     (which runs it on log-probabilities).  Minimises the weighted mean NLL
     plus ``lam * sum_{i != j} W_ij**2 + mu * sum_j b_j**2`` (``lam`` and
-    ``mu`` per entry) by trust-region Newton-CG, fixing the softmax's free
-    directions when a penalty is zero and shifting the fitted classes'
-    intercepts when a class is absent (see the class docstring).
+    ``mu`` per entry) by preconditioned Newton-CG
+    (:func:`~calibrate.calibrators._matrix_newton.fit_softmax_affine`),
+    projecting out the softmax's free directions when a penalty is zero,
+    and shifting the fitted classes' intercepts when a class is absent (see
+    the class docstring).
 
     Returns
     -------
@@ -209,40 +209,25 @@ def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
     n_iter : int
     """
     k = Z.shape[1]
-    x0 = np.concatenate([(np.eye(k) * scale0).ravel(), np.zeros(k)])
-    off_diagonal = ~np.eye(k, dtype=bool)
-
-    def fun(theta):
-        W, b = theta[: k * k].reshape(k, k), theta[k * k :]
-        loss, grad = chunked_objective(
-            Z,
-            y,
-            w,
-            forward=lambda Zc: mask_columns(Zc @ W.T + b, absent),
-            backward=lambda Zc, G: np.concatenate([(G.T @ Zc).ravel(), G.sum(0)]),
-            dlogits=softmax_nll_and_dlogits,
-        )
-        W_off = W * off_diagonal
-        loss += lam * np.sum(W_off**2) + mu * (b @ b)
-        grad[: k * k] += 2 * lam * W_off.ravel()
-        grad[k * k :] += 2 * mu * b
-        return loss, grad
-
-    fixed = np.concatenate([np.repeat(absent, k), absent])
-    gauge = gauge_column(absent)
-    if gauge is not None and mu == 0:
-        fixed[k * k + gauge] = True  # the intercepts' free constant
-    if gauge is not None and lam == 0:
-        fixed[gauge * k : (gauge + 1) * k] = True  # W's free common row
-    theta, n_iter = minimize_trust_newton(
-        fun,
-        matrix_hessp(Z, w, absent=absent, lam=lam, mu=mu, off_diagonal=off_diagonal),
-        x0,
-        fixed=fixed,
+    theta0 = np.concatenate([np.eye(k) * scale0, np.zeros((k, 1))], axis=1)
+    penalty = np.full((k, k + 1), float(lam))
+    penalty[np.arange(k), np.arange(k)] = 0.0
+    penalty[:, k] = mu
+    theta, n_iter = fit_softmax_affine(
+        Z,
+        y,
+        w,
+        theta0,
+        absent=absent,
+        penalty=penalty,
+        gauge_W=lam == 0,
+        gauge_b=mu == 0,
         tol=tol,
         max_iter=max_iter,
         name=name,
     )
+    x0 = np.concatenate([theta0[:, :k].ravel(), theta0[:, k]])
+    theta = np.concatenate([theta[:, :k].ravel(), theta[:, k]])
     W = theta[: k * k].reshape(k, k).copy()
     b = theta[k * k :].copy()
     if mu == 0:

@@ -55,7 +55,6 @@ from calibrate.calibrators._temperature import _CHUNKS_PER_THREAD, _n_threads
 
 __all__ = [
     "fit_columns_newton",
-    "matrix_hessp",
     "minimize_trust_newton",
     "per_column_affine_hessp",
     "softmax_hvp",
@@ -577,42 +576,6 @@ def per_column_affine_hessp(Z, w, *, absent):
 def _block_affine_hessp(Z, w, theta, v, absent):
     """One block's share of :func:`per_column_affine_hessp` (a dask task)."""
     return per_column_affine_hessp(Z, w, absent=absent)(theta, v)
-
-
-def matrix_hessp(Z, w, *, absent, lam, mu, off_diagonal):
-    """Hessian-vector product of the ODIR matrix-scaling objective.
-
-    ``theta = [vec(W), b]`` with logits ``S = Z W^T + b``; the penalty
-    ``lam * |W_offdiag|^2 + mu * |b|^2`` adds ``2 lam V_offdiag`` and
-    ``2 mu v_b``.
-    """
-    k = Z.shape[1]
-
-    cache = _CurvatureCache(Z.shape[0] * k)
-
-    def hessp(theta, v):
-        W, b = theta[: k * k].reshape(k, k), theta[k * k :]
-        V, vb = v[: k * k].reshape(k, k), v[k * k :]
-        gW, gb = np.zeros((k, k)), np.zeros(k)
-        chunks = iter_chunks(*Z.shape, chunk_elements=_CACHE_CHUNK_ELEMENTS)
-        for index, rows in enumerate(chunks):
-            Zc = Z[rows].astype(np.float64)
-
-            def probabilities(Zc=Zc):
-                S = Zc @ W.T + b
-                if absent.any():
-                    S[:, absent] = -np.inf
-                return softmax(S)
-
-            P = cache.get(theta, index, probabilities)
-            HdS = softmax_hvp(P, Zc @ V.T + vb, w[rows])
-            gW += HdS.T @ Zc
-            gb += HdS.sum(axis=0)
-        gW += 2.0 * lam * (V * off_diagonal)
-        gb += 2.0 * mu * vb
-        return np.concatenate([gW.ravel(), gb])
-
-    return hessp
 
 
 def gauge_column(absent):
