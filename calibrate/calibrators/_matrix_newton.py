@@ -40,10 +40,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.linalg.blas import ssyrk
-from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from calibrate._special import iter_chunks
+from calibrate.calibrators._newton import _one_blas_thread, warn_not_converged
 from calibrate.calibrators._temperature import _n_threads
 
 __all__ = [
@@ -498,12 +497,7 @@ def _newton(
             obj.value_grad(theta)  # the products' point again
             break
     if gnorm > 1e3 * tol or (n_iter >= max_iter and gnorm > tol):
-        warnings.warn(
-            f"{name} did not converge: gradient norm {gnorm:.2e} after {n_iter} "
-            "Newton iterations. Increase max_iter or check the scores.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+        warn_not_converged(name, gnorm, n_iter, stacklevel=4)
     return theta, n_iter
 
 
@@ -569,7 +563,7 @@ def fit_softmax_affine(
     exact_blocks = mode != "kronecker"
     # One BLAS thread: threads, if any, are over row blocks, and a fixed
     # thread count fixes the summation order.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _one_blas_thread():
         objects = []
         try:
             obj = _SoftmaxAffine(Z, y, w, absent=absent, penalty=penalty)

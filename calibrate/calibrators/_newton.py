@@ -46,7 +46,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from calibrate._dask import is_dask
 from calibrate._special import iter_chunks, logsumexp_rows, softmax
@@ -62,6 +61,16 @@ __all__ = [
 
 
 _CONTROLLERS = []
+
+
+def warn_not_converged(name, gnorm, n_iter, *, stacklevel):
+    """Warn that a Newton fit stopped above its gradient tolerance."""
+    warnings.warn(
+        f"{name} did not converge: gradient norm {gnorm:.2e} after {n_iter} "
+        "Newton iterations. Increase max_iter or check the scores.",
+        ConvergenceWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def _one_blas_thread():
@@ -182,7 +191,7 @@ def minimize_trust_newton(fun, hessp, x0, *, fixed, tol, max_iter, name):
 
     # One BLAS thread: the many small products of CG run slower when
     # OpenBLAS wakes its pool for each (the limit is undone on exit).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _one_blas_thread():
         res = minimize(
             reduced,
             base[free],
@@ -1065,10 +1074,5 @@ def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_t
                 continue
             break  # no decrease at the precision of the loss
     if gnorm > 1e3 * tol or (n_iter >= max_iter and gnorm > tol):
-        warnings.warn(
-            f"{name} did not converge: gradient norm {gnorm:.2e} after {n_iter} "
-            "Newton iterations. Increase max_iter or check the scores.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_not_converged(name, gnorm, n_iter, stacklevel=3)
     return theta, n_iter, loss, converged
