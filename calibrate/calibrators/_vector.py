@@ -204,12 +204,9 @@ def fit_per_class_affine(
     if gauge is not None and mu == 0:
         fixed[n_scale + gauge] = True  # the softmax's free constant
     # The exact Hessian (2K x 2K float64, about three copies while a step is
-    # solved) is formed while it is at most a quarter of the input's size,
-    # or at most 2 MB (K <= 256): a small input with many classes then keeps
-    # the exact Newton steps, 5 to 30 times faster there than Newton-CG
-    # (500 x 200: 0.10 s against 3.1 s).
+    # solved) is formed while it is at most a quarter of the input's size.
     n_bytes = Z.shape[0] * k * np.dtype(getattr(Z, "dtype", np.float64)).itemsize
-    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= max(n_bytes / 4, 2**21):
+    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= n_bytes / 4:
         theta, n_iter = fit_per_class_exact_newton(
             Z,
             y,
