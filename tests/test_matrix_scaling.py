@@ -156,14 +156,18 @@ def odir_gradient(W, b, z, y, lam, mu):
     return np.concatenate([gW.ravel(), gb])
 
 
+@pytest.mark.parametrize("coarse", [False, True])
 @pytest.mark.parametrize("mode", ["dense", "blocks", "kronecker"])
 @pytest.mark.parametrize("lam, mu", [(0.0, 0.0), (0.5, 0.1), ("auto", "auto")])
-def test_preconditioned_newton_reaches_the_optimum(rng, monkeypatch, mode, lam, mu):
+def test_preconditioned_newton_reaches_the_optimum(
+    rng, monkeypatch, mode, lam, mu, coarse
+):
     # Each preconditioner of the solver (chosen by K and by whether W is
     # penalised: dense, blocks, Kronecker; the diagonal with lam > 0) is
-    # forced on a small problem; the reference is scipy's L-BFGS-B on the
-    # objective written out in this file, from the same start (temperature
-    # scaling).
+    # forced on a small problem, with and without the float32 objective of
+    # the first iterations (used from 128 classes); the reference is scipy's
+    # L-BFGS-B on the objective written out in this file, from the same
+    # start (temperature scaling).
     from scipy.optimize import minimize
 
     from calibrate.calibrators import _matrix_newton
@@ -171,6 +175,7 @@ def test_preconditioned_newton_reaches_the_optimum(rng, monkeypatch, mode, lam, 
     limits = {"dense": (8, 8), "blocks": (0, 8), "kronecker": (0, 0)}[mode]
     monkeypatch.setattr(_matrix_newton, "DENSE_HESSIAN_MAX_CLASSES", limits[0])
     monkeypatch.setattr(_matrix_newton, "EXACT_BLOCKS_MAX_CLASSES", limits[1])
+    monkeypatch.setattr(_matrix_newton, "_COARSE_MIN_CLASSES", 0 if coarse else 10**9)
     k = 6
     z = rng.normal(size=(3_000, k)) * 2.5
     W_true = np.eye(k) / 1.5 + 0.2 * rng.normal(size=(k, k))
@@ -194,3 +199,38 @@ def test_preconditioned_newton_reaches_the_optimum(rng, monkeypatch, mode, lam, 
     )
     ours = odir_objective(cal.coef_, cal.intercept_, z, y, lam_v, mu_v)
     assert ours <= ref.fun + 1e-12
+
+
+def test_subsample_start_only_when_it_pays(rng, monkeypatch):
+    # The subsample warm start is fitted only when the objective can fall by
+    # far more than the subsample's sampling noise: not when temperature
+    # scaling is the true map (the start is then optimal up to noise), but
+    # when the true map mixes the classes.  Either way the fit ends at the
+    # full data's optimum (the gradient from the formulas of this file).
+    from calibrate.calibrators import _matrix_newton
+    from calibrate.calibrators._matrix_newton import _SoftmaxAffine, _subsample_pays
+
+    n, k = 40_000, 4
+    u = rng.normal(size=(n, k)) * 2.0
+    mixed = np.eye(k) + 0.8 * rng.normal(size=(k, k))
+    cases = {"temperature": u / 2.0, "mixed": u @ mixed.T}
+    penalty = np.full((k, k + 1), 0.01)
+    penalty[np.arange(k), np.arange(k)] = 0.0
+    w = np.full(n, 1.0 / n)
+    pays = {}
+    for name, truth in cases.items():
+        y = draw_labels(truth, rng)
+        t = TemperatureScaling().fit(u, y).temperature_
+        theta = np.concatenate([np.eye(k) / t, np.zeros((k, 1))], axis=1)
+        obj = _SoftmaxAffine(u, y, w, absent=np.zeros(k, bool), penalty=penalty)
+        _, grad = obj.value_grad(theta)
+        pays[name] = _subsample_pays(obj, grad, w[::20], np.ones(k, bool))
+        obj.close()
+        # End to end with the subsample path enabled (2,000 of the rows).
+        monkeypatch.setattr(_matrix_newton, "_SUBSAMPLE_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(_matrix_newton, "_SUBSAMPLE_ELEMENTS", n * k // 20)
+        cal = MatrixScaling().fit(u, y)
+        g = odir_gradient(cal.coef_, cal.intercept_, u, y, 0.01 * k * (k - 1), 0.01 * k)
+        assert np.linalg.norm(g) <= cal.tol
+        monkeypatch.undo()
+    assert pays == {"temperature": False, "mixed": True}

@@ -27,7 +27,8 @@ class MatrixScaling(BaseCalibrator):
     The diagonal of ``W`` is free, so temperature and vector scaling lie
     inside the family at zero penalty.  The fit starts at the temperature
     scaling solution (``W = I / T``, ``b = 0``) and runs a line-search
-    Newton-CG method with the exact float64 gradient over row chunks, its
+    Newton-CG method with the exact float64 gradient over row chunks (float32
+    in the first iterations from 128 classes, until its norm is 1e-3), its
     conjugate gradients preconditioned by the curvature of each output class
     (the full Hessian on a subsample up to 20 classes; beyond, the
     Hessian's diagonal when the off-diagonal weights are penalised, else
