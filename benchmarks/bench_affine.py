@@ -17,8 +17,12 @@ true T = 2) it times, interleaved round by round and reporting the best of
   ``PlattScaling`` on multiclass logits (one-vs-rest);
 * peers, when installed: probmetrics' vector and matrix scaling (needs torch;
   skipped with a line otherwise; its matrix scaling is unregularised, so it
-  is compared with ours at ``reg_lambda=0, reg_mu=0``) and scikit-learn's
-  one-vs-rest sigmoid,
+  is compared with ours at ``reg_lambda=0, reg_mu=0``, skipped when there
+  are more parameters than rows) and, as a same-objective peer for our
+  default ODIR fit, probmetrics' solver (torchmin's L-BFGS with its default
+  tolerances) on that objective from the same temperature-scaling start
+  ("torchmin-ODIR matrix"; its ODIR objective is printed beside ours); and
+  scikit-learn's one-vs-rest sigmoid,
   ``CalibratedClassifierCV(FrozenEstimator(clf), method="sigmoid")`` with
   ``clf.decision_function`` returning its input (Platt's smoothed targets:
   compared with ``PlattScaling(target_smoothing=True)``, the same objective);
@@ -41,7 +45,7 @@ from _common import lse_pass, machine_info, make_logits, peak_extra_memory
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-from calibrate import MatrixScaling, PlattScaling, VectorScaling
+from calibrate import MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
 
 
 def softmax_nll(P, y):
@@ -101,6 +105,18 @@ def ovr_objective(X, y, coef, intercept, smoothing):
     return float(np.mean(np.sum(np.logaddexp(0, S) - Y * S, axis=1)))
 
 
+# MatrixScaling's default ("auto") ODIR strengths, per off-diagonal weight and
+# per intercept.
+ODIR_PER_ENTRY = 0.01
+
+
+def odir_objective(X, y, W, b):
+    """Mean NLL plus the default ODIR penalty, in float64."""
+    nll = softmax_nll(softmax(X.astype(np.float64) @ W.T + b, axis=1), y)
+    off = W - np.diag(np.diag(W))
+    return nll + ODIR_PER_ENTRY * float(np.sum(off**2) + np.sum(b**2))
+
+
 def probmetrics_fitters():
     """probmetrics' vector and matrix scaling on the logits, or {} (no torch).
 
@@ -136,7 +152,34 @@ def probmetrics_fitters():
         bias = cal.bias_.double().numpy()
         return softmax(X.astype(np.float64) @ W + bias, axis=1)
 
+    def odir_fit(X, y):
+        # probmetrics' solver (torchmin L-BFGS with its defaults, as
+        # MatrixScalingCalibrator calls it) on our default ODIR objective,
+        # the same start as ours: a same-objective peer for "ours matrix".
+        import torchmin
+
+        k = X.shape[1]
+        Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+        lam, mu = ODIR_PER_ENTRY, ODIR_PER_ENTRY
+        off = 1.0 - torch.eye(k, dtype=Xt.dtype)
+        t0 = TemperatureScaling().fit(X, y).temperature_
+
+        def loss(theta):
+            W, b = theta[: k * k].view(k, k), theta[k * k :]
+            nll = torch.nn.functional.cross_entropy(Xt @ W.T + b, yt)
+            return nll + lam * ((W * off) ** 2).sum() + mu * (b**2).sum()
+
+        x0 = torch.cat([(torch.eye(k) / t0).reshape(-1), torch.zeros(k)]).to(Xt.dtype)
+        res = torchmin.minimize(loss, x0, method="l-bfgs")
+        theta = res.x.double().numpy()
+        return theta[: k * k].reshape(k, k), theta[k * k :]
+
+    def odir_proba(fitted, X):
+        W, b = fitted
+        return softmax(X.astype(np.float64) @ W.T + b, axis=1)
+
     return {
+        "torchmin-ODIR matrix": (odir_fit, odir_proba),
         "probmetrics vector": (
             lambda X, y: fit(VectorScalingCalibrator, X, y),
             vector_proba,
@@ -158,9 +201,15 @@ def run(n, k, repeat, peers, only=FAMILIES, memory=True):
         fits["ours vector"] = lambda: VectorScaling().fit(X, y)
     if "matrix" in only:
         fits["ours matrix"] = lambda: MatrixScaling().fit(X, y)
-        fits["ours matrix (unreg.)"] = lambda: MatrixScaling(
-            reg_lambda=0, reg_mu=0
-        ).fit(X, y)
+        if k * (k + 1) < n:
+            fits["ours matrix (unreg.)"] = lambda: MatrixScaling(
+                reg_lambda=0, reg_mu=0
+            ).fit(X, y)
+        else:
+            print(
+                f"ours matrix (unreg.): skipped at {n:,} x {k:,}, more parameters "
+                "than rows (the unregularised optimum is at infinity)"
+            )
     if "platt" in only:
         fits["ours platt (smoothed)"] = lambda: PlattScaling(target_smoothing=True).fit(
             X, y
@@ -235,6 +284,15 @@ def run(n, k, repeat, peers, only=FAMILIES, memory=True):
         print(
             f"ratio: probmetrics matrix / ours matrix (ODIR) = "
             f"{best['probmetrics matrix'] / best['ours matrix']:.2f}x"
+        )
+    if "ours matrix" in result and "torchmin-ODIR matrix" in result:
+        ours = result["ours matrix"]
+        mine = odir_objective(X, y, ours.coef_, ours.intercept_)
+        peer = odir_objective(X, y, *result["torchmin-ODIR matrix"])
+        print(
+            f"ratio: torchmin-ODIR matrix / ours matrix (ODIR) = "
+            f"{best['torchmin-ODIR matrix'] / best['ours matrix']:.2f}x "
+            f"(ODIR objective {mine:.10f} vs {peer:.10f}, {mine - peer:+.2e})"
         )
     if "scipy vector ref" in best:
         print(
