@@ -226,6 +226,11 @@ class _SoftmaxAffine:
         grad = np.concatenate([gW, gb[:, None]], axis=1) + 2.0 * self.penalty * theta
         return value, grad
 
+    def refine(self, theta):
+        """Leave the float32 phase: :meth:`value_grad` at ``theta`` in float64."""
+        self.coarse = False
+        return self.value_grad(theta)
+
     def _chunk_probabilities(self, index, rows, Zc):
         if self.cache_theta is not None:
             return self.cache[index]
@@ -390,6 +395,12 @@ def _dense_preconditioner(H, penalty, free_rows, gauge_W, gauge_b):
     return apply
 
 
+def _diagonal_curvature(obj):
+    """Return the objective's Hessian diagonal at the last gradient point, floored."""
+    D = obj.diagonal() + 2.0 * obj.penalty
+    return np.maximum(D, 1e-10 * max(float(D.max()), 1e-300))
+
+
 def _kronecker_preconditioner(eig, c, penalty, free_rows):
     """Return ``R -> (c_k G + 2 mean(penalty_k))^-1 r_k`` per class (G's eigenbasis)."""
     lg, U = eig
@@ -473,8 +484,7 @@ def _newton(
         if obj.coarse and gnorm <= max(_COARSE_GRADIENT_NORM, tol):
             # From here the float32 loss is too coarse for the line search
             # and the gradient for the stop: float64 from this point on.
-            obj.coarse = False
-            loss, grad = obj.value_grad(theta)
+            loss, grad = obj.refine(theta)
             g = project(grad)
             gnorm = float(np.linalg.norm(g))
         # Stop 1000 times below ``tol`` (cheap: convergence is quadratic, and
@@ -499,8 +509,7 @@ def _newton(
                     *gauges,
                 )
         elif mode == "diagonal":
-            D = obj.diagonal() + 2.0 * obj.penalty
-            D = np.maximum(D, 1e-10 * max(float(D.max()), 1e-300))
+            D = _diagonal_curvature(obj)
             D[~free_rows] = np.inf
 
             def precondition(R, D=D):
@@ -531,8 +540,7 @@ def _newton(
         # the precision available: take the full step without a line search.
         check = -0.5 * slope > 64 * (eps32 if obj.coarse else eps) * abs(loss)
         if obj.coarse and not check:
-            obj.coarse = False  # the decrease is below float32's rounding
-            loss, grad = obj.value_grad(theta)
+            loss, grad = obj.refine(theta)  # the decrease is below float32's rounding
             continue
         t, accepted = 1.0, False
         for _ in range(60):  # halvings: 2**-60 is below any useful step
@@ -544,8 +552,7 @@ def _newton(
             t /= 2
         if not accepted:
             if obj.coarse:  # perhaps float32's rounding: retry in float64
-                obj.coarse = False
-                loss, grad = obj.value_grad(theta)
+                loss, grad = obj.refine(theta)
                 continue
             obj.value_grad(theta)  # the products' point again
             break
@@ -567,8 +574,7 @@ def _subsample_pays(obj, g, w_sub, free_rows):
     (noise ~240, 2,084 rows for a million parameters) the subsample was
     rejected after costing a sixth of the fit; it is now not fitted.
     """
-    D = obj.diagonal() + 2.0 * obj.penalty
-    D = np.maximum(D, 1e-10 * max(float(D.max()), 1e-300))
+    D = _diagonal_curvature(obj)
     fall = 0.5 * float(np.sum(g[free_rows] ** 2 / D[free_rows]))
     n_sub = float(w_sub.sum()) ** 2 / float(np.sum(w_sub**2))
     noise = int(free_rows.sum()) * (obj.k + 1) / (2.0 * n_sub)
