@@ -963,20 +963,35 @@ def fit_per_class_exact_newton(
 
 
 def _factorise(H, free):
-    """Return ``solve(g) = -H^-1 g`` over the free parameters (Cholesky, in place)."""
+    """Return ``solve(g) = -H^-1 g`` over the free parameters (Cholesky, in place).
+
+    The Hessian is formed in float32 as ``D - U^T W U``; where rows are
+    nearly certain (a probability within float32's precision of 1) the two
+    terms cancel and the rounding can leave it indefinite.  The Cholesky
+    factorisation then fails, and is retried with a ridge 1000 times larger
+    each time (from ``1e-9`` of the mean diagonal): the solve stays that of
+    a positive definite matrix, so ``-H^-1 g`` is always a descent direction
+    (a least-squares solve of the indefinite matrix was not, and its steps
+    were taken).
+    """
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
     Hf = H[np.ix_(free, free)]
     diagonal = np.arange(len(Hf))
+    scale = max(np.trace(Hf) / len(Hf), 1e-300)
     # A tiny ridge keeps the factorisation defined where the curvature of a
     # (nearly) separable direction vanishes.
-    Hf[diagonal, diagonal] += 1e-12 * max(np.trace(Hf) / len(Hf), 1e-300)
-    try:
-        factor = cho_factor(Hf, overwrite_a=True, check_finite=False)
-    except LinAlgError:
-        Hf = H[np.ix_(free, free)]
-        return lambda g: -np.linalg.lstsq(Hf, g, rcond=None)[0]
-    return lambda g: -cho_solve(factor, g, check_finite=False)
+    for ridge in (1e-12, 1e-9, 1e-6, 1e-3, 1.0):
+        trial = Hf if ridge == 1.0 else Hf.copy()
+        trial[diagonal, diagonal] += ridge * scale
+        try:
+            factor = cho_factor(trial, overwrite_a=True, check_finite=False)
+        except LinAlgError:
+            continue
+        return lambda g, factor=factor: -cho_solve(factor, g, check_finite=False)
+    # Not even with a ridge of the mean diagonal (a non-finite Hessian):
+    # a gradient step, scaled by that diagonal.
+    return lambda g: -g / scale
 
 
 # A step from a kept factorisation (a chord step) is repeated while it cuts
@@ -1020,6 +1035,7 @@ def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_t
     """
     loss, g, H = start
     del start  # H is dropped once it is factorised
+    theta0, loss0 = theta, loss
     gnorm, n_iter, converged = np.inf, 0, False
     solve, pairs, previous, fresh = None, [], np.inf, True
     eps = np.finfo(float).eps
@@ -1052,13 +1068,26 @@ def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_t
         rate = gnorm / previous**2 if previous < np.inf else np.inf
         hessian = with_trial and not gnorm * gnorm * rate < 0.1 * target
         decrease = -0.5 * float(g[free] @ step)
-        check = decrease > 64 * eps * abs(loss)
+        # Below the rounding of the loss a decrease cannot be seen: a step
+        # is then taken (once, unhalved) if it lowers the gradient norm and
+        # the loss does not rise beyond that rounding.  Otherwise only a
+        # step that does not raise the loss is taken.  Never a step along
+        # which the loss rises to first order (``decrease <= 0``: a float32
+        # Hessian that rounding made useless), the old rule's hole: its
+        # steps were all accepted, and on separable data the loss climbed
+        # from 1e-7 to 7e9 in 1000 iterations.
+        noise = 64 * eps * abs(loss)
+        check = decrease > noise
         t, accepted = 1.0, False
-        for _ in range(60):
+        for _ in range(60 if check else 1 if decrease > 0 else 0):
             trial = theta.copy()
             trial[free] += t * step
             t_loss, t_g, t_H = terms(trial, hessian=hessian)
-            if not check or t_loss <= loss:
+            if t_loss <= loss or (
+                not check
+                and t_loss <= loss + noise
+                and np.linalg.norm(t_g[free]) < gnorm
+            ):
                 change = t_g[free] - g[free]
                 curvature = float(change @ (t * step))
                 if curvature > 0:
@@ -1075,4 +1104,8 @@ def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_t
             break  # no decrease at the precision of the loss
     if gnorm > 1e3 * tol or (n_iter >= max_iter and gnorm > tol):
         warn_not_converged(name, gnorm, n_iter, stacklevel=3)
+    if loss > loss0:
+        # Steps below the loss's rounding may each raise it by that rounding;
+        # the fit never ends above its start.
+        return theta0, n_iter, loss0, converged
     return theta, n_iter, loss, converged

@@ -206,7 +206,7 @@ def fit_per_class_affine(
     # The exact Hessian (2K x 2K float64, about three copies while a step is
     # solved) is formed while it is at most a quarter of the input's size.
     n_bytes = Z.shape[0] * k * np.dtype(getattr(Z, "dtype", np.float64)).itemsize
-    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= n_bytes / 4:
+    if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= max(n_bytes / 4, 2**21):
         theta, n_iter = fit_per_class_exact_newton(
             Z,
             y,
