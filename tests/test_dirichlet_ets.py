@@ -13,6 +13,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.metrics import log_loss
 
 from calibrate import (
+    CalibrationWarning,
     DirichletCalibration,
     EnsembleTemperatureScaling,
     TemperatureScaling,
@@ -75,6 +76,27 @@ def test_diagonal_dirichlet_without_penalty_is_vector_scaling_of_log_probs(rng):
     P, y = make_probs(rng)
     dirichlet = DirichletCalibration("diagonal", reg_mu=0.0).fit(P, y)
     vector = VectorScaling(input_type="probs").fit(P, y)
+    np.testing.assert_allclose(np.diag(dirichlet.coef_), vector.coef_, rtol=1e-6)
+    np.testing.assert_allclose(
+        dirichlet.predict_proba(P), vector.predict_proba(P), atol=1e-9
+    )
+
+
+@pytest.mark.filterwarnings("ignore:.*never occur in y")
+def test_diagonal_dirichlet_holds_the_classes_vector_scaling_holds(rng):
+    # 200 rows of 120 classes: many classes are the top of their own
+    # log-probability column, which leaves unpenalised per-class maps with no
+    # finite optimum; both fits hold those classes at the start and agree.
+    n, k = 200, 120
+    u = rng.normal(size=(n, k))
+    u[np.arange(n), rng.integers(k, size=n)] += np.log(k)
+    y = np.argmax(u + rng.gumbel(size=u.shape), axis=1)
+    P = softmax(2.0 * u, axis=1)
+    with pytest.warns(CalibrationWarning, match="separated by their own score"):
+        dirichlet = DirichletCalibration("diagonal", reg_mu=0.0).fit(P, y)
+    with pytest.warns(CalibrationWarning, match="separated by their own score"):
+        vector = VectorScaling(input_type="probs").fit(P, y)
+    assert dirichlet.n_iter_ < 100
     np.testing.assert_allclose(np.diag(dirichlet.coef_), vector.coef_, rtol=1e-6)
     np.testing.assert_allclose(
         dirichlet.predict_proba(P), vector.predict_proba(P), atol=1e-9

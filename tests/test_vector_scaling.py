@@ -172,3 +172,94 @@ def test_many_classes_reach_the_gradient_tolerance_and_beat_lbfgs(rng):
     x0 = np.concatenate([np.ones(k), np.zeros(k)])
     ref = minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
     assert value <= ref.fun + 1e-12
+
+
+def test_own_column_separation_worked_by_hand():
+    from calibrate.calibrators._vector import own_column_separated
+
+    z = np.array(
+        [
+            [3.0, 0.0, 1.0, 5.0],
+            [2.0, 1.0, 1.0, 5.0],
+            [0.5, 2.0, 1.0, 5.0],
+            [1.0, 0.5, 1.0, 5.0],
+            [9.0, 9.0, 9.0, 5.0],
+        ]
+    )
+    y = np.array([0, 0, 1, 2, 3])
+    w = np.array([1.0, 1.0, 1.0, 1.0, 0.0])  # the last row does not count
+    absent = np.array([False, False, False, True])  # class 3 has weight 0
+    # Class 0: its rows score 3 and 2, the others 0.5 and 1: separated.
+    # Class 1: its row scores 2, the others 0, 1, 0.5: separated.
+    # Class 2: its row ties the others at 1 (a constant column): no ray helps.
+    # Class 3: absent.
+    expected = [True, True, False, False]
+    assert own_column_separated(z, y, w, absent).tolist() == expected
+    # A tie at the threshold still separates (the ray lowers no row's
+    # likelihood and raises the strict ones'); one row across does not.
+    z[3, 0] = 2.0
+    assert own_column_separated(z, y, w, absent).tolist() == expected
+    z[3, 0] = 2.5
+    assert own_column_separated(z, y, w, absent).tolist() == [False, True, False, False]
+    # Mirrored: class 0's rows the lowest of its column (a falling scale).
+    z[:, 0] = [-3.0, -2.0, 0.5, 1.0, 9.0]
+    assert own_column_separated(z, y, w, absent).tolist() == expected
+    z[1, 0] = 0.7
+    assert own_column_separated(z, y, w, absent).tolist() == [False, True, False, False]
+    # Row weights of 0 drop rows: without row 2, class 1 has no row at all.
+    w[2] = 0.0
+    assert not own_column_separated(z, y, w, absent)[1]
+
+
+@pytest.mark.filterwarnings("ignore:.*never occur in y")
+def test_separated_classes_keep_the_temperature_map_and_the_rest_is_fitted(rng):
+    # Vocabulary-scale data: 250 rows, 300 classes, most seen once, many of
+    # them the top of their own column.  Along the ray that raises such a
+    # class's scale the NLL (written out here) falls without bound, so no
+    # finite optimum exists; the fit holds those classes at 1 / T, fits the
+    # others to a vanishing gradient, and is no worse than temperature
+    # scaling.
+    n, k = 250, 300
+    u = rng.normal(size=(n, k))
+    hot = rng.integers(k, size=n)
+    u[np.arange(n), hot] += np.log(k)
+    z = 2.0 * u
+    y = draw_labels(u, rng)
+    labels = np.array([f"token{j:03d}" for j in range(k)])  # named in the warning
+
+    def nll(a, b):
+        return -np.mean(log_softmax(z * a + b, axis=1)[np.arange(n), y])
+
+    ts = TemperatureScaling().fit(z, labels[y], classes=labels)
+    a0 = np.full(k, 1 / ts.temperature_)
+    own = np.array([z[y == j, j].min() if (y == j).any() else np.inf for j in range(k)])
+    other = np.array([z[y != j, j].max() for j in range(k)])
+    own_top = np.array([z[y == j, j].max() if (y == j).any() else 0 for j in range(k)])
+    other_low = np.array([z[y != j, j].min() for j in range(k)])
+    present = np.bincount(y, minlength=k) > 0
+    separated = ((own >= other) | (own_top <= other_low)) & present
+    assert 10 < separated.sum() < (np.bincount(y, minlength=k) > 0).sum()
+    j = int(np.flatnonzero(own >= other)[0])
+    ray = np.zeros(k)
+    ray[j] = 1.0
+    c = (own[j] + other[j]) / 2
+    steps = [nll(a0 + t * ray, -t * c * ray) for t in (0.0, 1.0, 10.0, 100.0)]
+    assert np.all(np.diff(steps) < 0)
+
+    first = labels[np.flatnonzero(separated)[0]]
+    with pytest.warns(CalibrationWarning, match=rf"classes \['{first}', .*separated"):
+        cal = VectorScaling().fit(z, labels[y], classes=labels)
+    assert cal.n_iter_ < 100
+    np.testing.assert_allclose(cal.coef_[separated], 1 / ts.temperature_, rtol=1e-6)
+    assert nll(cal.coef_, cal.intercept_) <= nll(a0, np.zeros(k)) + 1e-12
+    # The gradient over the fitted parameters (every present class's
+    # intercept, the scales of the others) vanishes, on the softmax over the
+    # classes that occur (see the absent-class test above).
+    S = z * cal.coef_ + cal.intercept_
+    S[:, np.bincount(y, minlength=k) == 0] = -np.inf
+    R = softmax(S, axis=1)
+    R[np.arange(n), y] -= 1.0
+    R /= n
+    fitted = ~separated & (np.bincount(y, minlength=k) > 0)
+    grad = np.concatenate([(R * z).sum(axis=0)[fitted], R.sum(axis=0)[present]])
+    assert np.linalg.norm(grad) < 1e-7

@@ -11,7 +11,7 @@ from calibrate.calibrators._temperature import (
     warm_started_temperature,
     warn_temperature_status,
 )
-from calibrate.calibrators._vector import fit_per_class_affine
+from calibrate.calibrators._vector import fit_per_class_affine, hold_separated_classes
 
 __all__ = ["DirichletCalibration"]
 
@@ -156,13 +156,16 @@ class DirichletCalibration(BaseCalibrator):
             lam = self._strength("reg_lambda", k * (k - 1)) / max(1, k * (k - 1))
             W, b, self.n_iter_ = fit_odir(Z, y, w, lam=lam, mu=mu, **common)
         else:
+            shared = self.parameterization == "fixed_diagonal"
+            # Unpenalised per-class scales and intercepts have no finite
+            # optimum for a class its own column separates (see VectorScaling).
+            held = (
+                hold_separated_classes(self, Z, y, w, absent)
+                if mu == 0 and not shared
+                else None
+            )
             a, b, self.n_iter_ = fit_per_class_affine(
-                Z,
-                y,
-                w,
-                shared_scale=self.parameterization == "fixed_diagonal",
-                mu=mu,
-                **common,
+                Z, y, w, shared_scale=shared, mu=mu, held=held, **common
             )
             W = np.diag(a)
         self.coef_, self.intercept_ = W, b

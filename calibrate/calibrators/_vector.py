@@ -1,9 +1,12 @@
 """Vector scaling (Guo et al. 2017): a scale and a bias per class."""
 
 import numbers
+import warnings
 
 import numpy as np
 
+from calibrate._special import iter_chunks
+from calibrate._validation import preview
 from calibrate.calibrators._base import (
     BaseCalibrator,
     per_column_affine_objective,
@@ -23,8 +26,14 @@ from calibrate.calibrators._temperature import (
     check_affine_scale,
     warn_temperature_status,
 )
+from calibrate.exceptions import CalibrationWarning
 
-__all__ = ["VectorScaling", "fit_per_class_affine"]
+__all__ = [
+    "VectorScaling",
+    "fit_per_class_affine",
+    "hold_separated_classes",
+    "own_column_separated",
+]
 
 
 class VectorScaling(BaseCalibrator):
@@ -57,15 +66,22 @@ class VectorScaling(BaseCalibrator):
     fitted classes' logits shrank enough for an absent class to take their
     probability; see ``absent_class_shift`` in ``_newton.py``).
 
-    With many classes and few rows a class (vocabulary-scale logits, where
-    most tokens occur once or twice among the validation rows), the maximum
-    likelihood has no finite optimum: the scale and bias of a class seen once
-    grow without bound.  The trust-region path then needs hundreds of
-    Hessian-vector products per step, each a pass over the input, and can run
-    for hours before ``max_iter``; memory stays bounded.  Temperature scaling
-    (one parameter every row informs) is the map for such data; lower
-    ``max_iter`` to bound a vector-scaling fit (300 x 700 logits with 241
-    classes occurring: 100 iterations took 126 s).
+    A class *separated by its own score column* (every row labelled with it
+    scores at least as high in that column as every other row, or at most
+    as high, the column not being constant) has no finite optimum: as its
+    scale grows (or falls) without bound, with the bias that keeps a
+    threshold between the two groups, no row's NLL rises and some rows'
+    fall.  This is the usual case with many classes and few rows
+    (vocabulary-scale logits, where most tokens occur once among the
+    validation rows, and the one row is often that column's highest).  Such a
+    class keeps the temperature-scaling scale ``1 / T``, with a
+    :class:`~calibrate.exceptions.CalibrationWarning` naming it, and its
+    intercept (alone, it has a finite optimum) is fitted with the other
+    classes' parameters; maximum likelihood would instead make it certain
+    above a threshold seen once.  A separation that needs several columns
+    together is not detected; the fit then runs to ``max_iter`` with a
+    ``ConvergenceWarning``.  Temperature scaling (one parameter every row
+    informs) remains the map for such data.
 
     Parameters
     ----------
@@ -133,11 +149,13 @@ class VectorScaling(BaseCalibrator):
         check_affine_scale(self, Z, "multiclass")
         t, _, status = affine_start_temperature(Z, y, w, "multiclass", absent=absent)
         warn_temperature_status(self, status, np.exp(t), start=True)
+        held = hold_separated_classes(self, Z, y, w, absent)
         self.coef_, self.intercept_, self.n_iter_ = fit_per_class_affine(
             Z,
             y,
             w,
             absent=absent,
+            held=held,
             scale0=np.exp(-t),
             tol=self.tol,
             max_iter=self.max_iter,
@@ -152,8 +170,75 @@ class VectorScaling(BaseCalibrator):
         return Zc * self.coef_ + self.intercept_
 
 
+def own_column_separated(Z, y, w, absent):
+    """Classes separated by their own score column, a boolean mask of shape (K,).
+
+    Class ``k`` is separated when the positively weighted rows labelled
+    ``k`` and the other positively weighted rows both exist, the column is
+    not constant over them, and ``min_{y_i = k} z_ik >= max_{y_i != k}
+    z_ik`` (or, mirrored, ``max_{y_i = k} z_ik <= min_{y_i != k} z_ik``):
+    the ray ``a_k += t, b_k -= t c`` (``t`` of the sign that lifts the class's
+    own rows, ``c`` a threshold between the two groups) then lowers no row's
+    log-likelihood and raises at least one's, so the softmax of per-class
+    affine maps has no finite maximum likelihood.  One pass over ``Z`` by
+    row chunks, in its own dtype.
+    """
+    n, k = Z.shape
+    own_min, own_max = np.full(k, np.inf), np.full(k, -np.inf)
+    other_min, other_max = np.full(k, np.inf), np.full(k, -np.inf)
+    for rows in iter_chunks(n, k):
+        keep = w[rows] > 0
+        Zc = np.array(Z[rows])[keep]
+        yc = y[rows][keep]
+        if not len(yc):
+            continue
+        r = np.arange(len(yc))
+        own = Zc[r, yc]
+        np.minimum.at(own_min, yc, own)
+        np.maximum.at(own_max, yc, own)
+        Zc[r, yc] = -np.inf
+        np.maximum(other_max, Zc.max(axis=0), out=other_max)
+        Zc[r, yc] = np.inf
+        np.minimum(other_min, Zc.min(axis=0), out=other_min)
+    counts = np.bincount(y[w > 0], minlength=k)
+    both = ~absent & (counts > 0) & (counts.sum() - counts > 0)
+    constant = np.minimum(own_min, other_min) == np.maximum(own_max, other_max)
+    above, below = own_min >= other_max, own_max <= other_min
+    return both & ~constant & (above | below)
+
+
+def hold_separated_classes(estimator, Z, y, w, absent):
+    """:func:`own_column_separated`, with a warning naming the classes found."""
+    held = own_column_separated(Z, y, w, absent)
+    if held.any():
+        warnings.warn(
+            f"{type(estimator).__name__}: classes "
+            f"{preview(estimator.classes_[held])} ({int(held.sum())} of "
+            f"{int((~absent).sum())} that occur) are separated by their own "
+            "score column (every row labelled with one scores at least as high "
+            "in its column as every other row, or at most as high), so the "
+            "validation NLL has no finite optimum for their scales; they keep "
+            "the temperature-scaling scale 1 / T, and their intercepts and the "
+            "other classes' parameters are fitted.",
+            CalibrationWarning,
+            stacklevel=4,
+        )
+    return held
+
+
 def fit_per_class_affine(
-    Z, y, w, *, absent, scale0, tol, max_iter, name, shared_scale=False, mu=0.0
+    Z,
+    y,
+    w,
+    *,
+    absent,
+    scale0,
+    tol,
+    max_iter,
+    name,
+    shared_scale=False,
+    mu=0.0,
+    held=None,
 ):
     """Fit ``softmax(a * Z + b)`` from ``a = scale0, b = 0``.
 
@@ -163,7 +248,9 @@ def fit_per_class_affine(
     (per-entry intercept penalty).  Trust-region Newton-CG on the weighted
     mean NLL; the softmax's free constant is fixed when ``mu == 0`` and the
     fitted classes' intercepts shifted when a class is absent (see
-    :class:`VectorScaling`).
+    :class:`VectorScaling`).  The classes of ``held`` (a mask; present
+    classes, see :func:`own_column_separated`) keep their starting scale;
+    their intercepts are fitted.
 
     Returns
     -------
@@ -199,7 +286,10 @@ def fit_per_class_affine(
         return out
 
     x0 = np.concatenate([np.full(n_scale, scale0), np.zeros(k)])
-    fixed = np.concatenate([absent if not shared_scale else [absent.all()], absent])
+    held = np.zeros(k, dtype=bool) if held is None else held
+    fixed = np.concatenate(
+        [absent | held if not shared_scale else [absent.all()], absent]
+    )
     gauge = gauge_column(absent)
     if gauge is not None and mu == 0:
         fixed[n_scale + gauge] = True  # the softmax's free constant
