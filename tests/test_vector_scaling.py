@@ -263,3 +263,19 @@ def test_separated_classes_keep_the_temperature_map_and_the_rest_is_fitted(rng):
     fitted = ~separated & (np.bincount(y, minlength=k) > 0)
     grad = np.concatenate([(R * z).sum(axis=0)[fitted], R.sum(axis=0)[present]])
     assert np.linalg.norm(grad) < 1e-7
+
+
+def test_newton_solve_of_an_indefinite_hessian_is_a_descent_direction():
+    # Rounding can leave the float32 Hessian indefinite where rows are nearly
+    # certain.  The solve must still point downhill (g . step < 0); the old
+    # least-squares fallback returned -H^+ g, here (-1e-6, 1000), uphill.
+    from calibrate.calibrators._newton import _factorise
+
+    H = np.diag([1.0, -1e-3])
+    g = np.array([1e-6, 1.0])
+    step = _factorise(H.copy(), np.array([True, True]))(g)
+    assert g @ step < 0
+    # A positive definite Hessian is solved exactly (up to the 1e-12 ridge).
+    H = np.array([[2.0, 0.5], [0.5, 1.0]])
+    step = _factorise(H.copy(), np.array([True, True]))(g)
+    np.testing.assert_allclose(step, -np.linalg.solve(H, g), rtol=1e-9)
