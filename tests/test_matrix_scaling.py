@@ -234,3 +234,38 @@ def test_subsample_start_only_when_it_pays(rng, monkeypatch):
         assert np.linalg.norm(g) <= cal.tol
         monkeypatch.undo()
     assert pays == {"temperature": False, "mixed": True}
+
+
+@pytest.mark.parametrize("mu", ["auto", 0.0])
+def test_sign_separated_class_keeps_its_diagonal_weight(rng, mu):
+    # Class 2's score is positive on its own rows and negative on all others:
+    # the unpenalised diagonal weight W_22 lowers the ODIR objective (written
+    # out here) without bound along W_22 += t, so it has no finite optimum.
+    # Before, the fit stopped "converged" at W_22 = 87,000 without a word.
+    n, k = 200, 5
+    z = rng.normal(size=(n, k))
+    y = rng.integers(k, size=n)
+    z[:, 2] = -np.abs(z[:, 2])
+    z[y == 2, 2] = np.abs(z[y == 2, 2]) + 0.1
+    lam, mu_value = 0.01 * k * (k - 1), 0.01 * k if mu == "auto" else 0.0
+    T = TemperatureScaling().fit(z, y).temperature_
+    W0, b0 = np.eye(k) / T, np.zeros(k)
+    ray = np.zeros((k, k))
+    ray[2, 2] = 1.0
+    path = [
+        odir_objective(W0 + t * ray, b0, z, y, lam, mu_value) for t in (0, 1, 10, 100)
+    ]
+    assert np.all(np.diff(path) < 0)
+
+    with pytest.warns(CalibrationWarning, match=r"classes \[2\] .* separated"):
+        cal = MatrixScaling(reg_mu=mu).fit(z, y)
+    assert cal.coef_[2, 2] == pytest.approx(1 / T, rel=1e-6)
+    W, b = cal.coef_, cal.intercept_
+    assert odir_objective(W, b, z, y, lam, mu_value) <= odir_objective(
+        W0, b0, z, y, lam, mu_value
+    )
+    # Every other parameter is at a stationary point (with mu = 0 the
+    # intercepts are centred; the softmax ignores their common shift).
+    grad = odir_gradient(W, b, z, y, lam, mu_value)
+    grad[2 * k + 2] = 0.0  # W_22, held
+    assert np.linalg.norm(grad) < 1e-7

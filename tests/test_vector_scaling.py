@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
@@ -275,7 +277,53 @@ def test_newton_solve_of_an_indefinite_hessian_is_a_descent_direction():
     g = np.array([1e-6, 1.0])
     step = _factorise(H.copy(), np.array([True, True]))(g)
     assert g @ step < 0
+    # A negative trace (measured on separable data: mean diagonal -9.5e-7)
+    # gave no usable ridge and a step of length inf.
+    H = np.array([[1e-6, 0.0], [0.0, -3e-6]])
+    step = _factorise(H.copy(), np.array([True, True]))(g)
+    assert np.all(np.isfinite(step)) and g @ step < 0
     # A positive definite Hessian is solved exactly (up to the 1e-12 ridge).
     H = np.array([[2.0, 0.5], [0.5, 1.0]])
     step = _factorise(H.copy(), np.array([True, True]))(g)
     np.testing.assert_allclose(step, -np.linalg.solve(H, g), rtol=1e-9)
+
+
+def test_sign_separation_worked_by_hand():
+    # With the intercept penalised (or absent) only the threshold 0 separates.
+    from calibrate.calibrators._vector import own_column_separated
+
+    z = np.array([[2.0, -1.0], [1.0, -2.0], [0.5, 1.0], [-1.0, 3.0]])
+    y = np.array([0, 0, 1, 1])
+    w = np.full(4, 0.25)
+    absent = np.zeros(2, dtype=bool)
+    # Column 0: own rows 2, 1 against 0.5, -1: separated at c = 0.75 but not
+    # at 0; column 1: own rows 1, 3 against -1, -2, separated at 0 too.
+    assert own_column_separated(z, y, w, absent).tolist() == [True, True]
+    sign = own_column_separated(z, y, w, absent, free_intercept=False)
+    assert sign.tolist() == [False, True]
+    z[2, 0] = 0.0  # a 0 still separates at the threshold 0
+    sign = own_column_separated(z, y, w, absent, free_intercept=False)
+    assert sign.tolist() == [True, True]
+    z[:, 1] = 0.0  # a column of zeros moves no row along the ray
+    sign = own_column_separated(z, y, w, absent, free_intercept=False)
+    assert sign.tolist() == [True, False]
+
+
+def test_separable_data_fit_without_overflow(rng):
+    # Argmax-separable logits made the float32 Hessian indefinite with a
+    # negative trace; its fallback step was infinite and the line search
+    # overflowed (a RuntimeWarning, an error under this suite's settings).
+    n, k = 200, 6
+    y = rng.integers(k, size=n)
+    z = rng.normal(size=(n, k)) * 10
+    z[np.arange(n), y] = np.maximum(z[np.arange(n), y] + 12, z.max(axis=1) + 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", CalibrationWarning)
+        cal = VectorScaling().fit(z, y)
+        ts = TemperatureScaling().fit(z, y)
+    assert np.all(np.isfinite(cal.coef_)) and np.all(np.isfinite(cal.intercept_))
+    assert (
+        log_loss(y, cal.predict_proba(z), labels=range(k))
+        <= log_loss(y, ts.predict_proba(z), labels=range(k)) + 1e-12
+    )

@@ -38,6 +38,13 @@ class DirichletCalibration(BaseCalibrator):
     * ``"fixed_diagonal"``: ``W = a I``, one scale for all classes, with
       per-class intercepts and the intercept penalty ``reg_mu``.
 
+    An unpenalised diagonal weight or scale of a class separated by its own
+    log-probability column (as :class:`VectorScaling` and
+    :class:`MatrixScaling` describe; with ``reg_mu > 0`` at the threshold
+    0, which needs exact probabilities of 1) has no finite optimum: it keeps
+    the temperature-scaling value, with a
+    :class:`~calibrate.exceptions.CalibrationWarning` naming the class.
+
     Parameters
     ----------
     parameterization : {"full", "diagonal", "fixed_diagonal"}, default="full"
@@ -154,15 +161,32 @@ class DirichletCalibration(BaseCalibrator):
         )
         if self.parameterization == "full":
             lam = self._strength("reg_lambda", k * (k - 1)) / max(1, k * (k - 1))
-            W, b, self.n_iter_ = fit_odir(Z, y, w, lam=lam, mu=mu, **common)
+            # Unpenalised diagonal weights have no finite optimum for a class
+            # its own column separates (see MatrixScaling).
+            held = (
+                hold_separated_classes(
+                    self,
+                    Z,
+                    y,
+                    w,
+                    absent,
+                    free_intercept=mu == 0,
+                    what="diagonal weights",
+                )
+                if lam > 0
+                else None
+            )
+            W, b, self.n_iter_ = fit_odir(Z, y, w, lam=lam, mu=mu, held=held, **common)
         else:
             shared = self.parameterization == "fixed_diagonal"
-            # Unpenalised per-class scales and intercepts have no finite
-            # optimum for a class its own column separates (see VectorScaling).
+            # ... and neither have unpenalised per-class scales (see
+            # VectorScaling); a shared scale is not held.
             held = (
-                hold_separated_classes(self, Z, y, w, absent)
-                if mu == 0 and not shared
-                else None
+                None
+                if shared
+                else hold_separated_classes(
+                    self, Z, y, w, absent, free_intercept=mu == 0, what="scales"
+                )
             )
             a, b, self.n_iter_ = fit_per_class_affine(
                 Z, y, w, shared_scale=shared, mu=mu, held=held, **common

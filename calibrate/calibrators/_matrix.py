@@ -12,6 +12,7 @@ from calibrate.calibrators._temperature import (
     warm_started_temperature,
     warn_temperature_status,
 )
+from calibrate.calibrators._vector import hold_separated_classes
 
 __all__ = ["MatrixScaling", "fit_odir"]
 
@@ -56,6 +57,17 @@ class MatrixScaling(BaseCalibrator):
     shifted by the smallest common constant that keeps the whole model's
     validation NLL no higher than temperature scaling's (as in
     :class:`VectorScaling`).
+
+    The diagonal weights are not penalised.  When ``reg_lambda > 0``, a class
+    separated by its own score column (see :class:`VectorScaling`; with
+    ``reg_mu > 0`` at the threshold 0 only: the column is at least 0 on the
+    class's rows and at most 0 on the others, or mirrored) has no finite
+    optimum for its diagonal weight ``W_kk``, which the fit would otherwise
+    push to tens of thousands while reporting convergence; it keeps the
+    temperature-scaling value ``1 / T``, with a
+    :class:`~calibrate.exceptions.CalibrationWarning` naming the class, and
+    every other parameter is fitted.  Unregularised matrix scaling
+    (``reg_lambda=0``) has many more such directions and is not checked.
 
     Parameters
     ----------
@@ -170,14 +182,22 @@ class MatrixScaling(BaseCalibrator):
         check_affine_scale(self, Z, "multiclass")
         t, _, status = warm_started_temperature(Z, y, w, "multiclass")
         warn_temperature_status(self, status, np.exp(t), start=True)
+        lam = self._strength("reg_lambda", k * (k - 1)) / (k * (k - 1))
+        mu = self._strength("reg_mu", k) / k
+        held = None
+        if lam > 0:
+            held = hold_separated_classes(
+                self, Z, y, w, absent, free_intercept=mu == 0, what="diagonal weights"
+            )
         self.coef_, self.intercept_, self.n_iter_ = fit_odir(
             Z,
             y,
             w,
             absent=absent,
             scale0=np.exp(-t),
-            lam=self._strength("reg_lambda", k * (k - 1)) / (k * (k - 1)),
-            mu=self._strength("reg_mu", k) / k,
+            lam=lam,
+            mu=mu,
+            held=held,
             tol=self.tol,
             max_iter=self.max_iter,
             name=type(self).__name__,
@@ -191,7 +211,7 @@ class MatrixScaling(BaseCalibrator):
         return Zc @ self.coef_.T + self.intercept_
 
 
-def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
+def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name, held=None):
     """Fit ``softmax(Z W^T + b)`` with the ODIR penalty from ``W = scale0 I, b = 0``.
 
     The kernel of :class:`MatrixScaling` and of full Dirichlet calibration
@@ -201,7 +221,9 @@ def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
     (:func:`~calibrate.calibrators._matrix_newton.fit_softmax_affine`),
     projecting out the softmax's free directions when a penalty is zero,
     and shifting the fitted classes' intercepts when a class is absent (see
-    the class docstring).
+    the class docstring).  The diagonal weights of the classes of ``held``
+    (a mask; see :func:`~calibrate.calibrators._vector.own_column_separated`)
+    stay at ``scale0``.
 
     Returns
     -------
@@ -220,6 +242,7 @@ def fit_odir(Z, y, w, *, absent, scale0, lam, mu, tol, max_iter, name):
         w,
         theta0,
         absent=absent,
+        held_diagonal=held,
         penalty=penalty,
         gauge_W=lam == 0,
         gauge_b=mu == 0,

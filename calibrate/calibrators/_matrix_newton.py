@@ -582,7 +582,19 @@ def _subsample_pays(obj, g, w_sub, free_rows):
 
 
 def fit_softmax_affine(
-    Z, y, w, theta0, *, absent, penalty, gauge_W, gauge_b, tol, max_iter, name
+    Z,
+    y,
+    w,
+    theta0,
+    *,
+    absent,
+    penalty,
+    gauge_W,
+    gauge_b,
+    tol,
+    max_iter,
+    name,
+    held_diagonal=None,
 ):
     """Minimise the NLL of ``softmax(Z W^T + b)`` plus ``sum(penalty * [W | b]**2)``.
 
@@ -608,6 +620,8 @@ def fit_softmax_affine(
         Newton iteration budget.
     name : str
         Estimator name for the warning.
+    held_diagonal : ndarray of bool of shape (K,) or None
+        Classes whose diagonal weight ``W_kk`` stays at ``theta0``.
 
     Returns
     -------
@@ -620,8 +634,13 @@ def fit_softmax_affine(
     if not free_rows.any():
         return theta, 0
 
+    held = np.flatnonzero(
+        np.zeros(k, dtype=bool) if held_diagonal is None else held_diagonal
+    )
+
     def project(V):
         V = np.where(free_rows[:, None], V, 0.0)
+        V[held, held] = 0.0
         if gauge_W:
             V[free_rows, :-1] -= V[free_rows, :-1].mean(axis=0)
         if gauge_b:

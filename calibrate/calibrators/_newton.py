@@ -967,31 +967,38 @@ def _factorise(H, free):
 
     The Hessian is formed in float32 as ``D - U^T W U``; where rows are
     nearly certain (a probability within float32's precision of 1) the two
-    terms cancel and the rounding can leave it indefinite.  The Cholesky
-    factorisation then fails, and is retried with a ridge 1000 times larger
-    each time (from ``1e-9`` of the mean diagonal): the solve stays that of
-    a positive definite matrix, so ``-H^-1 g`` is always a descent direction
-    (a least-squares solve of the indefinite matrix was not, and its steps
-    were taken).
+    terms cancel and the rounding can leave it indefinite, even with a
+    negative trace.  The Cholesky factorisation then fails, and is retried
+    with a ridge 1000 times larger each time (from ``1e-9`` of the mean
+    diagonal, up to the mean diagonal), and finally with twice the largest
+    absolute row sum, which makes any finite symmetric matrix positive
+    definite (Gershgorin): the solve is always that of a positive definite
+    matrix, so ``-H^-1 g`` is a descent direction of moderate length (a
+    least-squares solve of the indefinite matrix was not, and its steps were
+    taken).
     """
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
     Hf = H[np.ix_(free, free)]
     diagonal = np.arange(len(Hf))
-    scale = max(np.trace(Hf) / len(Hf), 1e-300)
-    # A tiny ridge keeps the factorisation defined where the curvature of a
-    # (nearly) separable direction vanishes.
-    for ridge in (1e-12, 1e-9, 1e-6, 1e-3, 1.0):
-        trial = Hf if ridge == 1.0 else Hf.copy()
-        trial[diagonal, diagonal] += ridge * scale
+    mean_diagonal = np.trace(Hf) / len(Hf)
+    row_sum = float(np.abs(Hf).sum(axis=1).max())
+    ridges = [2.0 * row_sum] if np.isfinite(row_sum) and row_sum > 0 else []
+    if mean_diagonal > 0:
+        # A tiny ridge keeps the factorisation defined where the curvature
+        # of a (nearly) separable direction vanishes.
+        ridges = [r * mean_diagonal for r in (1e-12, 1e-9, 1e-6, 1e-3, 1.0)] + ridges
+    for i, ridge in enumerate(ridges):
+        trial = Hf if i == len(ridges) - 1 else Hf.copy()
+        trial[diagonal, diagonal] += ridge
         try:
             factor = cho_factor(trial, overwrite_a=True, check_finite=False)
         except LinAlgError:
             continue
         return lambda g, factor=factor: -cho_solve(factor, g, check_finite=False)
-    # Not even with a ridge of the mean diagonal (a non-finite Hessian):
-    # a gradient step, scaled by that diagonal.
-    return lambda g: -g / scale
+    # A zero or non-finite Hessian: a plain gradient step (the line search
+    # scales it).
+    return lambda g: -g
 
 
 # A step from a kept factorisation (a chord step) is repeated while it cuts
@@ -1104,8 +1111,8 @@ def _exact_newton_loop(terms, theta, start, free, tol, max_iter, name, *, with_t
             break  # no decrease at the precision of the loss
     if gnorm > 1e3 * tol or (n_iter >= max_iter and gnorm > tol):
         warn_not_converged(name, gnorm, n_iter, stacklevel=3)
-    if loss > loss0:
+    if loss > loss0 + 64 * eps * abs(loss0):
         # Steps below the loss's rounding may each raise it by that rounding;
-        # the fit never ends above its start.
+        # the fit never ends above its start by more than that rounding.
         return theta0, n_iter, loss0, converged
     return theta, n_iter, loss, converged

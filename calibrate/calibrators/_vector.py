@@ -44,7 +44,8 @@ class VectorScaling(BaseCalibrator):
     method with the exact gradient (float64 over row chunks) and the exact
     Hessian (float32 products; reused for quasi-Newton steps beyond 256
     classes), or by trust-region Newton-CG where that Hessian would be larger
-    than a quarter of the input; every accepted step lowers the NLL, and the
+    than both a quarter of the input and 2 MB (256 classes); every accepted
+    step lowers the NLL, and the
     optimum is never above temperature scaling's validation NLL (a special
     case of the map).  Multiclass scores only.
 
@@ -149,7 +150,9 @@ class VectorScaling(BaseCalibrator):
         check_affine_scale(self, Z, "multiclass")
         t, _, status = affine_start_temperature(Z, y, w, "multiclass", absent=absent)
         warn_temperature_status(self, status, np.exp(t), start=True)
-        held = hold_separated_classes(self, Z, y, w, absent)
+        held = hold_separated_classes(
+            self, Z, y, w, absent, free_intercept=True, what="scales"
+        )
         self.coef_, self.intercept_, self.n_iter_ = fit_per_class_affine(
             Z,
             y,
@@ -170,18 +173,23 @@ class VectorScaling(BaseCalibrator):
         return Zc * self.coef_ + self.intercept_
 
 
-def own_column_separated(Z, y, w, absent):
+def own_column_separated(Z, y, w, absent, *, free_intercept=True):
     """Classes separated by their own score column, a boolean mask of shape (K,).
 
     Class ``k`` is separated when the positively weighted rows labelled
-    ``k`` and the other positively weighted rows both exist, the column is
-    not constant over them, and ``min_{y_i = k} z_ik >= max_{y_i != k}
-    z_ik`` (or, mirrored, ``max_{y_i = k} z_ik <= min_{y_i != k} z_ik``):
-    the ray ``a_k += t, b_k -= t c`` (``t`` of the sign that lifts the class's
-    own rows, ``c`` a threshold between the two groups) then lowers no row's
-    log-likelihood and raises at least one's, so the softmax of per-class
-    affine maps has no finite maximum likelihood.  One pass over ``Z`` by
-    row chunks, in its own dtype.
+    ``k`` and the other positively weighted rows both exist and a threshold
+    ``c`` puts them on either side in column ``k``: ``z_ik >= c`` for the
+    rows of ``k`` and ``z_ik <= c`` for the others (or mirrored), with at
+    least one of these inequalities strict.  The ray ``a_k += t,
+    b_k -= t c`` (``t`` of the sign that lifts the class's own rows) then
+    lowers no row's log-likelihood and raises at least one's, so a softmax
+    whose logit ``k`` has the unpenalised term ``a_k z_k`` has no finite
+    maximum likelihood.  With ``free_intercept=True`` any ``c`` will do (the
+    intercept moves with the ray); otherwise only ``c = 0`` (a penalised or
+    absent intercept: the ray then leaves it at 0).  One pass over ``Z`` by
+    row chunks, compared in its own dtype: a tie that float32 rounding
+    creates counts (the float64 problem is then within rounding of
+    separated, its optimum scale in the hundreds).
     """
     n, k = Z.shape
     own_min, own_max = np.full(k, np.inf), np.full(k, -np.inf)
@@ -202,24 +210,39 @@ def own_column_separated(Z, y, w, absent):
         np.minimum(other_min, Zc.min(axis=0), out=other_min)
     counts = np.bincount(y[w > 0], minlength=k)
     both = ~absent & (counts > 0) & (counts.sum() - counts > 0)
-    constant = np.minimum(own_min, other_min) == np.maximum(own_max, other_max)
-    above, below = own_min >= other_max, own_max <= other_min
-    return both & ~constant & (above | below)
+    if free_intercept:
+        # c anywhere between the groups; strict unless every value equals c.
+        above = (own_min >= other_max) & (own_max > other_min)
+        below = (own_max <= other_min) & (own_min < other_max)
+    else:
+        above = (own_min >= 0) & (other_max <= 0) & ((own_max > 0) | (other_min < 0))
+        below = (own_max <= 0) & (other_min >= 0) & ((own_min < 0) | (other_max > 0))
+    return both & (above | below)
 
 
-def hold_separated_classes(estimator, Z, y, w, absent):
-    """:func:`own_column_separated`, with a warning naming the classes found."""
-    held = own_column_separated(Z, y, w, absent)
+def hold_separated_classes(estimator, Z, y, w, absent, *, free_intercept, what):
+    """:func:`own_column_separated`, with a warning naming the classes found.
+
+    ``what`` names the held parameters in the warning ("scales", "diagonal
+    weights").
+    """
+    held = own_column_separated(Z, y, w, absent, free_intercept=free_intercept)
     if held.any():
+        side = (
+            "scores at least as high in its column as every other row, or at "
+            "most as high"
+            if free_intercept
+            else "has a score of one sign in its column and every other row of "
+            "the other sign (or 0)"
+        )
         warnings.warn(
             f"{type(estimator).__name__}: classes "
             f"{preview(estimator.classes_[held])} ({int(held.sum())} of "
             f"{int((~absent).sum())} that occur) are separated by their own "
-            "score column (every row labelled with one scores at least as high "
-            "in its column as every other row, or at most as high), so the "
-            "validation NLL has no finite optimum for their scales; they keep "
-            "the temperature-scaling scale 1 / T, and their intercepts and the "
-            "other classes' parameters are fitted.",
+            f"score column (every row labelled with one {side}), so the "
+            f"validation objective has no finite optimum for their {what}; "
+            "they keep the temperature-scaling value 1 / T, and the other "
+            "parameters are fitted.",
             CalibrationWarning,
             stacklevel=4,
         )
@@ -294,7 +317,8 @@ def fit_per_class_affine(
     if gauge is not None and mu == 0:
         fixed[n_scale + gauge] = True  # the softmax's free constant
     # The exact Hessian (2K x 2K float64, about three copies while a step is
-    # solved) is formed while it is at most a quarter of the input's size.
+    # solved) is formed while it is at most a quarter of the input's size or
+    # at most 2 MB (up to 256 classes: 500 x 200 took 3 s by Newton-CG).
     n_bytes = Z.shape[0] * k * np.dtype(getattr(Z, "dtype", np.float64)).itemsize
     if k <= EXACT_HESSIAN_MAX_CLASSES and 32 * k * k <= max(n_bytes / 4, 2**21):
         theta, n_iter = fit_per_class_exact_newton(
