@@ -327,3 +327,45 @@ def test_separable_data_fit_without_overflow(rng):
         log_loss(y, cal.predict_proba(z), labels=range(k))
         <= log_loss(y, ts.predict_proba(z), labels=range(k)) + 1e-12
     )
+
+
+@pytest.mark.parametrize("free_intercept", [True, False])
+def test_separation_on_many_rows_matches_a_direct_count(rng, free_intercept):
+    # 20,000 x 12 scores (a subsample screens the classes first): classes 3
+    # and 7 are planted separated, at a threshold 0 and 1.5 respectively;
+    # the reference is computed column by column here.
+    from calibrate.calibrators._vector import own_column_separated
+
+    n, k = 20_000, 12
+    z = rng.normal(size=(n, k)).astype(np.float32)
+    y = rng.integers(k, size=n)
+    z[:, 3] = -np.abs(z[:, 3])
+    z[y == 3, 3] *= -1
+    z[:, 7] = np.where(y == 7, 1.5 + np.abs(z[:, 7]), 1.5 - np.abs(z[:, 7]))
+    w = rng.random(n)
+    w[rng.random(n) < 0.1] = 0.0
+    counted = w > 0
+    expected = np.zeros(k, dtype=bool)
+    for j in range(k):
+        own, other = z[counted & (y == j), j], z[counted & (y != j), j]
+        c = 0.0
+        if free_intercept:
+            above = own.min() >= other.max()
+            below = own.max() <= other.min()
+        else:
+            above = own.min() >= c >= other.max()
+            below = own.max() <= c <= other.min()
+        expected[j] = above or below
+    assert expected[3] and expected[7] == free_intercept
+    absent = np.zeros(k, dtype=bool)
+    found = own_column_separated(z, y, w, absent, free_intercept=free_intercept)
+    assert found.tolist() == expected.tolist()
+    # One row of class 3 across the threshold, whether or not the screening
+    # subsample holds it (every row, or one in 14 here): no longer separated.
+    for i in np.flatnonzero(counted & (y == 3))[:14]:
+        z_moved = z.copy()
+        z_moved[i, 3] = -0.5
+        found = own_column_separated(
+            z_moved, y, w, absent, free_intercept=free_intercept
+        )
+        assert not found[3]

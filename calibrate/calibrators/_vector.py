@@ -192,15 +192,48 @@ def own_column_separated(Z, y, w, absent, *, free_intercept=True):
     separated, its optimum scale in the hundreds).
     """
     n, k = Z.shape
-    own_min, own_max = np.full(k, np.inf), np.full(k, -np.inf)
-    other_min, other_max = np.full(k, np.inf), np.full(k, -np.inf)
+    counts = np.bincount(y[w > 0], minlength=k)
+    both = ~absent & (counts > 0) & (counts.sum() - counts > 0)
+    # A class separated on all rows is separated on any subset of them, so
+    # a strided subsample of about 2**14 scores rules out most classes (at
+    # 1,000,000 x 10 all of them, in 4 ms instead of a 250 ms pass); the
+    # full pass then reads only the remaining columns.
+    stride = max(1, (n * k) // 2**14)
+    candidates = np.flatnonzero(both)
+    if stride > 1 and len(candidates):
+        extremes = _group_extremes(Z[::stride], y[::stride], w[::stride], candidates)
+        possible = _separation(*extremes, free_intercept=free_intercept, strict=False)
+        candidates = candidates[possible]
+    separated = np.zeros(k, dtype=bool)
+    if len(candidates):
+        extremes = _group_extremes(Z, y, w, candidates)
+        separated[candidates] = _separation(
+            *extremes, free_intercept=free_intercept, strict=True
+        )
+    return separated
+
+
+def _group_extremes(Z, y, w, columns):
+    """Min and max of ``Z[:, columns]`` over each column's own rows and the others.
+
+    Rows of weight 0 are skipped; a group with no row gives ``inf`` (min) and
+    ``-inf`` (max).
+    """
+    n, k = Z.shape
+    m = len(columns)
+    position = np.full(k, -1)
+    position[columns] = np.arange(m)
+    own_min, own_max = np.full(m, np.inf), np.full(m, -np.inf)
+    other_min, other_max = np.full(m, np.inf), np.full(m, -np.inf)
     for rows in iter_chunks(n, k):
         keep = w[rows] > 0
-        Zc = np.array(Z[rows])[keep]
-        yc = y[rows][keep]
-        if not len(yc):
+        Zc = np.asarray(Z[rows])[keep]
+        Zc = Zc[:, columns] if m < k else Zc.copy()
+        if not len(Zc):
             continue
-        r = np.arange(len(yc))
+        yc = position[y[rows][keep]]
+        r = np.flatnonzero(yc >= 0)
+        yc = yc[r]
         own = Zc[r, yc]
         np.minimum.at(own_min, yc, own)
         np.maximum.at(own_max, yc, own)
@@ -208,16 +241,29 @@ def own_column_separated(Z, y, w, absent, *, free_intercept=True):
         np.maximum(other_max, Zc.max(axis=0), out=other_max)
         Zc[r, yc] = np.inf
         np.minimum(other_min, Zc.min(axis=0), out=other_min)
-    counts = np.bincount(y[w > 0], minlength=k)
-    both = ~absent & (counts > 0) & (counts.sum() - counts > 0)
+    return own_min, own_max, other_min, other_max
+
+
+def _separation(own_min, own_max, other_min, other_max, *, free_intercept, strict):
+    """Which columns the extremes of :func:`_group_extremes` separate.
+
+    ``strict=False`` drops the requirement that some inequality be strict
+    (a subsample may tie where the full data do not).
+    """
     if free_intercept:
         # c anywhere between the groups; strict unless every value equals c.
-        above = (own_min >= other_max) & (own_max > other_min)
-        below = (own_max <= other_min) & (own_min < other_max)
+        above = own_min >= other_max
+        below = own_max <= other_min
+        if strict:
+            above &= own_max > other_min
+            below &= own_min < other_max
     else:
-        above = (own_min >= 0) & (other_max <= 0) & ((own_max > 0) | (other_min < 0))
-        below = (own_max <= 0) & (other_min >= 0) & ((own_min < 0) | (other_max > 0))
-    return both & (above | below)
+        above = (own_min >= 0) & (other_max <= 0)
+        below = (own_max <= 0) & (other_min >= 0)
+        if strict:
+            above &= (own_max > 0) | (other_min < 0)
+            below &= (own_min < 0) | (other_max > 0)
+    return above | below
 
 
 def hold_separated_classes(estimator, Z, y, w, absent, *, free_intercept, what):
