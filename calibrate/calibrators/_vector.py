@@ -227,8 +227,9 @@ def _group_extremes(Z, y, w, columns):
     other_min, other_max = np.full(m, np.inf), np.full(m, -np.inf)
     for rows in iter_chunks(n, k):
         keep = w[rows] > 0
-        Zc = np.asarray(Z[rows])[keep]
-        Zc = Zc[:, columns] if m < k else Zc.copy()
+        Zc = np.asarray(Z[rows])[keep]  # a copy (boolean index): written below
+        if m < k:
+            Zc = Zc[:, columns]
         if not len(Zc):
             continue
         yc = position[y[rows][keep]]
